@@ -1,0 +1,26 @@
+"""Face crops for the embedder: pure functions on arrays, no model."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .types import Detection
+
+
+def margin_crop(image_rgb: np.ndarray, det: Detection, size_px: int = 160, margin: float = 0.30) -> np.ndarray:
+    """Crop ``det`` (in ``image_rgb`` pixels) with a margin and resize to size_px x size_px.
+
+    ``margin`` is the total margin as a fraction of the box size, split between the two
+    sides, as in FaceNet's own MTCNN alignment; the crop is clipped to the image.
+    """
+    h, w = image_rgb.shape[:2]
+    mx = det.width * margin / 2
+    my = det.height * margin / 2
+    x1 = int(np.clip(np.floor(det.x1 - mx), 0, w - 1))
+    y1 = int(np.clip(np.floor(det.y1 - my), 0, h - 1))
+    x2 = int(np.clip(np.ceil(det.x2 + mx), x1 + 1, w))
+    y2 = int(np.clip(np.ceil(det.y2 + my), y1 + 1, h))
+    crop = image_rgb[y1:y2, x1:x2]
+    shrinking = crop.shape[0] > size_px or crop.shape[1] > size_px
+    interp = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    return cv2.resize(np.ascontiguousarray(crop), (size_px, size_px), interpolation=interp)

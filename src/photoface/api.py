@@ -1,0 +1,210 @@
+"""photoface's Python API: the twin of every command-line command."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .config import Settings
+from .errors import InputError
+from .lock import RunLock
+from .store import Store
+from .types import WorkItem
+
+#: How many failed files the summary lists by name (all are in the photos table).
+SUMMARY_ERRORS = 20
+
+
+@dataclass
+class IndexSummary:
+    """What an index run did. Every count is also stored in the index_runs table."""
+
+    run_id: int
+    folder: str
+    db: str
+    photos_seen: int = 0
+    photos_new: int = 0
+    photos_changed: int = 0
+    photos_unchanged: int = 0
+    photos_moved: int = 0
+    photos_missing: int = 0
+    photos_indexed: int = 0
+    photos_failed: int = 0
+    faces_found: int = 0
+    scan_errors: list = field(default_factory=list)
+    errors: list = field(default_factory=list)  # [(path, error)] of failed files, first SUMMARY_ERRORS
+    elapsed_s: float = 0.0
+    process_s: float = 0.0
+    workers: int = 0
+    scheduler: str = ""
+
+    @property
+    def photos_per_s(self) -> float:
+        done = self.photos_indexed + self.photos_failed
+        return done / self.process_s if self.process_s > 0 else 0.0
+
+    @property
+    def faces_per_s(self) -> float:
+        return self.faces_found / self.process_s if self.process_s > 0 else 0.0
+
+    def counts(self) -> dict:
+        return {k: getattr(self, k) for k in (
+            "photos_seen", "photos_new", "photos_changed", "photos_unchanged", "photos_moved",
+            "photos_missing", "photos_indexed", "photos_failed", "faces_found")}
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["photos_per_s"] = round(self.photos_per_s, 3)
+        d["faces_per_s"] = round(self.faces_per_s, 3)
+        d["errors"] = [{"path": p, "error": e} for p, e in self.errors]
+        d["scan_errors"] = [{"path": p, "error": e} for p, e in self.scan_errors]
+        return d
+
+
+def _file_sha256(path: str) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            while block := fh.read(1 << 20):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def index(
+    folder: str,
+    db: str = "photoface.db",
+    *,
+    workers: int | None = None,
+    scheduler: str = "local",
+    settings: Settings | None = None,
+    retry_failed: bool = False,
+    on_progress: Callable[[int, int, int], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> IndexSummary:
+    """Index every photo under ``folder`` into the database ``db``; returns an IndexSummary.
+
+    Incremental: unchanged files are skipped, changed ones re-indexed, moved ones
+    recognized by content (faces kept), deleted ones marked missing. A run that was
+    interrupted is completed by the next one. ``scheduler`` is "local" (a new local Dask
+    cluster of ``workers`` processes), "sync" (in this process) or the address of an
+    existing dask.distributed scheduler ("tcp://HOST:8786").
+    ``on_start(total)`` and ``on_progress(done, total, faces)`` report progress.
+    """
+    from . import parallel
+    from .pipeline import PipelineSpec
+
+    settings = settings or Settings()
+    if settings.device not in ("auto", "cpu", "gpu"):
+        raise InputError(f"unknown device {settings.device!r}: use auto, cpu or gpu")
+    if not (scheduler in ("local", "sync") or "://" in scheduler):
+        raise InputError(f"unknown scheduler {scheduler!r}: use local, sync, or an address like tcp://HOST:8786")
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers must be at least 1, got {workers}")
+    if not os.path.exists(folder):
+        raise InputError(f"folder not found: {folder}")
+    if not os.path.isdir(folder):
+        raise InputError(f"not a folder: {folder}")
+    root = os.path.abspath(folder)
+    workers = workers or parallel.default_workers()
+    started = time.monotonic()
+
+    with RunLock(db):
+        store = Store(db)
+        try:
+            run_id = store.start_run(root, dataclasses.asdict(settings))
+            summary = IndexSummary(run_id, root, os.path.abspath(db), workers=workers, scheduler=scheduler)
+            try:
+                to_process = _plan(store, root, run_id, summary, retry_failed)
+                if on_start:
+                    on_start(len(to_process))
+                spec = PipelineSpec.from_settings(
+                    settings, threads=0 if scheduler == "sync" else parallel.threads_per_worker(workers))
+                t0 = time.monotonic()
+                done = 0
+                for results in parallel.run(to_process, spec, scheduler, workers, settings.partition_size):
+                    n_ok, n_bad, n_faces = store.write_results(results, run_id)
+                    summary.photos_indexed += n_ok
+                    summary.photos_failed += n_bad
+                    summary.faces_found += n_faces
+                    for res in results:
+                        if res.status == "failed" and len(summary.errors) < SUMMARY_ERRORS:
+                            summary.errors.append((res.path, res.error))
+                    done += len(results)
+                    summary.process_s = time.monotonic() - t0
+                    store.update_run(run_id, **summary.counts())
+                    if on_progress:
+                        on_progress(done, len(to_process), summary.faces_found)
+                summary.elapsed_s = time.monotonic() - started
+                store.finish_run(run_id, "completed", summary.counts())
+            except KeyboardInterrupt:
+                store.finish_run(run_id, "interrupted", summary.counts(), "stopped by the user")
+                raise
+            except BaseException as exc:
+                store.finish_run(run_id, "failed", summary.counts(), f"{type(exc).__name__}: {exc}")
+                raise
+        finally:
+            store.close()
+    return summary
+
+
+def _plan(store: Store, root: str, run_id: int, summary: IndexSummary, retry_failed: bool) -> list[WorkItem]:
+    """Compare the folder with the database: record moves and deletions, return the files to index."""
+    from .scan import scan
+
+    states = store.photo_states(root)
+    known = {p: (size, mtime) for p, (size, mtime, status) in states.items() if status != "missing"}
+    new, to_process, seen = [], [], set()
+    for item in scan(root, known, summary.scan_errors):
+        seen.add(item.path)
+        prior = states.get(item.path)
+        if prior is None or prior[2] == "missing":
+            new.append(item)
+        elif (prior[0], prior[1]) != (item.size, item.mtime):
+            summary.photos_changed += 1
+            to_process.append(item)
+        elif prior[2] == "failed" and retry_failed:
+            to_process.append(item)
+        else:
+            summary.photos_unchanged += 1
+    summary.photos_seen = len(seen)
+    vanished = [p for p, (_, _, status) in states.items() if status != "missing" and p not in seen]
+    summary.photos_missing = store.mark_missing(vanished, run_id)
+    # A new path whose content equals a missing photo is that photo, moved or renamed.
+    candidates = store.missing_photos_by_size(item.size for item in new)
+    for item in new:
+        pool = candidates.get(item.size)
+        sha = _file_sha256(item.path) if pool else None
+        match = next((c for c in pool or [] if c[2] == sha), None)
+        if match:
+            pool.remove(match)
+            store.move_photo(match[0], item.path, item.size, item.mtime, run_id)
+            if match[1] != store_key(item.path):
+                summary.photos_moved += 1
+            else:
+                summary.photos_unchanged += 1  # a file that was away and came back
+        else:
+            summary.photos_new += 1
+            to_process.append(item)
+    store.update_run(run_id, **summary.counts())
+    return to_process
+
+
+def store_key(path: str) -> str:
+    from .store import path_key
+
+    return path_key(path)[0]
+
+
+def status(db: str = "photoface.db") -> dict:
+    """Counts of photos and faces in the database, and its latest index runs."""
+    store = Store(db, create=False)
+    try:
+        return {"db": os.path.abspath(db), "schema_version": store.schema_version, **store.counts(),
+                "runs": store.runs()[-5:]}
+    finally:
+        store.close()

@@ -1,0 +1,34 @@
+"""Every tunable default of photoface, in one place."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+FACENET_MODEL = "facenet-20180408-102900"
+MTCNN_MODEL = "mtcnn-1.0.0"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Indexing settings. Workers receive a copy; nothing here holds a model."""
+
+    # decode
+    decode_max_side_px: int = 1600  # faces are cropped from an image at most this large
+    detect_max_side_px: int = 1024  # MTCNN runs on an image at most this large
+    max_pixels: int = 180_000_000  # larger images are refused as decompression bombs
+    # detect
+    min_face_px: int = 20  # at detection resolution; MTCNN 1.0.0 finds nothing above 20
+    min_score: float = 0.90
+    # align
+    crop_size_px: int = 160
+    crop_margin: float = 0.30  # total margin added around the box, as a fraction of its size
+    # embed
+    embed_batch: int = 64
+    device: str = "auto"  # auto | cpu | gpu
+    # parallel
+    partition_size: int = 16  # photos per Dask task
+    write_batch: int = 64  # photos per SQLite transaction on the client
+
+
+#: Distance between two FaceNet embeddings (Euclidean, unit vectors) below which two
+#: faces are taken to be the same person. See models/facenet.md for how it was chosen.
+SAME_PERSON_DISTANCE = 1.10

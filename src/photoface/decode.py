@@ -1,0 +1,127 @@
+"""Bytes -> RGB array: EXIF orientation applied, any mode converted, big JPEGs decoded at reduced size."""
+from __future__ import annotations
+
+import io
+import struct
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import ImageError
+
+try:  # HEIC/HEIF (iPhone photos) when pillow-heif is installed
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+except ImportError:  # pragma: no cover - pillow-heif is a dependency, but stay usable without it
+    pass
+
+_EXIF_IFD = 0x8769
+_DATETIME_ORIGINAL = 36867
+_DATETIME_DIGITIZED = 36868
+_DATETIME = 306
+_ORIENTATION = 274
+
+
+@dataclass
+class DecodedImage:
+    """An RGB image and how it relates to the original file.
+
+    ``scale`` maps this array's pixels to the original (EXIF-oriented) image:
+    original_xy = array_xy * scale.
+    """
+
+    rgb: np.ndarray  # (H, W, 3) uint8
+    width: int  # original width after EXIF orientation
+    height: int
+    scale: float
+    taken_at: str | None
+
+
+def decode_image(data: bytes, max_side_px: int | None = None, max_pixels: int = 180_000_000) -> DecodedImage:
+    """Decode image bytes. Raises ImageError with a message fit for the photos table."""
+    if not data:
+        raise ImageError("empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the pixel limit is checked below, before any pixels are decoded
+            im = Image.open(io.BytesIO(data))
+        orig_w, orig_h = im.size
+        if orig_w * orig_h > max_pixels:
+            raise ImageError(
+                f"image too large: {orig_w}x{orig_h} = {orig_w * orig_h:,} pixels exceeds the limit of "
+                f"{max_pixels:,} (possible decompression bomb)"
+            )
+        exif = im.getexif()
+        orientation = exif.get(_ORIENTATION, 1)
+        taken_at = _exif_datetime(exif)
+        if getattr(im, "n_frames", 1) > 1:
+            im.seek(0)  # animated GIF/WebP, multi-page TIFF: first frame
+        if max_side_px and im.format == "JPEG" and max(orig_w, orig_h) > max_side_px:
+            # JPEG can decode at 1/2, 1/4 or 1/8 scale directly, far cheaper than a full decode.
+            ratio = max(orig_w, orig_h) / max_side_px
+            im.draft("RGB", (int(orig_w / ratio) + 1, int(orig_h / ratio) + 1))
+        im.load()
+        im = _to_rgb(im)
+        if orientation in (2, 3, 4, 5, 6, 7, 8):
+            im = ImageOps.exif_transpose(im)
+        if orientation in (5, 6, 7, 8):
+            orig_w, orig_h = orig_h, orig_w
+        if max_side_px and max(im.size) > max_side_px:
+            im.thumbnail((max_side_px, max_side_px), Image.Resampling.BILINEAR, reducing_gap=2.0)
+        rgb = np.asarray(im, dtype=np.uint8)
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError("not an image, or a format photoface cannot read") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"image too large (possible decompression bomb): {exc}") from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
+        raise ImageError(f"corrupt or truncated image: {exc}") from None
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or min(rgb.shape[:2]) < 1:
+        raise ImageError(f"unexpected decoded shape {rgb.shape}")
+    return DecodedImage(rgb, orig_w, orig_h, orig_w / rgb.shape[1], taken_at)
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    """Any Pillow mode -> 8-bit RGB; transparency is composited on white."""
+    if im.mode == "RGB":
+        return im
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(im, dtype=np.float64)
+        hi = arr.max() if arr.size else 1.0
+        arr = arr * (255.0 / (65535.0 if hi > 255 else 255.0))
+        return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "L").convert("RGB")
+    if im.mode == "F":
+        arr = np.asarray(im, dtype=np.float64)
+        lo, hi = float(arr.min()), float(arr.max())
+        arr = (arr - lo) * (255.0 / (hi - lo)) if hi > lo else arr * 0
+        return Image.fromarray(arr.astype(np.uint8), "L").convert("RGB")
+    if im.mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return im.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV, RGBX, 16-bit RGB...
+
+
+def _exif_datetime(exif) -> str | None:
+    """EXIF DateTimeOriginal (else Digitized, else DateTime) as ISO 8601, or None."""
+    try:
+        sub = exif.get_ifd(_EXIF_IFD)
+    except Exception:
+        sub = {}
+    for value in (sub.get(_DATETIME_ORIGINAL), sub.get(_DATETIME_DIGITIZED), exif.get(_DATETIME)):
+        if not value:
+            continue
+        text = str(value).strip().strip("\x00")
+        for fmt in ("%Y:%m:%d %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y:%m:%d %H:%M", "%Y:%m:%d"):
+            try:
+                return datetime.strptime(text, fmt).isoformat()
+            except ValueError:
+                continue
+    return None

@@ -1,0 +1,25 @@
+"""Exceptions a user can act on; the CLI prints their message on one line."""
+
+
+class PhotofaceError(Exception):
+    """Base class: the message says what failed and what to do."""
+
+
+class ModelError(PhotofaceError):
+    """A model's weights are missing, damaged, or cannot be loaded."""
+
+
+class DeviceError(PhotofaceError):
+    """The requested device (e.g. a GPU) is not available."""
+
+
+class DatabaseError(PhotofaceError):
+    """The database cannot be opened, written, or is in use by another run."""
+
+
+class InputError(PhotofaceError):
+    """A bad argument: missing folder, bad option value."""
+
+
+class ImageError(PhotofaceError):
+    """One file could not be read as an image; recorded and skipped, never fatal."""

@@ -1,0 +1,39 @@
+"""Model registry: each model loads once per process (worker) from a small ModelSpec."""
+from __future__ import annotations
+
+import threading
+
+from ..config import FACENET_MODEL, MTCNN_MODEL
+from ..errors import ModelError
+from ..types import ModelSpec
+
+_cache: dict[ModelSpec, object] = {}
+_lock = threading.Lock()
+
+
+def _load(spec: ModelSpec):
+    match spec.name:
+        case name if name == FACENET_MODEL:
+            from .facenet import FaceNetEmbedder
+
+            return FaceNetEmbedder(spec.path, spec.device, spec.threads)
+        case name if name == MTCNN_MODEL:
+            from .detector import MTCNNDetector
+
+            return MTCNNDetector(spec.device, spec.threads)
+        case _:
+            raise ModelError(f"unknown model {spec.name!r}: known models are {FACENET_MODEL}, {MTCNN_MODEL}")
+
+
+def get_model(spec: ModelSpec):
+    """The loaded model for ``spec``, loading it on first use in this process (thread-safe)."""
+    with _lock:
+        model = _cache.get(spec)
+        if model is None:
+            model = _cache[spec] = _load(spec)
+        return model
+
+
+def clear_cache() -> None:
+    with _lock:
+        _cache.clear()

@@ -1,0 +1,50 @@
+"""TensorFlow set-up shared by every model: imported lazily, configured once per process."""
+from __future__ import annotations
+
+import os
+import threading
+
+from ..errors import DeviceError
+
+_lock = threading.Lock()
+_configured: tuple[str, int] | None = None
+
+
+def tensorflow(device: str = "auto", threads: int = 0):
+    """Import TensorFlow, apply the device choice and thread count once, and return the module.
+
+    device: "auto" uses a GPU when TensorFlow sees one, "cpu" hides GPUs, "gpu" requires one.
+    """
+    global _configured
+    if device not in ("auto", "cpu", "gpu"):
+        raise DeviceError(f"unknown device {device!r}: use auto, cpu or gpu")
+    with _lock:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        import tensorflow as tf
+
+        if _configured is None:
+            gpus = tf.config.list_physical_devices("GPU")
+            if device == "gpu" and not gpus:
+                raise DeviceError(
+                    "--device gpu was asked for, but TensorFlow sees no GPU on this machine "
+                    "(check the CUDA install with `pip install 'photoface[gpu]'` and nvidia-smi); "
+                    "use --device auto or --device cpu"
+                )
+            if device == "cpu" and gpus:
+                tf.config.set_visible_devices([], "GPU")
+            for gpu in gpus if device != "cpu" else []:
+                tf.config.experimental.set_memory_growth(gpu, True)
+            if threads > 0:
+                tf.config.threading.set_intra_op_parallelism_threads(threads)
+                tf.config.threading.set_inter_op_parallelism_threads(1)
+            _configured = (device, threads)
+        elif device == "gpu" and not tf.config.list_logical_devices("GPU"):
+            raise DeviceError("--device gpu was asked for, but this process already runs TensorFlow without a GPU")
+        return tf
+
+
+def tf_device_name(tf, device: str) -> str:
+    """The TensorFlow device string a model should be placed on."""
+    if device != "cpu" and tf.config.list_logical_devices("GPU"):
+        return "/GPU:0"
+    return "/CPU:0"

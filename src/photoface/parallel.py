@@ -1,0 +1,90 @@
+"""The Dask graph: partitions of file paths -> pipeline.index_files on workers -> results to the client."""
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from .pipeline import PipelineSpec, index_files
+from .types import PhotoResult, WorkItem
+
+log = logging.getLogger(__name__)
+
+
+def default_workers() -> int:
+    """One worker process per two cores (each runs TensorFlow with the cores it is given), at least one."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, 2) if cores <= 2 else cores // 2)
+
+
+def threads_per_worker(workers: int) -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(1, workers))
+
+
+def build_graph(items: list[WorkItem], spec: PipelineSpec, partition_size: int):
+    """One Dask task per partition of files; each task decodes, detects and embeds its photos in batches."""
+    import dask.bag as db
+
+    if not items:
+        return []
+    bag = db.from_sequence(items, partition_size=max(1, partition_size))
+    return bag.map_partitions(index_files, spec).to_delayed()
+
+
+@contextmanager
+def dask_client(scheduler: str, workers: int):
+    """A dask.distributed Client: a new local cluster, or an existing scheduler at tcp://HOST:PORT."""
+    from dask.distributed import Client, LocalCluster
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # spawned workers inherit it
+    if scheduler == "local":
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+            silence_logs=logging.ERROR, memory_limit=0,
+        )
+        client = Client(cluster)
+        try:
+            yield client
+        finally:
+            client.close()
+            cluster.close()
+    else:
+        client = Client(scheduler, timeout="20s")
+        try:
+            yield client
+        finally:
+            client.close()
+
+
+def run(items: list[WorkItem], spec: PipelineSpec, scheduler: str = "local", workers: int = 1,
+        partition_size: int = 16, max_in_flight: int | None = None) -> Iterator[list[PhotoResult]]:
+    """Run the graph and yield each partition's results as soon as it finishes.
+
+    scheduler: "local" (a new multi-process LocalCluster of ``workers``), "sync" (this
+    process, no cluster; for debugging and small jobs), or "tcp://HOST:PORT" of an existing
+    dask.distributed scheduler. At most ``max_in_flight`` partitions are submitted at once,
+    so memory stays bounded on the client and the workers however many files there are.
+    """
+    parts = build_graph(items, spec, partition_size)
+    if not parts:
+        return
+    if scheduler == "sync":
+        for part in parts:
+            yield part.compute(scheduler="sync")
+        return
+    from dask.distributed import as_completed
+
+    with dask_client(scheduler, workers) as client:
+        n_workers = max(1, len(client.scheduler_info().get("workers", {})) or workers)
+        window = max_in_flight or 3 * n_workers
+        pending = iter(parts)
+        first = [client.compute(p) for _, p in zip(range(window), pending)]
+        done = as_completed(first, with_results=True)
+        for future, results in done:
+            future.release()
+            nxt = next(pending, None)
+            if nxt is not None:
+                done.add(client.compute(nxt))
+            yield results

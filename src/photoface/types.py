@@ -1,0 +1,80 @@
+"""Plain data passed between the pipeline stages: one box format, no behaviour."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: Order of the five landmarks, as MTCNN returns them (image left/right).
+LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One file the client asks a worker to index."""
+
+    path: str  # filesystem path (may carry surrogate escapes for non-UTF-8 names)
+    size: int
+    mtime: float
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A face box in original-image pixels: x1, y1, x2, y2, score and 5 landmarks (x, y)."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    score: float
+    landmarks: tuple[tuple[float, float], ...]
+
+    @property
+    def width(self) -> float:
+        return self.x2 - self.x1
+
+    @property
+    def height(self) -> float:
+        return self.y2 - self.y1
+
+    def scaled(self, factor: float) -> "Detection":
+        """The same detection with every coordinate multiplied by ``factor``."""
+        return Detection(
+            self.x1 * factor, self.y1 * factor, self.x2 * factor, self.y2 * factor,
+            self.score, tuple((x * factor, y * factor) for x, y in self.landmarks),
+        )
+
+
+@dataclass(frozen=True)
+class Face:
+    """A detected face with its embedding (unit-length float32 vector)."""
+
+    detection: Detection
+    embedding: np.ndarray
+    model: str
+
+
+@dataclass
+class PhotoResult:
+    """What a worker returns for one file: metadata, faces, or an error."""
+
+    path: str
+    size: int
+    mtime: float
+    sha256: str | None = None
+    width: int | None = None
+    height: int | None = None
+    taken_at: str | None = None
+    status: str = "indexed"  # indexed | failed
+    error: str | None = None
+    faces: list[Face] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A small picklable description of a model; workers load the model from it once."""
+
+    name: str
+    path: str | None = None  # override of the weight file location (tests, custom installs)
+    device: str = "auto"  # auto | cpu | gpu
+    threads: int = 0  # TensorFlow intra-op threads; 0 lets TensorFlow decide
