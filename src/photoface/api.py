@@ -174,6 +174,7 @@ def _plan(store: Store, root: str, run_id: int, summary: IndexSummary, retry_fai
     summary.photos_seen = len(seen)
     vanished = [p for p, (_, _, status) in states.items() if status != "missing" and p not in seen]
     summary.photos_missing = store.mark_missing(vanished, run_id)
+    vanished_keys = {store_key(p) for p in vanished}
     # A new path whose content equals a missing photo is that photo, moved or renamed.
     candidates = store.missing_photos_by_size(item.size for item in new)
     for item in new:
@@ -183,6 +184,8 @@ def _plan(store: Store, root: str, run_id: int, summary: IndexSummary, retry_fai
         if match:
             pool.remove(match)
             store.move_photo(match[0], item.path, item.size, item.mtime, run_id)
+            if match[1] in vanished_keys:
+                summary.photos_missing -= 1  # it did not go missing: it moved during this run
             if match[1] != store_key(item.path):
                 summary.photos_moved += 1
             else:

@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageError
+from .scan import sniff_image
 
 try:  # HEIC/HEIF (iPhone photos) when pillow-heif is installed
     from pillow_heif import register_heif_opener
@@ -76,6 +77,9 @@ def decode_image(data: bytes, max_side_px: int | None = None, max_pixels: int = 
     except ImageError:
         raise
     except UnidentifiedImageError:
+        kind = sniff_image(data[:16])
+        if kind:
+            raise ImageError(f"corrupt image: the file starts like {kind.upper()} but cannot be decoded") from None
         raise ImageError("not an image, or a format photoface cannot read") from None
     except Image.DecompressionBombError as exc:
         raise ImageError(f"image too large (possible decompression bomb): {exc}") from None
@@ -83,7 +87,7 @@ def decode_image(data: bytes, max_side_px: int | None = None, max_pixels: int = 
         raise ImageError(f"corrupt or truncated image: {exc}") from None
     if rgb.ndim != 3 or rgb.shape[2] != 3 or min(rgb.shape[:2]) < 1:
         raise ImageError(f"unexpected decoded shape {rgb.shape}")
-    return DecodedImage(rgb, orig_w, orig_h, orig_w / rgb.shape[1], taken_at)
+    return DecodedImage(rgb, orig_w, orig_h, max(orig_w, orig_h) / max(rgb.shape[:2]), taken_at)
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:

@@ -1,7 +1,9 @@
 """TensorFlow set-up shared by every model: imported lazily, configured once per process."""
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import threading
 
 from ..errors import DeviceError
@@ -20,10 +22,11 @@ def tensorflow(device: str = "auto", threads: int = 0):
         raise DeviceError(f"unknown device {device!r}: use auto, cpu or gpu")
     with _lock:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        import tensorflow as tf
+        with _quiet_native_stderr():
+            import tensorflow as tf
 
-        if _configured is None:
             gpus = tf.config.list_physical_devices("GPU")
+        if _configured is None:
             if device == "gpu" and not gpus:
                 raise DeviceError(
                     "--device gpu was asked for, but TensorFlow sees no GPU on this machine "
@@ -41,6 +44,31 @@ def tensorflow(device: str = "auto", threads: int = 0):
         elif device == "gpu" and not tf.config.list_logical_devices("GPU"):
             raise DeviceError("--device gpu was asked for, but this process already runs TensorFlow without a GPU")
         return tf
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """Hide the banner TensorFlow's C++ side prints while it starts (oneDNN, CUDA probing).
+
+    Python exceptions are unaffected; set PHOTOFACE_DEBUG=1 to see the banner.
+    """
+    if os.environ.get("PHOTOFACE_DEBUG"):
+        yield
+        return
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, ValueError, OSError):  # stderr replaced (pytest capture, notebooks)
+        fd = 2
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
 
 
 def tf_device_name(tf, device: str) -> str:

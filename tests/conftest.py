@@ -1,0 +1,112 @@
+"""Shared fixtures: the committed real photos, photos composed from them, and bad files."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+DATA = Path(__file__).parent / "data"
+PHOTOS = DATA / "photos"
+MANIFEST = {k: v for k, v in json.loads((DATA / "faces.json").read_text()).items() if not k.startswith("_")}
+
+
+@pytest.fixture(scope="session")
+def manifest() -> dict:
+    return MANIFEST
+
+
+def load_rgb(name: str) -> Image.Image:
+    return Image.open(PHOTOS / name).convert("RGB")
+
+
+def compose_group(names: list[str], height: int = 420, gap: int = 40) -> Image.Image:
+    """Several real photos side by side: one image with one face from each."""
+    tiles = []
+    for name in names:
+        im = load_rgb(name)
+        tiles.append(im.resize((round(im.width * height / im.height), height), Image.Resampling.LANCZOS))
+    canvas = Image.new("RGB", (sum(t.width for t in tiles) + gap * (len(tiles) + 1), height + 2 * gap), (90, 110, 90))
+    x = gap
+    for tile in tiles:
+        canvas.paste(tile, (x, gap))
+        x += tile.width + gap
+    return canvas
+
+
+GROUP = ["astronaut.jpg", "biden.jpg", "obama2.jpg"]
+
+
+@pytest.fixture(scope="session")
+def library(tmp_path_factory) -> Path:
+    """A small library: the committed photos plus composed ones, in nested folders.
+
+    Expected faces: the manifest's, plus 3 in group.jpg, 1 in rotated_exif.jpg,
+    3 in big/huge_group.jpg and 1 in formats/*.
+    """
+    root = tmp_path_factory.mktemp("library")
+    shutil.copytree(PHOTOS, root / "photos")
+    group = compose_group(GROUP)
+    (root / "events" / "2019").mkdir(parents=True)
+    exif = Image.Exif()
+    exif[0x0132] = "2019:07:04 18:30:00"
+    group.save(root / "events" / "2019" / "group.jpg", quality=92, exif=exif)
+    # Stored rotated, displayed upright through EXIF orientation 6 (rotate 90 CW to view).
+    upright = load_rgb("obama2.jpg")
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    upright.transpose(Image.Transpose.ROTATE_90).save(root / "events" / "rotated_exif.jpg", quality=92, exif=exif)
+    (root / "big").mkdir()
+    group.resize((group.width * 4, group.height * 4), Image.Resampling.BICUBIC).save(
+        root / "big" / "huge_group.jpg", quality=85)
+    return root
+
+
+@pytest.fixture(scope="session")
+def library_faces(manifest) -> int:
+    return sum(v["faces"] for v in manifest.values()) + 3 + 1 + 3
+
+
+def make_bad_files(folder: Path) -> dict[str, str]:
+    """Bad inputs of every kind; returns {relative name: words expected in its error}."""
+    folder.mkdir(parents=True, exist_ok=True)
+    good = (PHOTOS / "obama2.jpg").read_bytes()
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "truncated.jpg").write_bytes(good[: len(good) // 3])
+    (folder / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(2000))
+    (folder / "notes.jpg").write_text("this is a text file with an image name\n")
+    (folder / "readme.txt").write_text("not an image and not named like one: ignored\n")
+    # A decompression bomb: a tiny PNG that claims 30000 x 30000 pixels.
+    Image.new("1", (30000, 30000)).save(folder / "bomb.png", optimize=True)
+    return {
+        "empty.jpg": "empty file",
+        "truncated.jpg": "truncated",
+        "corrupt.png": "corrupt",
+        "notes.jpg": "not an image",
+        "bomb.png": "too large",
+    }
+
+
+@pytest.fixture(scope="session")
+def pipeline_spec():
+    from photoface.config import Settings
+    from photoface.pipeline import PipelineSpec
+
+    return PipelineSpec.from_settings(Settings(device="cpu"))
+
+
+def face_rows(db_path) -> list[tuple]:
+    """(relative path, face_index, rounded box) for every face, and the embeddings, sorted."""
+    import sqlite3
+
+    conn = sqlite3.connect(db_path)
+    rows = conn.execute(
+        "SELECT p.path, f.face_index, f.x1, f.y1, f.x2, f.y2, f.embedding FROM faces f "
+        "JOIN photos p ON p.id = f.photo_id ORDER BY p.path, f.face_index"
+    ).fetchall()
+    conn.close()
+    return [(r[0], r[1], tuple(round(v) for v in r[2:6]), np.frombuffer(r[6], "<f4")) for r in rows]

@@ -1,0 +1,103 @@
+"""decode_image: every mode and format a library holds, orientation, reduced-size decoding, bad bytes."""
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from photoface.decode import decode_image
+from photoface.errors import ImageError
+
+from conftest import PHOTOS, load_rgb
+
+
+def encode(im: Image.Image, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def face_photo():
+    return load_rgb("obama2.jpg")  # 626 x 1200
+
+
+@pytest.mark.parametrize("fmt,mode", [
+    ("PNG", "RGB"), ("PNG", "RGBA"), ("PNG", "LA"), ("PNG", "P"), ("PNG", "L"), ("PNG", "I;16"),
+    ("WEBP", "RGB"), ("TIFF", "RGB"), ("TIFF", "CMYK"), ("BMP", "RGB"), ("GIF", "P"), ("JPEG", "CMYK"),
+    ("JPEG", "L"),
+])
+def test_formats_and_modes_decode_to_rgb(face_photo, fmt, mode):
+    im = face_photo.convert(mode) if mode != "I;16" else Image.fromarray(
+        (np.asarray(face_photo.convert("L"), np.uint16) * 257))
+    out = decode_image(encode(im, fmt))
+    assert out.rgb.dtype == np.uint8 and out.rgb.shape == (1200, 626, 3)
+    assert (out.width, out.height, out.scale) == (626, 1200, 1.0)
+    # the picture survives the conversion: correlated with the original's luminance
+    ref = np.asarray(face_photo.convert("L"), np.float64).ravel()
+    got = out.rgb.mean(axis=2).ravel()
+    assert np.corrcoef(ref, got)[0, 1] > 0.9
+
+
+def test_alpha_is_composited_on_white():
+    im = Image.new("RGBA", (40, 30), (255, 0, 0, 0))
+    out = decode_image(encode(im, "PNG"))
+    assert out.rgb[5, 5].tolist() == [255, 255, 255]
+
+
+def test_heic_decodes_through_pillow_heif(face_photo):
+    pillow_heif = pytest.importorskip("pillow_heif")
+    buf = io.BytesIO()
+    pillow_heif.from_pillow(face_photo).save(buf, format="HEIF", quality=80)
+    out = decode_image(buf.getvalue())
+    assert out.rgb.shape == (1200, 626, 3)
+
+
+def test_gif_first_frame():
+    frames = [Image.new("RGB", (32, 32), c) for c in ((250, 0, 0), (0, 0, 250))]
+    buf = io.BytesIO()
+    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:])
+    out = decode_image(buf.getvalue())
+    assert out.rgb[16, 16, 0] > 200 and out.rgb[16, 16, 2] < 50
+
+
+def test_exif_orientation_applied(face_photo):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated; viewer rotates 90 degrees clockwise
+    data = encode(face_photo.transpose(Image.Transpose.ROTATE_90), "JPEG", quality=95, exif=exif)
+    out = decode_image(data)
+    assert (out.width, out.height) == (626, 1200) and out.rgb.shape == (1200, 626, 3)
+    diff = np.abs(out.rgb.astype(int) - np.asarray(face_photo, int)).mean()
+    assert diff < 6
+
+
+def test_large_jpeg_decoded_at_reduced_size_with_scale(face_photo):
+    big = face_photo.resize((626 * 5, 1200 * 5))
+    out = decode_image(encode(big, "JPEG", quality=85), max_side_px=1600)
+    assert (out.width, out.height) == (3130, 6000)
+    assert max(out.rgb.shape[:2]) == 1600
+    assert out.scale == pytest.approx(6000 / 1600, rel=1e-6)
+
+
+def test_exif_date_taken():
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[36867] = "2021:03:04 05:06:07"
+    out = decode_image(encode(Image.new("RGB", (20, 20)), "JPEG", exif=exif))
+    assert out.taken_at == "2021-03-04T05:06:07"
+
+
+@pytest.mark.parametrize("data,words", [
+    (b"", "empty file"),
+    (b"hello, I am text", "not an image"),
+    ((PHOTOS / "obama2.jpg").read_bytes()[:20000], "truncated"),
+    (b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8, "corrupt"),
+])
+def test_bad_bytes_raise_image_error(data, words):
+    with pytest.raises(ImageError, match=words):
+        decode_image(data)
+
+
+def test_decompression_bomb_refused_before_decoding():
+    data = encode(Image.new("1", (20000, 20000)), "PNG")
+    with pytest.raises(ImageError, match="too large"):
+        decode_image(data, max_pixels=100_000_000)

@@ -1,0 +1,221 @@
+"""photoface index end to end, with the real MTCNN and FaceNet on real photos (in-process scheduler)."""
+import os
+import shutil
+import sqlite3
+
+import numpy as np
+import pytest
+
+from photoface import api
+from photoface.config import SAME_PERSON_DISTANCE, Settings
+from photoface.errors import DeviceError, InputError
+from photoface.store import Store
+
+from conftest import GROUP, MANIFEST, make_bad_files
+
+SETTINGS = Settings(device="cpu")
+
+
+def index(folder, db, **kw):
+    return api.index(str(folder), str(db), scheduler="sync", settings=kw.pop("settings", SETTINGS), **kw)
+
+
+@pytest.fixture(scope="module")
+def indexed(library, tmp_path_factory):
+    db = tmp_path_factory.mktemp("db") / "library.db"
+    summary = index(library, db)
+    return library, db, summary
+
+
+def faces_by_photo(db):
+    store = Store(str(db))
+    out = {}
+    for f in store.iter_faces():
+        out.setdefault(f["path"], []).append(f)
+    store.close()
+    return out
+
+
+def test_every_face_in_the_library_is_found(indexed, library_faces):
+    library, db, summary = indexed
+    assert summary.photos_failed == 0 and summary.errors == []
+    assert summary.photos_indexed == summary.photos_seen == len(MANIFEST) + 3
+    assert summary.faces_found == library_faces
+    found = {os.path.relpath(p, library): len(fs) for p, fs in faces_by_photo(db).items()}
+    for name, info in MANIFEST.items():
+        assert found.get(f"photos/{name}", 0) == info["faces"], name
+    assert found["events/2019/group.jpg"] == 3
+    assert found["events/rotated_exif.jpg"] == 1
+    assert found["big/huge_group.jpg"] == 3
+
+
+def test_same_person_closer_than_different_people(indexed):
+    library, db, _ = indexed
+    faces = faces_by_photo(db)
+    emb, who = [], []
+    for name, info in MANIFEST.items():
+        for f in faces.get(str(library / "photos" / name), []):
+            emb.append(f["embedding"])
+            who.append(info["person"])
+    emb = np.stack(emb)
+    assert np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-4)
+    dist = np.linalg.norm(emb[:, None] - emb[None], axis=2)
+    same = np.array([[a == b for b in who] for a in who])
+    off_diag = ~np.eye(len(who), dtype=bool)
+    worst_same = dist[same & off_diag].max()
+    best_diff = dist[~same].min()
+    assert worst_same < SAME_PERSON_DISTANCE < best_diff, (worst_same, best_diff)
+
+
+def test_group_photo_faces_match_their_people(indexed):
+    """Faces composed into one photo are matched to the source photos' faces, left to right."""
+    library, db, _ = indexed
+    faces = faces_by_photo(db)
+    group = sorted(faces[str(library / "events/2019/group.jpg")], key=lambda f: f["x1"])
+    for face, name in zip(group, GROUP):
+        source = faces[str(library / "photos" / name)][0]["embedding"]
+        assert np.linalg.norm(face["embedding"] - source) < 0.6
+
+
+def test_boxes_are_in_original_pixels(indexed):
+    """A 4x upscaled copy, decoded at reduced size, stores boxes 4x those of the small photo."""
+    library, db, _ = indexed
+    faces = faces_by_photo(db)
+    small = sorted(faces[str(library / "events/2019/group.jpg")], key=lambda f: f["x1"])
+    big = sorted(faces[str(library / "big/huge_group.jpg")], key=lambda f: f["x1"])
+    for s, b in zip(small, big):
+        for key in ("x1", "y1", "x2", "y2"):
+            assert b[key] == pytest.approx(4 * s[key], abs=0.08 * 4 * (s["x2"] - s["x1"]))
+        marks_s, marks_b = np.array(s["landmarks"]), np.array(b["landmarks"])
+        assert np.abs(marks_b - 4 * marks_s).max() < 0.1 * 4 * (s["x2"] - s["x1"])
+
+
+def test_exif_rotated_photo_matches_upright(indexed):
+    library, db, _ = indexed
+    faces = faces_by_photo(db)
+    rotated = faces[str(library / "events/rotated_exif.jpg")][0]
+    upright = faces[str(library / "photos/obama2.jpg")][0]
+    assert abs(rotated["x1"] - upright["x1"]) < 15 and abs(rotated["y1"] - upright["y1"]) < 15
+    assert np.linalg.norm(rotated["embedding"] - upright["embedding"]) < 0.3
+    conn = sqlite3.connect(db)
+    w, h = conn.execute("SELECT width, height FROM photos WHERE path LIKE '%rotated_exif.jpg'").fetchone()
+    taken = conn.execute("SELECT taken_at FROM photos WHERE path LIKE '%/2019/group.jpg'").fetchone()[0]
+    assert (w, h) == (626, 1200) and taken == "2019-07-04T18:30:00"
+
+
+def test_landmarks_inside_their_box(indexed):
+    _, db, _ = indexed
+    for faces in faces_by_photo(db).values():
+        for f in faces:
+            left_eye, right_eye, nose, mouth_l, mouth_r = f["landmarks"]
+            w = f["x2"] - f["x1"]
+            for x, y in f["landmarks"]:
+                assert f["x1"] - 0.1 * w <= x <= f["x2"] + 0.1 * w and f["y1"] - 0.1 * w <= y <= f["y2"] + 0.1 * w
+            assert left_eye[1] < mouth_l[1] and right_eye[1] < mouth_r[1]  # eyes above the mouth
+
+
+def test_second_run_reports_nothing_new(indexed):
+    library, db, first = indexed
+    again = index(library, db)
+    assert (again.photos_new, again.photos_changed, again.photos_indexed, again.photos_failed) == (0, 0, 0, 0)
+    assert again.photos_unchanged == first.photos_seen
+    assert Store(str(db)).counts()["faces"] == first.faces_found
+
+
+def test_incremental_new_changed_moved_deleted(library, tmp_path):
+    lib = tmp_path / "lib"
+    shutil.copytree(library / "photos", lib)
+    db = tmp_path / "inc.db"
+    first = index(lib, db)
+    before = {f["path"]: f["id"] for fs in faces_by_photo(db).values() for f in fs}
+
+    shutil.copy(library / "events/2019/group.jpg", lib / "new_group.jpg")  # new
+    (lib / "sub").mkdir()
+    os.rename(lib / "biden.jpg", lib / "sub" / "renamed_biden.jpg")  # moved + renamed
+    os.remove(lib / "obama3.jpg")  # deleted
+    shutil.copy(library / "photos/astronaut.jpg", lib / "obama.jpg")  # changed content, same name
+    second = index(lib, db)
+    assert second.photos_new == 1 and second.photos_moved == 1 and second.photos_missing == 1
+    assert second.photos_changed == 1 and second.photos_indexed == 2
+    assert second.faces_found == 3 + 1
+
+    conn = sqlite3.connect(db)
+    status = dict(conn.execute("SELECT path, status FROM photos").fetchall())
+    assert status[str(lib / "obama3.jpg")] == "missing"
+    assert status[str(lib / "sub" / "renamed_biden.jpg")] == "indexed"
+    assert str(lib / "biden.jpg") not in status
+    # the moved photo kept its face rows (same ids): nothing was recomputed
+    moved_ids = [f["id"] for f in faces_by_photo(db)[str(lib / "sub" / "renamed_biden.jpg")]]
+    assert moved_ids == [before[str(lib / "biden.jpg")]]
+    counts = Store(str(db)).counts()
+    assert counts["photos"] == first.photos_seen + 1 and counts["missing"] == 1
+
+    os.rename(lib / "sub" / "renamed_biden.jpg", lib / "biden.jpg")  # and back again
+    third = index(lib, db)
+    assert (third.photos_moved, third.photos_indexed) == (1, 0)
+
+
+def test_bad_files_are_recorded_and_skipped(tmp_path):
+    folder = tmp_path / "bad"
+    expected = make_bad_files(folder)
+    shutil.copy(os.path.join(os.path.dirname(__file__), "data/photos/astronaut.jpg"), folder / "good.jpg")
+    odd = os.fsdecode(b"caf\xe9 \xff photo.jpg")  # a Latin-1 name: not valid UTF-8
+    shutil.copy(folder / "good.jpg", os.path.join(folder, odd))
+    (folder / "unicode ünïcødé 😀.jpg").write_bytes((folder / "good.jpg").read_bytes())
+    summary = index(folder, tmp_path / "bad.db")
+    assert summary.photos_seen == len(expected) + 3
+    assert summary.photos_failed == len(expected) and summary.photos_indexed == 3
+    assert summary.faces_found == 3
+    conn = sqlite3.connect(tmp_path / "bad.db")
+    rows = {os.path.basename(p): (s, e) for p, s, e in conn.execute("SELECT path, status, error FROM photos")}
+    for name, words in expected.items():
+        assert rows[name][0] == "failed" and words in rows[name][1], (name, rows[name])
+    raw = conn.execute("SELECT path, path_bytes FROM photos WHERE path_bytes IS NOT NULL").fetchall()
+    assert len(raw) == 1 and os.fsdecode(raw[0][1]) == os.path.join(str(folder), odd)
+    assert "readme.txt" not in rows
+
+
+def test_file_vanishing_mid_run_is_recorded(pipeline_spec, tmp_path):
+    from photoface.pipeline import index_files
+    from photoface.types import WorkItem
+
+    results = index_files([WorkItem(str(tmp_path / "gone.jpg"), 10, 0.0)], pipeline_spec)
+    assert results[0].status == "failed" and "vanished" in results[0].error
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can read any file")
+def test_unreadable_file_is_recorded(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    target = folder / "secret.jpg"
+    shutil.copy(os.path.join(os.path.dirname(__file__), "data/photos/astronaut.jpg"), target)
+    target.chmod(0)
+    summary = index(folder, tmp_path / "ro.db")
+    assert summary.photos_failed == 1 and "permission" in summary.errors[0][1]
+
+
+def test_gpu_that_is_not_there_is_a_clear_error(tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("this machine has a GPU")
+    from photoface.models import runtime
+
+    monkeypatch.setattr(runtime, "_configured", None)
+    folder = tmp_path / "one"
+    folder.mkdir()
+    shutil.copy(os.path.join(os.path.dirname(__file__), "data/photos/astronaut.jpg"), folder)
+    with pytest.raises(DeviceError, match="no GPU"):
+        index(folder, tmp_path / "gpu.db", settings=Settings(device="gpu"))
+    runs = Store(str(tmp_path / "gpu.db")).runs()
+    assert runs[-1]["status"] == "failed"
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(InputError, match="folder not found"):
+        api.index(str(tmp_path / "nope"), str(tmp_path / "x.db"))
+    (tmp_path / "file.jpg").write_bytes(b"x")
+    with pytest.raises(InputError, match="not a folder"):
+        api.index(str(tmp_path / "file.jpg"), str(tmp_path / "x.db"))
+    with pytest.raises(InputError, match="scheduler"):
+        api.index(str(tmp_path), str(tmp_path / "x.db"), scheduler="bogus")
