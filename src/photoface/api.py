@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .config import Settings
-from .errors import InputError
+from .errors import DatabaseError, InputError
 from .lock import RunLock
 from .store import Store
 from .types import WorkItem
@@ -109,6 +109,9 @@ def index(
         raise InputError(f"folder not found: {folder}")
     if not os.path.isdir(folder):
         raise InputError(f"not a folder: {folder}")
+    db_folder = os.path.dirname(os.path.abspath(db))
+    if not os.path.isdir(db_folder):
+        raise DatabaseError(f"cannot create the database {db}: folder {db_folder} does not exist")
     root = os.path.abspath(folder)
     workers = workers or parallel.default_workers()
     started = time.monotonic()

@@ -1,0 +1,137 @@
+"""The command line: help, one-line errors, --json, python -m, the lock between concurrent runs."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from photoface.cli import main
+from photoface.lock import RunLock
+
+from conftest import PHOTOS
+
+PHOTOFACE = [sys.executable, "-m", "photoface"]
+
+
+def run(*args, **kw):
+    return subprocess.run([*PHOTOFACE, *map(str, args)], capture_output=True, text=True, timeout=600, **kw)
+
+
+def test_help_is_fast_and_does_not_import_tensorflow():
+    code = ("import sys, time; t = time.time(); from photoface.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "assert 'tensorflow' not in sys.modules and 'dask' not in sys.modules, 'heavy import'\n"
+            "print(time.time() - t)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert float(out.stdout.strip().splitlines()[-1]) < 1.0
+
+
+def test_every_command_has_help(capsys):
+    for args in (["--help"], ["index", "--help"], ["status", "--help"]):
+        assert main(args) == 0
+    out = capsys.readouterr().out
+    for option in ("--db", "--workers", "--scheduler", "--device", "--json", "--batch-size", "--retry-failed"):
+        assert option in out
+
+
+@pytest.mark.parametrize("args,words", [
+    (["index", "/no/such/folder", "--db", "{tmp}/x.db"], "folder not found"),
+    (["index", "{tmp}", "--db", "/no/such/dir/x.db"], "does not exist"),
+    (["index", "{tmp}", "--frobnicate"], "No such option"),
+    (["index", "{tmp}", "--workers", "0"], "--workers"),
+    (["index", "{tmp}", "--device", "tpu"], "--device"),
+    (["status", "--db", "{tmp}/none.db"], "no photoface database"),
+    (["nonsense"], "No such command"),
+])
+def test_bad_arguments_get_one_line_and_nonzero_exit(tmp_path, capsys, args, words):
+    code = main([a.replace("{tmp}", str(tmp_path)) for a in args])
+    err = capsys.readouterr().err.strip()
+    assert code != 0
+    assert len(err.splitlines()) == 1 and err.startswith("photoface: error:") and words in err, err
+    assert "Traceback" not in err
+
+
+def test_unwritable_database_is_a_one_line_error(tmp_path):
+    if os.geteuid() == 0:
+        db = tmp_path / "a_folder.db"
+        db.mkdir()  # even root cannot open a folder as a database
+    else:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        db = ro / "x.db"
+    result = run("index", PHOTOS, "--db", db, "--scheduler", "sync")
+    assert result.returncode != 0
+    assert len(result.stderr.strip().splitlines()) == 1 and "photoface: error:" in result.stderr, result.stderr
+
+
+def test_second_concurrent_run_refuses_clearly(tmp_path):
+    db = tmp_path / "lib.db"
+    with RunLock(str(db)):  # as if another index run held this database
+        result = run("index", PHOTOS, "--db", db, "--scheduler", "sync")
+    assert result.returncode == 1
+    assert "another photoface index is running" in result.stderr and "pid" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_index_json_and_status_through_python_m(tmp_path):
+    folder = tmp_path / "p"
+    folder.mkdir()
+    for name in ("astronaut.jpg", "chelsea_cat.jpg"):
+        shutil.copy(PHOTOS / name, folder)
+    db = tmp_path / "cli.db"
+    result = run("index", folder, "--db", db, "--scheduler", "sync", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["photos_indexed"] == 2 and summary["faces_found"] == 1 and summary["photos_failed"] == 0
+    assert result.stderr.strip() == ""  # quiet when not attached to a terminal: no bar, no TensorFlow banner
+    status = run("status", "--db", db, "--json")
+    info = json.loads(status.stdout)
+    assert info["faces"] == 1 and info["runs"][-1]["status"] == "completed"
+    text = run("index", folder, "--db", db, "--scheduler", "sync")
+    assert "2 photos seen: 0 indexed, 2 unchanged" in text.stdout
+
+
+def test_progress_bar_when_asked(tmp_path):
+    folder = tmp_path / "p"
+    folder.mkdir()
+    shutil.copy(PHOTOS / "astronaut.jpg", folder)
+    result = run("index", folder, "--db", tmp_path / "bar.db", "--scheduler", "sync", "--progress")
+    assert result.returncode == 0 and "indexing" in result.stderr and "photo" in result.stderr
+
+
+def test_ctrl_c_marks_the_run_interrupted_and_the_next_run_completes_it(tmp_path):
+    import signal
+    import sqlite3
+
+    folder = tmp_path / "p"
+    folder.mkdir()
+    for i in range(12):
+        shutil.copy(PHOTOS / "obama2.jpg", folder / f"copy{i:02d}.jpg")
+    db = tmp_path / "int.db"
+    proc = subprocess.Popen([*PHOTOFACE, "index", folder, "--db", db, "--scheduler", "sync", "--batch-size", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        time.sleep(0.3)
+        if db.exists():
+            try:
+                if sqlite3.connect(db).execute("SELECT count(*) FROM photos").fetchone()[0] >= 2:
+                    break
+            except sqlite3.OperationalError:
+                pass
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    if proc.returncode == 0:
+        pytest.skip("the run finished before it could be interrupted")
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT status FROM index_runs").fetchone()[0] == "interrupted"
+    result = run("index", folder, "--db", db, "--scheduler", "sync", "--json")
+    summary = json.loads(result.stdout)
+    done = conn.execute("SELECT count(*) FROM photos").fetchone()[0]
+    assert done == 12 and conn.execute("SELECT count(*) FROM faces").fetchone()[0] == 12
+    assert summary["photos_unchanged"] + summary["photos_indexed"] == 12

@@ -1,0 +1,109 @@
+"""The Dask graph on real clusters: an existing scheduler, per-worker model loading, kill -9 and resume."""
+import os
+import pickle
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from photoface import api
+from photoface.config import Settings
+from photoface.parallel import build_graph
+from photoface.pipeline import PipelineSpec
+from photoface.types import WorkItem
+
+from conftest import PHOTOS, face_rows
+
+pytestmark = pytest.mark.slow
+SETTINGS = Settings(device="cpu", partition_size=2)
+
+
+@pytest.fixture(scope="module")
+def variants(tmp_path_factory):
+    """20 distinct real photos: the committed ones, mirrored, cropped and rescaled."""
+    root = tmp_path_factory.mktemp("variants")
+    for path in sorted(PHOTOS.glob("*.jpg")):
+        im = Image.open(path).convert("RGB")
+        im.save(root / path.name, quality=90)
+        ImageOps.mirror(im).save(root / f"mirror_{path.name}", quality=90)
+        im.resize((im.width * 3 // 4, im.height * 3 // 4)).save(root / f"small_{path.name}", quality=90)
+    return root
+
+
+@pytest.fixture(scope="module")
+def baseline(variants, tmp_path_factory):
+    """The same folder indexed in this process, uninterrupted: what every other run must equal."""
+    db = tmp_path_factory.mktemp("base") / "base.db"
+    summary = api.index(str(variants), str(db), scheduler="sync", settings=SETTINGS)
+    assert summary.photos_failed == 0 and summary.faces_found > 10
+    return db
+
+
+def assert_same_index(db, expected_db, root):
+    got, want = face_rows(db), face_rows(expected_db)
+    assert [r[:3] for r in got] == [r[:3] for r in want]
+    for g, w in zip(got, want):
+        assert np.abs(g[3] - w[3]).max() < 1e-3
+    q = "SELECT path, status, sha256, face_count FROM photos ORDER BY path"
+    assert sqlite3.connect(db).execute(q).fetchall() == sqlite3.connect(expected_db).execute(q).fetchall()
+
+
+def test_graph_is_small_and_holds_no_model(variants):
+    items = [WorkItem(str(p), p.stat().st_size, p.stat().st_mtime) for p in sorted(variants.iterdir())]
+    spec = PipelineSpec.from_settings(SETTINGS)
+    parts = build_graph(items, spec, partition_size=4)
+    assert len(parts) == (len(items) + 3) // 4
+    assert len(pickle.dumps(spec)) < 2000  # a description of the models, not the models
+
+
+def test_runs_on_an_existing_distributed_cluster(variants, baseline, tmp_path):
+    from dask.distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        db = tmp_path / "cluster.db"
+        summary = api.index(str(variants), str(db), scheduler=cluster.scheduler_address, settings=SETTINGS)
+        assert summary.photos_indexed == 21 and summary.scheduler.startswith("tcp://")
+        with Client(cluster) as client:
+            loaded = client.run(lambda: sorted(spec.name for spec in __import__("photoface.models").models._cache))
+    assert_same_index(db, baseline, variants)
+    # each worker process that ran tasks loaded each model exactly once
+    for names in loaded.values():
+        assert names in ([], ["facenet-20180408-102900", "mtcnn-1.0.0"])
+    assert any(loaded.values())
+
+
+def test_kill_9_then_rerun_equals_an_uninterrupted_run(variants, baseline, tmp_path):
+    db = tmp_path / "killed.db"
+    cmd = [sys.executable, "-m", "photoface", "index", str(variants), "--db", str(db), "--workers", "2",
+           "--batch-size", "1", "--device", "cpu"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    written = 0
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        try:
+            written = sqlite3.connect(db, timeout=1).execute("SELECT count(*) FROM photos").fetchone()[0]
+        except sqlite3.OperationalError:
+            continue
+        if written >= 4:
+            break
+    os.killpg(proc.pid, signal.SIGKILL)  # the client and its workers, mid-run, no chance to clean up
+    proc.wait()
+    assert 4 <= written < 21, f"the kill did not land mid-run ({written} photos written)"
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT status FROM index_runs").fetchone()[0] == "running"
+    orphans = conn.execute("SELECT count(*) FROM faces f LEFT JOIN photos p ON p.id = f.photo_id WHERE p.id IS NULL")
+    assert orphans.fetchone()[0] == 0
+
+    result = subprocess.run(cmd[:-4] + ["--scheduler", "sync", "--device", "cpu"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert_same_index(db, baseline, variants)
+    runs = conn.execute("SELECT status FROM index_runs ORDER BY id").fetchall()
+    assert runs == [("interrupted",), ("completed",)]
+    assert conn.execute("SELECT count(*) FROM photos").fetchone()[0] == 21
