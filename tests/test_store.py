@@ -1,0 +1,70 @@
+"""The database: schema, migrations, foreign keys, WAL, and what Datasette-style tools see."""
+import sqlite3
+
+import numpy as np
+import pytest
+import sqlite_utils
+
+from photoface.errors import DatabaseError
+from photoface.store import MIGRATIONS, SCHEMA_VERSION, Store
+from photoface.types import Detection, Face, PhotoResult
+
+
+def result(path, n_faces=1):
+    det = Detection(1, 2, 30, 40, 0.99, ((5, 6),) * 5)
+    faces = [Face(det, np.full(512, 1 / np.sqrt(512), np.float32), "m") for _ in range(n_faces)]
+    return PhotoResult(path, 10, 1.0, "ab" * 32, 100, 80, None, faces=faces)
+
+
+def test_schema_foreign_keys_indexes_and_wal(tmp_path):
+    db_path = tmp_path / "s.db"
+    Store(str(db_path)).close()
+    db = sqlite_utils.Database(db_path)
+    assert {"photos", "faces", "index_runs", "schema_migrations"} <= set(db.table_names())
+    assert db.journal_mode == "wal"
+    fks = {(fk.column, fk.other_table) for fk in db["faces"].foreign_keys}
+    assert ("photo_id", "photos") in fks
+    assert ("run_id", "index_runs") in {(fk.column, fk.other_table) for fk in db["photos"].foreign_keys}
+    assert {"idx_faces_photo_id", "idx_photos_sha256"} <= {i.name for i in db["faces"].indexes + db["photos"].indexes}
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert [r["version"] for r in db["schema_migrations"].rows] == [v for v, _, _ in MIGRATIONS]
+
+
+def test_reopening_does_not_migrate_again_and_newer_schema_is_refused(tmp_path):
+    path = str(tmp_path / "s.db")
+    Store(path).close()
+    Store(path).close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == len(MIGRATIONS)
+    conn.execute("INSERT INTO schema_migrations VALUES (999, 'future', 'x')")
+    conn.commit()
+    with pytest.raises(DatabaseError, match="newer than this photoface"):
+        Store(path)
+
+
+def test_write_replaces_a_photo_and_its_faces_atomically(tmp_path):
+    store = Store(str(tmp_path / "s.db"))
+    run = store.start_run(str(tmp_path), {})
+    assert store.write_results([result("/a.jpg", 2), result("/b.jpg", 1)], run) == (2, 0, 3)
+    assert store.write_results([result("/a.jpg", 1)], run) == (1, 0, 1)  # re-indexed after a change
+    conn = store.db.conn
+    assert conn.execute("SELECT count(*) FROM photos").fetchone()[0] == 2
+    assert conn.execute("SELECT count(*) FROM faces").fetchone()[0] == 2
+    emb = next(store.iter_faces())["embedding"]
+    assert emb.dtype == np.float32 and emb.shape == (512,)
+    with pytest.raises(sqlite3.IntegrityError):  # foreign keys are enforced
+        conn.execute("INSERT INTO faces (photo_id, face_index, x1, y1, x2, y2, score, landmarks, embedding, model) "
+                     "VALUES (999, 0, 0, 0, 1, 1, 1, '[]', x'00', 'm')")
+    conn.execute("DELETE FROM photos WHERE path = '/a.jpg'")  # faces go with their photo
+    assert conn.execute("SELECT count(*) FROM faces").fetchone()[0] == 1
+
+
+def test_failed_write_leaves_nothing_half_done(tmp_path):
+    store = Store(str(tmp_path / "s.db"))
+    run = store.start_run(str(tmp_path), {})
+    bad = result("/bad.jpg")
+    bad.status = "bogus"  # violates the CHECK constraint after /ok.jpg was written in the same batch
+    with pytest.raises(sqlite3.IntegrityError):
+        store.write_results([result("/ok.jpg"), bad], run)
+    assert store.db.execute("SELECT count(*) FROM photos").fetchone()[0] == 0
+    assert store.db.execute("SELECT count(*) FROM faces").fetchone()[0] == 0
