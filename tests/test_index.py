@@ -219,3 +219,16 @@ def test_bad_arguments(tmp_path):
         api.index(str(tmp_path / "file.jpg"), str(tmp_path / "x.db"))
     with pytest.raises(InputError, match="scheduler"):
         api.index(str(tmp_path), str(tmp_path / "x.db"), scheduler="bogus")
+
+
+def test_permission_denied_is_recorded(pipeline_spec, tmp_path, monkeypatch):
+    """Runs as root too, where chmod cannot make a file unreadable: the read itself is refused."""
+    from photoface import pipeline
+    from photoface.types import WorkItem
+
+    def refuse(path, mode="r", *a, **kw):
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(pipeline, "open", refuse, raising=False)
+    results = pipeline.index_files([WorkItem(str(tmp_path / "secret.jpg"), 10, 0.0)], pipeline_spec)
+    assert results[0].status == "failed" and results[0].error == "unreadable: permission denied"
