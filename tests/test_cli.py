@@ -92,7 +92,7 @@ def test_index_json_and_status_through_python_m(tmp_path):
     info = json.loads(status.stdout)
     assert info["faces"] == 1 and info["runs"][-1]["status"] == "completed"
     text = run("index", folder, "--db", db, "--scheduler", "sync")
-    assert "2 photos seen: 0 indexed, 2 unchanged" in text.stdout
+    assert "2 photos seen: 0 indexed, 2 skipped (unchanged)" in text.stdout
 
 
 def test_progress_bar_when_asked(tmp_path):

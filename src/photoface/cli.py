@@ -95,7 +95,7 @@ def index(folder, db, workers, scheduler, device, partition_size, embed_batch, d
 
 def _print_summary(s) -> None:
     click.echo(
-        f"{s.photos_seen} photos seen: {s.photos_indexed} indexed, {s.photos_unchanged} unchanged, "
+        f"{s.photos_seen} photos seen: {s.photos_indexed} indexed, {s.photos_unchanged} skipped (unchanged), "
         f"{s.photos_moved} moved, {s.photos_missing} missing, {s.photos_failed} failed; "
         f"{s.faces_found} faces found"
     )
