@@ -135,3 +135,17 @@ def test_ctrl_c_marks_the_run_interrupted_and_the_next_run_completes_it(tmp_path
     done = conn.execute("SELECT count(*) FROM photos").fetchone()[0]
     assert done == 12 and conn.execute("SELECT count(*) FROM faces").fetchone()[0] == 12
     assert summary["photos_unchanged"] + summary["photos_indexed"] == 12
+
+
+def test_gpu_asked_for_without_one_fails_clearly_through_the_cluster(tmp_path):
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("this machine has a GPU")
+    folder = tmp_path / "p"
+    folder.mkdir()
+    shutil.copy(PHOTOS / "astronaut.jpg", folder)
+    result = run("index", folder, "--db", tmp_path / "g.db", "--device", "gpu", "--workers", "1")
+    assert result.returncode == 1
+    err = result.stderr.strip()
+    assert len(err.splitlines()) == 1 and "no GPU" in err and "Traceback" not in err, err

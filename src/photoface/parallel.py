@@ -42,7 +42,7 @@ def dask_client(scheduler: str, workers: int):
     if scheduler == "local":
         cluster = LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-            silence_logs=logging.ERROR, memory_limit=0,
+            silence_logs=logging.CRITICAL, memory_limit=0,  # task errors reach the client and are reported there
         )
         client = Client(cluster)
         try:
