@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .config import Settings
-from .errors import DatabaseError, InputError
+from .errors import InputError
 from .lock import RunLock
-from .store import Store
+from .models.weights import sha256_file
+from .store import Store, ensure_db_folder, path_key
 from .types import WorkItem
 
 #: How many failed files the summary lists by name (all are in the photos table).
@@ -65,14 +65,11 @@ class IndexSummary:
 
 
 def _file_sha256(path: str) -> str | None:
-    digest = hashlib.sha256()
+    """Content hash of a possibly moved file, or None if it cannot be read now."""
     try:
-        with open(path, "rb") as fh:
-            while block := fh.read(1 << 20):
-                digest.update(block)
+        return sha256_file(path)
     except OSError:
         return None
-    return digest.hexdigest()
 
 
 def index(
@@ -109,9 +106,7 @@ def index(
         raise InputError(f"folder not found: {folder}")
     if not os.path.isdir(folder):
         raise InputError(f"not a folder: {folder}")
-    db_folder = os.path.dirname(os.path.abspath(db))
-    if not os.path.isdir(db_folder):
-        raise DatabaseError(f"cannot create the database {db}: folder {db_folder} does not exist")
+    ensure_db_folder(db)  # before the lock file is created beside the database
     root = os.path.abspath(folder)
     workers = workers or parallel.default_workers()
     started = time.monotonic()
@@ -125,8 +120,9 @@ def index(
                 to_process = _plan(store, root, run_id, summary, retry_failed)
                 if on_start:
                     on_start(len(to_process))
-                spec = PipelineSpec.from_settings(
-                    settings, threads=0 if scheduler == "sync" else parallel.threads_per_worker(workers))
+                # Split this machine's cores between local workers; elsewhere TensorFlow decides.
+                threads = parallel.threads_per_worker(workers) if scheduler == "local" else 0
+                spec = PipelineSpec.from_settings(settings, threads)
                 t0 = time.monotonic()
                 done = 0
                 for results in parallel.run(to_process, spec, scheduler, workers, settings.partition_size):
@@ -177,7 +173,7 @@ def _plan(store: Store, root: str, run_id: int, summary: IndexSummary, retry_fai
     summary.photos_seen = len(seen)
     vanished = [p for p, (_, _, status) in states.items() if status != "missing" and p not in seen]
     summary.photos_missing = store.mark_missing(vanished, run_id)
-    vanished_keys = {store_key(p) for p in vanished}
+    vanished_keys = {path_key(p)[0] for p in vanished}
     # A new path whose content equals a missing photo is that photo, moved or renamed.
     candidates = store.missing_photos_by_size(item.size for item in new)
     for item in new:
@@ -189,7 +185,7 @@ def _plan(store: Store, root: str, run_id: int, summary: IndexSummary, retry_fai
             store.move_photo(match[0], item.path, item.size, item.mtime, run_id)
             if match[1] in vanished_keys:
                 summary.photos_missing -= 1  # it did not go missing: it moved during this run
-            if match[1] != store_key(item.path):
+            if match[1] != path_key(item.path)[0]:
                 summary.photos_moved += 1
             else:
                 summary.photos_unchanged += 1  # a file that was away and came back
@@ -198,12 +194,6 @@ def _plan(store: Store, root: str, run_id: int, summary: IndexSummary, retry_fai
             to_process.append(item)
     store.update_run(run_id, **summary.counts())
     return to_process
-
-
-def store_key(path: str) -> str:
-    from .store import path_key
-
-    return path_key(path)[0]
 
 
 def status(db: str = "photoface.db") -> dict:

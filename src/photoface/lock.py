@@ -6,6 +6,7 @@ import json
 import os
 
 from .errors import DatabaseError
+from .store import now_iso
 
 
 class RunLock:
@@ -33,8 +34,6 @@ class RunLock:
                 f"another photoface index is running on {self.path[:-5]}{detail}; "
                 "wait for it to finish, or stop it, then run this again"
             ) from None
-        from .store import now_iso
-
         fh.seek(0)
         fh.truncate()
         fh.write(json.dumps({"pid": os.getpid(), "started_at": now_iso()}))

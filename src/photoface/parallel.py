@@ -12,15 +12,19 @@ from .types import PhotoResult, WorkItem
 log = logging.getLogger(__name__)
 
 
+def _cores() -> int:
+    """Cores this process may use (its CPU affinity where the OS reports one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def default_workers() -> int:
-    """One worker process per two cores (each runs TensorFlow with the cores it is given), at least one."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(cores, 2) if cores <= 2 else cores // 2)
+    """One worker process per core up to two cores, then one per two cores (TensorFlow uses the rest)."""
+    cores = _cores()
+    return cores if cores <= 2 else cores // 2
 
 
 def threads_per_worker(workers: int) -> int:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores // max(1, workers))
+    return max(1, _cores() // max(1, workers))
 
 
 def build_graph(items: list[WorkItem], spec: PipelineSpec, partition_size: int):

@@ -27,11 +27,11 @@ class PipelineSpec:
     embedder: ModelSpec
 
     @classmethod
-    def from_settings(cls, settings: Settings, threads: int = 0, embedder_path: str | None = None) -> "PipelineSpec":
+    def from_settings(cls, settings: Settings, threads: int = 0) -> "PipelineSpec":
         return cls(
             settings,
             ModelSpec(MTCNN_MODEL, None, settings.device, threads),
-            ModelSpec(FACENET_MODEL, embedder_path, settings.device, threads),
+            ModelSpec(FACENET_MODEL, None, settings.device, threads),
         )
 
 

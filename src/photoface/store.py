@@ -94,6 +94,13 @@ def path_key(path: str) -> tuple[str, bytes | None]:
         return raw.decode("utf-8", "backslashreplace"), raw
 
 
+def ensure_db_folder(path: str) -> None:
+    """Raise a DatabaseError unless the folder that will hold the database file exists."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise DatabaseError(f"cannot create the database {path}: folder {folder} does not exist")
+
+
 def embedding_to_blob(vector: np.ndarray) -> bytes:
     return np.asarray(vector, dtype="<f4").tobytes()
 
@@ -109,9 +116,7 @@ class Store:
         self.path = path
         if not create and not os.path.exists(path):
             raise DatabaseError(f"no photoface database at {path}: run `photoface index FOLDER --db {path}` first")
-        folder = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(folder):
-            raise DatabaseError(f"cannot create the database {path}: folder {folder} does not exist")
+        ensure_db_folder(path)
         try:
             conn = sqlite3.connect(path, timeout=30)
             self.db = sqlite_utils.Database(conn)
@@ -291,10 +296,6 @@ class Store:
             d["landmarks"] = json.loads(d["landmarks"])
             d["embedding"] = blob_to_embedding(d["embedding"])
             yield d
-
-    def photos(self, status: str | None = None) -> list[dict]:
-        table = self.db["photos"]
-        return list(table.rows_where("status = ?", [status], order_by="path") if status else table.rows_where(order_by="path"))
 
     def runs(self) -> list[dict]:
         return list(self.db["index_runs"].rows_where(order_by="id"))

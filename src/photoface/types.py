@@ -5,9 +5,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-#: Order of the five landmarks, as MTCNN returns them (image left/right).
-LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
-
 
 @dataclass(frozen=True)
 class WorkItem:
@@ -20,7 +17,11 @@ class WorkItem:
 
 @dataclass(frozen=True)
 class Detection:
-    """A face box in original-image pixels: x1, y1, x2, y2, score and 5 landmarks (x, y)."""
+    """A face box in original-image pixels: x1, y1, x2, y2, score and 5 landmarks (x, y).
+
+    Landmark order, as MTCNN gives it (image left/right): left eye, right eye, nose,
+    left mouth corner, right mouth corner.
+    """
 
     x1: float
     y1: float

@@ -32,8 +32,3 @@ def get_model(spec: ModelSpec):
         if model is None:
             model = _cache[spec] = _load(spec)
         return model
-
-
-def clear_cache() -> None:
-    with _lock:
-        _cache.clear()

@@ -47,10 +47,6 @@ class FaceNetEmbedder:
                 wrapped.graph.as_graph_element("embeddings:0"),
             )
 
-    @property
-    def device(self) -> str:
-        return self._device
-
     def embed(self, faces_rgb_uint8: np.ndarray, batch_size: int = 64) -> np.ndarray:
         """(N, 160, 160, 3) uint8 RGB crops -> (N, 512) float32 unit vectors."""
         faces = np.asarray(faces_rgb_uint8)
