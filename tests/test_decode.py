@@ -46,7 +46,7 @@ def test_alpha_is_composited_on_white():
 
 
 def test_heic_decodes_through_pillow_heif(face_photo):
-    pillow_heif = pytest.importorskip("pillow_heif")
+    import pillow_heif  # a dependency of photoface: HEIC support must not silently go missing
     buf = io.BytesIO()
     pillow_heif.from_pillow(face_photo).save(buf, format="HEIF", quality=80)
     out = decode_image(buf.getvalue())
