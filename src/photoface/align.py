@@ -24,3 +24,9 @@ def margin_crop(image_rgb: np.ndarray, det: Detection, size_px: int = 160, margi
     shrinking = crop.shape[0] > size_px or crop.shape[1] > size_px
     interp = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
     return cv2.resize(np.ascontiguousarray(crop), (size_px, size_px), interpolation=interp)
+
+
+def sharpness(crop_rgb: np.ndarray) -> float:
+    """Variance of the Laplacian of the grey crop: a blur measure (below about 30 is blurred at 160 px)."""
+    grey = cv2.cvtColor(crop_rgb, cv2.COLOR_RGB2GRAY)
+    return float(cv2.Laplacian(grey, cv2.CV_64F).var())

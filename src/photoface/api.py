@@ -4,6 +4,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+
+import numpy as np
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -204,3 +206,314 @@ def status(db: str = "photoface.db") -> dict:
                 "runs": store.runs()[-5:]}
     finally:
         store.close()
+
+
+# --- people ---------------------------------------------------------------------------------
+from contextlib import contextmanager  # noqa: E402
+
+from .config import FACENET_MODEL, SAME_PERSON_DISTANCE, ClusterSettings  # noqa: E402
+
+
+@contextmanager
+def _open(db: str):
+    """An existing database, closed afterwards."""
+    store = Store(db, create=False)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _nonempty(store: Store) -> None:
+    if not store.db.execute("SELECT 1 FROM faces LIMIT 1").fetchone():
+        raise InputError("the library has no faces yet: run `photoface index FOLDER` first")
+
+
+def cluster(db: str = "photoface.db", *, full: bool = False, settings: ClusterSettings | None = None,
+            model: str = FACENET_MODEL) -> dict:
+    """Group faces into people: new faces join existing people, the rest form new clusters.
+    ``full`` re-clusters every face; ids and names carry over. Returns a summary dict."""
+    from . import organize
+
+    with RunLock(db), _open(db) as store:
+        _nonempty(store)
+        return organize.run(store, model, settings, full=full).to_dict()
+
+
+def people(db: str = "photoface.db", *, include_hidden: bool = False, examples: int = 3) -> list[dict]:
+    """People and unnamed clusters with face and photo counts and example faces, largest first."""
+    with _open(db) as store:
+        return store.people(include_hidden=include_hidden, examples=examples)
+
+
+def person_faces(db: str, person) -> dict:
+    """One person (by id or name) with every face: id, photo, box, how it was assigned."""
+    from .label import resolve_person
+
+    with _open(db) as store:
+        p = resolve_person(store, person)
+        rows = store.db.execute(
+            "SELECT f.id, p.path, f.x1, f.y1, f.x2, f.y2, f.assigned_by, f.assign_distance FROM faces f "
+            "JOIN photos p ON p.id = f.photo_id WHERE f.person_id = ? AND p.status = 'indexed' ORDER BY p.path",
+            [p["id"]]).fetchall()
+        p["face_list"] = [{"face_id": r[0], "path": r[1], "box": [round(v, 1) for v in r[2:6]],
+                           "assigned_by": r[6], "distance": r[7]} for r in rows]
+        return p
+
+
+def _curate(db: str, fn, *args, **kwargs) -> dict:
+    with RunLock(db), _open(db) as store:
+        return fn(store, *args, **kwargs)
+
+
+def name(db: str, person, new_name: str) -> dict:
+    """Name or rename a person or cluster (by id or current name); an existing name merges the two."""
+    from . import label
+
+    return _curate(db, label.name, person, new_name)
+
+
+def merge(db: str, target, source) -> dict:
+    """Merge person ``source`` into ``target``."""
+    from . import label
+
+    return _curate(db, label.merge, target, source)
+
+
+def move(db: str, face_ids, to) -> dict:
+    """Move faces to a person (id or name; a new name creates the person)."""
+    from . import label
+
+    return _curate(db, label.move, face_ids, to)
+
+
+def split(db: str, person, face_ids, new_name: str | None = None) -> dict:
+    """Split faces off a person into a new person."""
+    from . import label
+
+    return _curate(db, label.split, person, face_ids, new_name)
+
+
+def reject(db: str, face_ids, person=None) -> dict:
+    """"Not this person": remembered, the faces never return to that person."""
+    from . import label
+
+    return _curate(db, label.reject, face_ids, person)
+
+
+def hide(db: str, person, hidden: bool = True) -> dict:
+    from . import label
+
+    return _curate(db, label.hide, person, hidden)
+
+
+def undo(db: str, event_id: int | None = None) -> dict:
+    """Undo the latest change (a curation or a clustering run)."""
+    from . import label
+
+    return _curate(db, label.undo, event_id)
+
+
+def history(db: str = "photoface.db", limit: int = 50) -> list[dict]:
+    """The change log, newest first: who, what, when, and whether it was undone."""
+    with _open(db) as store:
+        return store.events(limit)
+
+
+# --- photos outside the library: queries, galleries, verification --------------------------
+def embed_photos(paths: list[str], settings: Settings | None = None) -> list:
+    """Detect and embed faces in files outside the library, in this process -> [PhotoResult]."""
+    from .pipeline import PipelineSpec, index_files
+
+    items = []
+    for path in paths:
+        if not os.path.isfile(path):
+            raise InputError(f"photo not found: {path}")
+        st = os.stat(path)
+        items.append(WorkItem(path, st.st_size, st.st_mtime))
+    return index_files(items, PipelineSpec.from_settings(settings or Settings()))
+
+
+def _faces_of(path: str, settings: Settings | None = None) -> list:
+    res = embed_photos([path], settings)[0]
+    if res.status != "indexed":
+        raise InputError(f"cannot read {path}: {res.error}")
+    if not res.faces:
+        raise InputError(f"no face found in {path}")
+    return sorted(res.faces, key=lambda f: -(f.detection.width * f.detection.height))
+
+
+def verify(photo_a: str, photo_b: str, *, all_pairs: bool = False, threshold: float = SAME_PERSON_DISTANCE,
+           settings: Settings | None = None) -> dict:
+    """Same person or not (1:1): the largest face of each photo, or every pair with ``all_pairs``."""
+    faces_a, faces_b = _faces_of(photo_a, settings), _faces_of(photo_b, settings)
+    if not all_pairs:
+        faces_a, faces_b = faces_a[:1], faces_b[:1]
+    pairs = []
+    for i, fa in enumerate(faces_a):
+        for j, fb in enumerate(faces_b):
+            d = float(np.linalg.norm(fa.embedding - fb.embedding))
+            pairs.append({"face_a": i, "face_b": j, "box_a": _box(fa), "box_b": _box(fb),
+                          "distance": round(d, 4), "same_person": d < threshold})
+    pairs.sort(key=lambda p: p["distance"])
+    return {"photo_a": photo_a, "photo_b": photo_b, "threshold": threshold, "pairs": pairs,
+            "same_person": pairs[0]["same_person"], "distance": pairs[0]["distance"]}
+
+
+def _box(face) -> list:
+    d = face.detection
+    return [round(d.x1, 1), round(d.y1, 1), round(d.x2, 1), round(d.y2, 1)]
+
+
+def search(db: str = "photoface.db", people=(), *, any_of=(), none_of=(), only: bool = False,
+           after: str | None = None, before: str | None = None) -> list[dict]:
+    """Photos by the people in them: all of ``people``, one of ``any_of``, none of ``none_of``."""
+    from .search import people_query
+
+    with _open(db) as store:
+        return people_query(store, people, any_of, none_of, only, after, before)
+
+
+def search_face(db: str, photo: str, *, limit: int = 20, max_distance: float = SAME_PERSON_DISTANCE,
+                all_faces: bool = False, model: str = FACENET_MODEL) -> list[dict]:
+    """Faces in the library like the face in ``photo`` (its largest, or each with ``all_faces``), closest first."""
+    from .neighbors import FaceIndex
+    from .search import similar_faces
+
+    with _open(db) as store:
+        _nonempty(store)
+        queries = _faces_of(photo)
+        if not all_faces:
+            queries = queries[:1]
+        index = FaceIndex(db, model)
+        index.sync(store, model)
+        out = []
+        for i, q in enumerate(queries):
+            for hit in similar_faces(store, index, q.embedding, limit, max_distance):
+                out.append({"query_face": i, "query_box": _box(q), **hit})
+        out.sort(key=lambda r: (r["distance"]))
+        return out if all_faces else out[:limit]
+
+
+def label_gallery(db: str, folder: str, *, threshold: float = 0.90, margin: float = 0.10, dry_run: bool = False,
+                  model: str = FACENET_MODEL) -> dict:
+    """Name clusters from FOLDER/<Person Name>/*.jpg. Names a user gave are never replaced."""
+    from . import gallery as gal
+    from . import label
+
+    with RunLock(db), _open(db) as store:
+        _nonempty(store)
+        g = gal.build_gallery(folder, embed_photos)
+        if not g.people:
+            raise InputError(f"no usable gallery photo in {folder}: "
+                             + "; ".join(f"{os.path.basename(p)}: {why}" for p, why in g.skipped[:5]))
+        clusters = _unnamed_clusters(store, model)
+        matches, review = gal.match_clusters(clusters, g, threshold, margin)
+        applied = []
+        if not dry_run and matches:
+            with label.change(store, "label", lambda: f"named {len(applied)} cluster(s) from the gallery {folder}",
+                              {"gallery": folder, "matches": matches}) as rec:
+                for m in matches:
+                    applied.append(_apply_name(store, rec, m["person"], m["name"], "gallery", m["confidence"]))
+        return {"gallery_people": [{"name": p.name, "photos": len(p.photos)} for p in g.people],
+                "skipped": [{"path": p, "why": w} for p, w in g.skipped],
+                "named": matches, "review": review, "applied": not dry_run}
+
+
+def _unnamed_clusters(store: Store, model: str) -> dict:
+    """{person id: embeddings} of people without a name a user gave."""
+    rows = store.db.execute(
+        "SELECT f.person_id, f.embedding FROM faces f JOIN people pe ON pe.id = f.person_id "
+        "JOIN photos p ON p.id = f.photo_id WHERE p.status = 'indexed' AND f.model = ? "
+        "AND (pe.name IS NULL OR pe.name_source != 'user') ORDER BY f.person_id", [model]).fetchall()
+    out: dict[int, list] = {}
+    for pid, blob in rows:
+        out.setdefault(pid, []).append(np.frombuffer(blob, dtype="<f4"))
+    return {pid: np.stack(v) for pid, v in out.items()}
+
+
+def _apply_name(store: Store, rec, person_id: int, new_name: str, source: str, confidence: float) -> dict:
+    """Give a machine-proposed name; joins the person who already has it (their faces move over)."""
+    same = [p for p in store.people_by_name(new_name) if p["id"] != person_id]
+    rec.save_person(person_id)
+    if same:
+        target = same[0]["id"]
+        rec.save_person(target)
+        ids = store.face_ids_of(person_id)
+        rec.save_faces(ids)
+        taken = {r[0] for r in store.db.execute("SELECT photo_id FROM faces WHERE person_id = ?", [target])}
+        rows = store.db.execute(
+            "SELECT id, photo_id, assigned_by FROM faces WHERE person_id = ?", [person_id]).fetchall()
+        store.set_faces((fid, None if photo in taken else target, None if photo in taken else by, None,
+                         1) for fid, photo, by in rows)
+        store.db.execute("DELETE FROM people WHERE id = ?", [person_id])
+        return {"person": target, "name": new_name, "merged": person_id}
+    store.update_person(person_id, name=new_name, name_source=source, name_confidence=confidence)
+    return {"person": person_id, "name": new_name, "merged": None}
+
+
+def _classifier_path(db: str) -> str:
+    return os.path.abspath(db) + ".classifier.joblib"
+
+
+def train_classifier(db: str = "photoface.db", *, model: str = FACENET_MODEL) -> dict:
+    """Train a linear SVM on the faces of people a user named; saved beside the database."""
+    import joblib
+
+    from .gallery import train_classifier as fit
+
+    with _open(db) as store:
+        rows = store.db.execute(
+            "SELECT pe.name, f.embedding FROM faces f JOIN people pe ON pe.id = f.person_id "
+            "JOIN photos p ON p.id = f.photo_id WHERE p.status = 'indexed' AND pe.name_source = 'user' "
+            "AND f.model = ?", [model]).fetchall()
+    if not rows:
+        raise InputError("no named faces to learn from: name some people first (`photoface name ID NAME`)")
+    names = [r[0] for r in rows]
+    X = np.stack([np.frombuffer(r[1], dtype="<f4") for r in rows])
+    clf = fit(X, names)
+    joblib.dump({"model": model, "classifier": clf, "classes": sorted(set(names)), "X": X, "names": names},
+                _classifier_path(db))
+    return {"path": _classifier_path(db), "people": len(set(names)), "faces": len(names)}
+
+
+def label_classifier(db: str = "photoface.db", *, min_probability: float = 0.80,
+                     max_distance: float = 0.90, dry_run: bool = False) -> dict:
+    """Propose names for unnamed clusters with the trained classifier (and apply them unless ``dry_run``).
+
+    A linear SVM always picks one of the people it knows; a proposal also needs the
+    cluster's faces to lie within ``max_distance`` of that person's training faces, so
+    strangers stay unnamed.
+    """
+    import joblib
+
+    from . import label
+    from .neighbors import nearest
+
+    path = _classifier_path(db)
+    if not os.path.exists(path):
+        raise InputError("no classifier yet: run `photoface train-classifier` first")
+    saved = joblib.load(path)
+    with RunLock(db), _open(db) as store:
+        clusters = {pid: X for pid, X in _unnamed_clusters(store, saved["model"]).items()
+                    if store.person(pid)["name"] is None}
+        names = np.array(saved["names"])
+        proposals, review = [], []
+        for pid, X in clusters.items():
+            proba = saved["classifier"].predict_proba(X).mean(axis=0)
+            best = int(np.argmax(proba))
+            who = saved["classifier"].classes_[best]
+            d, _ = nearest(saved["X"][names == who], X, 1)
+            dist = float(np.median(d[:, 0]))
+            row = {"person": pid, "name": str(who), "probability": round(float(proba[best]), 3),
+                   "distance": round(dist, 4), "faces": len(X)}
+            if proba[best] >= min_probability and dist < max_distance:
+                proposals.append(row)
+            elif dist < max_distance + 0.1:
+                review.append(row)
+        if not dry_run and proposals:
+            with label.change(store, "label", lambda: f"named {len(proposals)} cluster(s) with the classifier",
+                              {"classifier": path, "proposals": proposals}) as rec:
+                for p in proposals:
+                    _apply_name(store, rec, p["person"], p["name"], "classifier", p["probability"])
+        return {"named": proposals, "review": review, "applied": not dry_run}

@@ -134,6 +134,283 @@ def status(db, as_json):
                    f"{run['photos_indexed']} indexed, {run['photos_failed']} failed, {run['faces_found']} faces")
 
 
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+
+
+def _echo_json(obj) -> None:
+    from .search import to_json
+
+    click.echo(to_json(obj))
+
+
+def _who(person: dict) -> str:
+    name = person.get("name")
+    return f"{person['id']:>5}  {name}" if name else f"{person['id']:>5}  (unnamed cluster)"
+
+
+@cli.command()
+@DB_OPTION
+@click.option("--full", is_flag=True,
+              help="Re-cluster every face (ids and names carry over) instead of adding new faces to people.")
+@JSON_OPTION
+def cluster(db, full, as_json):
+    """Group faces into people.
+
+    New faces join the person they clearly match; the rest, with earlier unknown faces,
+    form new clusters. Names, moves, merges and rejections are never undone by a run.
+    """
+    from . import api
+
+    out = api.cluster(db, full=full)
+    if as_json:
+        return _echo_json(out)
+    click.echo(f"{out['mode']} clustering of {out['faces']} faces ({out['considered']} considered) in "
+               f"{out['elapsed_s']:.1f} s: {out['assigned']} joined existing people, {out['new_people']} new "
+               f"clusters, {out['unknown']} faces unknown; {out['people']} people and clusters in all")
+    click.echo("`photoface people` lists them; `photoface undo` reverts this run")
+
+
+@cli.command()
+@click.argument("person", required=False)
+@DB_OPTION
+@click.option("--all", "include_hidden", is_flag=True, help="Include hidden people.")
+@JSON_OPTION
+def people(person, db, include_hidden, as_json):
+    """List people and unnamed clusters, largest first; with PERSON (id or name), list their faces."""
+    from . import api
+
+    if person is not None:
+        info = api.person_faces(db, person)
+        if as_json:
+            return _echo_json(info)
+        click.echo(f"{_who(info).strip()}{' (hidden)' if info['hidden'] else ''}: {len(info['face_list'])} faces")
+        for f in info["face_list"]:
+            click.echo(f"  face {f['face_id']:>7}  {_printable(f['path'])}  box {f['box']}  ({f['assigned_by']})")
+        return
+    rows = api.people(db, include_hidden=include_hidden)
+    if as_json:
+        return _echo_json(rows)
+    if not rows:
+        click.echo("no people yet: run `photoface cluster`")
+        return
+    click.echo(f"{'id':>5}  {'name':<30} {'faces':>6} {'photos':>6}  example faces")
+    for r in rows:
+        label = r["name"] or "(unnamed cluster)"
+        if r["name"] and r["name_source"] != "user":
+            label += f" [{r['name_source']} {r['name_confidence'] or 0:.2f}]"
+        if r["hidden"]:
+            label += " (hidden)"
+        examples = ", ".join(f"{e['face_id']}:{_printable(e['path'])}" for e in r["examples"])
+        click.echo(f"{r['id']:>5}  {label:<30} {r['faces']:>6} {r['photos']:>6}  {examples}")
+
+
+@cli.command()
+@click.argument("person")
+@click.argument("new_name")
+@DB_OPTION
+def name(person, new_name, db):
+    """Name (or rename) PERSON (a cluster id or a current name). A name someone else has merges the two."""
+    from . import api
+
+    out = api.name(db, person, new_name)
+    if out.get("merged"):
+        click.echo(f"merged {out['merged']} into person {out['person']} {out['name']!r}")
+    else:
+        click.echo(f"person {out['person']} is now {out['name']!r}")
+
+
+cli.add_command(click.Command("rename", callback=name.callback, params=name.params,
+                              help="Rename PERSON (same as `name`)."))
+
+
+@cli.command()
+@click.argument("target")
+@click.argument("source")
+@DB_OPTION
+def merge(target, source, db):
+    """Merge person SOURCE into TARGET (ids or names)."""
+    from . import api
+
+    out = api.merge(db, target, source)
+    click.echo(f"merged {source} into person {out['person']}: {out['moved']} faces moved"
+               + (f", {out['left_unassigned']} left unassigned (same photo as a face of the target)"
+                  if out["left_unassigned"] else ""))
+
+
+@cli.command()
+@click.argument("face_ids", nargs=-1, type=int, required=True)
+@click.option("--to", "to", required=True, help="Person id or name (a new name creates the person).")
+@DB_OPTION
+def move(face_ids, to, db):
+    """Move faces (FACE_IDS) to another person; they stay there."""
+    from . import api
+
+    out = api.move(db, face_ids, to)
+    click.echo(f"moved {len(out['faces'])} face(s) to person {out['person']} {out['name'] or ''}".rstrip())
+
+
+@cli.command()
+@click.argument("person")
+@click.argument("face_ids", nargs=-1, type=int, required=True)
+@click.option("--name", "new_name", default=None, help="Name of the new person.")
+@DB_OPTION
+def split(person, face_ids, new_name, db):
+    """Split faces (FACE_IDS) off PERSON into a new person."""
+    from . import api
+
+    out = api.split(db, person, face_ids, new_name)
+    click.echo(f"{len(out['faces'])} face(s) moved from person {out['from']} to new person {out['person']}")
+
+
+@cli.command()
+@click.argument("face_ids", nargs=-1, type=int, required=True)
+@click.option("--from", "person", default=None, help="The person they are not [default: their current one].")
+@DB_OPTION
+def reject(face_ids, person, db):
+    """Not this person: the faces leave the person and are never assigned to it again."""
+    from . import api
+
+    out = api.reject(db, face_ids, person)
+    for fid, pid in out["rejected"]:
+        click.echo(f"face {fid} is not person {pid}")
+
+
+@cli.command()
+@click.argument("person")
+@click.option("--show", is_flag=True, help="Show a hidden person again.")
+@DB_OPTION
+def hide(person, show, db):
+    """Hide PERSON from listings and searches (their faces stay theirs)."""
+    from . import api
+
+    out = api.hide(db, person, hidden=not show)
+    click.echo(f"person {out['person']} {'hidden' if out['hidden'] else 'shown'}")
+
+
+@cli.command()
+@click.argument("event_id", type=int, required=False)
+@DB_OPTION
+def undo(event_id, db):
+    """Undo the latest change (naming, merge, move, split, reject, hide, label or cluster run)."""
+    from . import api
+
+    out = api.undo(db, event_id)
+    click.echo(f"undid change {out['undone']}: {out['summary']}")
+
+
+@cli.command()
+@DB_OPTION
+@click.option("--limit", type=click.IntRange(min=1), default=30, show_default=True)
+@JSON_OPTION
+def history(db, limit, as_json):
+    """List recorded changes, newest first."""
+    from . import api
+
+    rows = api.history(db, limit)
+    if as_json:
+        return _echo_json(rows)
+    for r in rows:
+        flag = f" (undone {r['undone_at']})" if r["undone_at"] else ""
+        click.echo(f"{r['id']:>5}  {r['at']}  {r['user'] or '-':<10} {r['action']:<8} {r['summary']}{flag}")
+
+
+@cli.command()
+@click.option("--gallery", type=click.Path(file_okay=False), default=None,
+              help="Folder of known faces: GALLERY/<Person Name>/*.jpg.")
+@click.option("--classifier", is_flag=True, help="Use the classifier from `photoface train-classifier`.")
+@click.option("--dry-run", is_flag=True, help="Only show what would be named.")
+@DB_OPTION
+@JSON_OPTION
+def label(gallery, classifier, dry_run, db, as_json):
+    """Name clusters that match known people; names a user gave are never replaced."""
+    from . import api
+
+    if bool(gallery) == bool(classifier):
+        raise click.UsageError("give either --gallery FOLDER or --classifier")
+    out = api.label_gallery(db, gallery, dry_run=dry_run) if gallery else api.label_classifier(db, dry_run=dry_run)
+    if as_json:
+        return _echo_json(out)
+    for s in out.get("skipped", []):
+        click.echo(f"skipped {_printable(s['path'])}: {s['why']}")
+    verb = "would name" if dry_run else "named"
+    for m in out["named"]:
+        conf = m.get("confidence", m.get("probability"))
+        click.echo(f"{verb} cluster {m['person']} {m['name']!r} (distance {m['distance']}, confidence {conf})")
+    for m in out["review"]:
+        click.echo(f"review: cluster {m['person']} looks like {m['name']!r} (distance {m['distance']}) "
+                   "but not clearly; name it by hand if so")
+    if not out["named"] and not out["review"]:
+        click.echo("no cluster matched")
+
+
+@cli.command("train-classifier")
+@DB_OPTION
+def train_classifier(db):
+    """Train a linear SVM on the faces of the people you named (for `label --classifier`)."""
+    from . import api
+
+    out = api.train_classifier(db)
+    click.echo(f"trained on {out['faces']} faces of {out['people']} people: {out['path']}")
+
+
+@cli.command()
+@click.argument("people", nargs=-1)
+@click.option("--and", "and_", multiple=True, help="Also this person (repeatable).")
+@click.option("--or", "or_", multiple=True, help="At least one of these people (repeatable).")
+@click.option("--not", "not_", multiple=True, help="Not this person (repeatable).")
+@click.option("--only", is_flag=True, help="Nobody else in the photo.")
+@click.option("--after", default=None, metavar="YYYY-MM-DD", help="Taken on or after (EXIF date).")
+@click.option("--before", default=None, metavar="YYYY-MM-DD", help="Taken on or before (EXIF date).")
+@click.option("--face", "face_photo", type=click.Path(dir_okay=False), default=None,
+              help="Find faces like the (largest) face in this photo instead.")
+@click.option("--all-faces", is_flag=True, help="With --face: search for every face of the photo.")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="With --face.")
+@click.option("--max-distance", type=click.FloatRange(0, 2), default=None,
+              help="With --face: farthest match shown [default: the same-person threshold].")
+@DB_OPTION
+@JSON_OPTION
+def search(people, and_, or_, not_, only, after, before, face_photo, all_faces, limit, max_distance, db, as_json):
+    """Photos of PEOPLE (names or ids), or faces like the one in --face PHOTO."""
+    from . import api
+
+    if face_photo:
+        if people or and_ or or_ or not_:
+            raise click.UsageError("search either by people or by --face, not both")
+        kwargs = {} if max_distance is None else {"max_distance": max_distance}
+        hits = api.search_face(db, face_photo, limit=limit, all_faces=all_faces, **kwargs)
+        if as_json:
+            return _echo_json(hits)
+        for h in hits:
+            who = h["name"] or (f"cluster {h['person_id']}" if h["person_id"] else "unknown")
+            click.echo(f"{h['distance']:.3f}  {_printable(h['path'])}  face {h['face_id']} {h['box']}  {who}")
+        if not hits:
+            click.echo("no similar face in the library")
+        return
+    rows = api.search(db, list(people) + list(and_), any_of=or_, none_of=not_, only=only, after=after, before=before)
+    if as_json:
+        return _echo_json(rows)
+    for r in rows:
+        click.echo(_printable(r["path"]))
+
+
+@cli.command()
+@click.argument("photo_a", type=click.Path(dir_okay=False))
+@click.argument("photo_b", type=click.Path(dir_okay=False))
+@click.option("--all", "all_pairs", is_flag=True, help="Compare every face of A with every face of B.")
+@JSON_OPTION
+def verify(photo_a, photo_b, all_pairs, as_json):
+    """Same person or not: the distance between the faces in two photos (largest face of each)."""
+    from . import api
+
+    out = api.verify(photo_a, photo_b, all_pairs=all_pairs)
+    if as_json:
+        return _echo_json(out)
+    for p in out["pairs"]:
+        verdict = "same person" if p["same_person"] else "different people"
+        click.echo(f"{verdict}: distance {p['distance']:.3f} (threshold {out['threshold']:.2f})"
+                   + (f"  face A{p['face_a']} {p['box_a']} / B{p['face_b']} {p['box_b']}" if all_pairs else ""))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: every error becomes one line on stderr and a non-zero exit status."""
     from .errors import PhotofaceError

@@ -32,3 +32,24 @@ class Settings:
 #: Distance between two FaceNet embeddings (Euclidean, unit vectors) below which two
 #: faces are taken to be the same person. See models/facenet.md for how it was chosen.
 SAME_PERSON_DISTANCE = 1.10
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """How faces become people. The values are chosen from measurements: see docs/quality.md."""
+
+    # HDBSCAN on the k-NN graph
+    min_cluster_size: int = 2
+    min_samples: int = 2
+    n_neighbors: int = 10
+    cluster_selection_epsilon: float = 0.0
+    # faces that may form clusters; the others are only attached afterwards
+    min_face_px: float = 40.0  # shorter side of the face box, in photo pixels
+    min_score: float = 0.95
+    min_sharpness: float = 20.0  # variance of the Laplacian of the 160 px grey crop
+    # attaching left-over faces to a cluster during a clustering run
+    attach_distance: float = 0.85
+    # incremental assignment of new faces to existing people
+    assign_distance: float = 0.90
+    assign_margin: float = 0.05
+    assign_neighbors: int = 10

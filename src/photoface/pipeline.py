@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .align import margin_crop
+from .align import margin_crop, sharpness
 from .config import FACENET_MODEL, MTCNN_MODEL, Settings
 from .decode import decode_image
 from .errors import DeviceError, ImageError, ModelError
@@ -108,6 +108,6 @@ def index_files(items: list[WorkItem], spec: PipelineSpec) -> list[PhotoResult]:
     if crops:
         embedder = get_model(spec.embedder)
         vectors = embedder.embed(np.stack(crops), spec.settings.embed_batch)
-        for owner, det, vec in zip(owners, dets, vectors):
-            owner.faces.append(Face(det, vec, spec.embedder.name))
+        for owner, det, crop, vec in zip(owners, dets, crops, vectors):
+            owner.faces.append(Face(det, vec, spec.embedder.name, sharpness(crop)))
     return results

@@ -76,6 +76,41 @@ CREATE TABLE faces (
 CREATE INDEX idx_faces_photo_id ON faces(photo_id);
 CREATE INDEX idx_faces_model ON faces(model);
 """),
+    (2, "people", """
+CREATE TABLE people (
+    id INTEGER PRIMARY KEY,
+    name TEXT,
+    name_source TEXT CHECK (name_source IN ('user', 'gallery', 'classifier')),
+    name_confidence REAL,
+    hidden INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX idx_people_name ON people(name COLLATE NOCASE);
+ALTER TABLE faces ADD COLUMN person_id INTEGER REFERENCES people(id) ON DELETE SET NULL;
+ALTER TABLE faces ADD COLUMN assigned_by TEXT;
+ALTER TABLE faces ADD COLUMN assign_distance REAL;
+ALTER TABLE faces ADD COLUMN clustered INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE faces ADD COLUMN sharpness REAL;
+CREATE INDEX idx_faces_person_id ON faces(person_id);
+CREATE TABLE rejections (
+    face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+    person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (face_id, person_id)
+);
+CREATE INDEX idx_rejections_person_id ON rejections(person_id);
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    user TEXT,
+    action TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    details TEXT,
+    undo BLOB,
+    undone_at TEXT
+);
+"""),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -257,6 +292,7 @@ class Store:
                             "score": f.detection.score,
                             "landmarks": json.dumps([[round(x, 2), round(y, 2)] for x, y in f.detection.landmarks]),
                             "embedding": embedding_to_blob(f.embedding), "model": f.model,
+                            "sharpness": None if f.sharpness is None else round(f.sharpness, 2),
                         }
                         for i, f in enumerate(res.faces)
                     )
@@ -299,3 +335,163 @@ class Store:
 
     def runs(self) -> list[dict]:
         return list(self.db["index_runs"].rows_where(order_by="id"))
+
+    # --- people -------------------------------------------------------------------------
+    FACE_STATE = ("id", "person_id", "assigned_by", "assign_distance", "clustered")
+    PERSON_COLUMNS = ("id", "name", "name_source", "name_confidence", "hidden", "created_at", "updated_at")
+
+    def face_table(self, model: str, ids: Iterable[int] | None = None) -> dict[str, np.ndarray]:
+        """Faces of present photos as column arrays (``X``: n x d float32 embeddings).
+
+        ``person_id`` is -1 for unassigned faces; ``size`` is the shorter side of the box in
+        photo pixels; ``sharpness`` is NaN where it was not measured.
+        """
+        sql = (
+            "SELECT f.id, f.photo_id, coalesce(f.person_id, -1), coalesce(f.assigned_by, ''), f.clustered, f.score, "
+            "min(f.x2 - f.x1, f.y2 - f.y1), coalesce(f.sharpness, 'nan'), coalesce(f.assign_distance, 'nan'), f.embedding "
+            "FROM faces f JOIN photos p ON p.id = f.photo_id WHERE p.status = 'indexed' AND f.model = ?"
+        )
+        args: list = [model]
+        if ids is not None:
+            ids = list(ids)
+            self.db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted_ids (id INTEGER PRIMARY KEY)")
+            self.db.execute("DELETE FROM wanted_ids")
+            self.db.conn.executemany("INSERT OR IGNORE INTO wanted_ids VALUES (?)", ((int(i),) for i in ids))
+            sql += " AND f.id IN (SELECT id FROM wanted_ids)"
+        rows = self.db.execute(sql + " ORDER BY f.id", args).fetchall()
+        cols = list(zip(*rows)) if rows else [()] * 10
+        blobs = cols[9]
+        dim = len(blobs[0]) // 4 if blobs else 512
+        return {
+            "id": np.array(cols[0], dtype=np.int64),
+            "photo_id": np.array(cols[1], dtype=np.int64),
+            "person_id": np.array(cols[2], dtype=np.int64),
+            "assigned_by": np.array(cols[3], dtype=object),
+            "clustered": np.array(cols[4], dtype=bool),
+            "score": np.array(cols[5], dtype=np.float32),
+            "size": np.array(cols[6], dtype=np.float32),
+            "sharpness": np.array(cols[7], dtype=np.float32),
+            "assign_distance": np.array(cols[8], dtype=np.float64),
+            "X": np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), dim) if blobs
+            else np.zeros((0, dim), np.float32),
+        }
+
+    def create_person(self, name: str | None = None, name_source: str | None = None,
+                      confidence: float | None = None) -> int:
+        stamp = now_iso()
+        return self.db["people"].insert({
+            "name": name, "name_source": name_source if name else None, "name_confidence": confidence,
+            "hidden": 0, "created_at": stamp, "updated_at": stamp,
+        }).last_pk
+
+    def update_person(self, person_id: int, **fields) -> None:
+        self.db["people"].update(person_id, {**fields, "updated_at": now_iso()})
+
+    def person(self, person_id: int) -> dict | None:
+        row = self.db.execute(
+            f"SELECT {', '.join(self.PERSON_COLUMNS)} FROM people WHERE id = ?", [person_id]).fetchone()
+        return dict(zip(self.PERSON_COLUMNS, row)) if row else None
+
+    def people_by_name(self, name: str) -> list[dict]:
+        rows = self.db.execute(
+            f"SELECT {', '.join(self.PERSON_COLUMNS)} FROM people WHERE name = ? COLLATE NOCASE ORDER BY id", [name])
+        return [dict(zip(self.PERSON_COLUMNS, r)) for r in rows]
+
+    def people(self, include_hidden: bool = False, examples: int = 3) -> list[dict]:
+        """Every person with face and photo counts and a few example faces, largest first."""
+        rows = self.db.execute(
+            "SELECT pe.id, pe.name, pe.name_source, pe.name_confidence, pe.hidden, "
+            "count(f.id), count(DISTINCT f.photo_id) FROM people pe "
+            "LEFT JOIN faces f ON f.person_id = pe.id "
+            "AND f.photo_id IN (SELECT id FROM photos WHERE status = 'indexed') "
+            + ("" if include_hidden else "WHERE pe.hidden = 0 ")
+            + "GROUP BY pe.id ORDER BY count(f.id) DESC, pe.id"
+        ).fetchall()
+        out = []
+        for pid, name, source, conf, hidden, nfaces, nphotos in rows:
+            ex = self.db.execute(
+                "SELECT f.id, p.path FROM faces f JOIN photos p ON p.id = f.photo_id "
+                "WHERE f.person_id = ? AND p.status = 'indexed' ORDER BY f.score DESC, f.id LIMIT ?",
+                [pid, examples]).fetchall() if examples else []
+            out.append({"id": pid, "name": name, "name_source": source, "name_confidence": conf,
+                        "hidden": bool(hidden), "faces": nfaces, "photos": nphotos,
+                        "examples": [{"face_id": f, "path": p} for f, p in ex]})
+        return out
+
+    def face(self, face_id: int) -> dict | None:
+        row = self.db.execute(
+            "SELECT f.id, f.photo_id, p.path, f.person_id, f.assigned_by, f.x1, f.y1, f.x2, f.y2, f.score "
+            "FROM faces f JOIN photos p ON p.id = f.photo_id WHERE f.id = ?", [face_id]).fetchone()
+        keys = ("id", "photo_id", "path", "person_id", "assigned_by", "x1", "y1", "x2", "y2", "score")
+        return dict(zip(keys, row)) if row else None
+
+    def face_ids_of(self, person_id: int) -> list[int]:
+        return [r[0] for r in self.db.execute("SELECT id FROM faces WHERE person_id = ? ORDER BY id", [person_id])]
+
+    def face_states(self, face_ids: Iterable[int]) -> list[list]:
+        out = []
+        ids = list(face_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            out += [list(r) for r in self.db.execute(
+                f"SELECT {', '.join(self.FACE_STATE)} FROM faces WHERE id IN ({','.join('?' * len(chunk))})", chunk)]
+        return out
+
+    def set_faces(self, rows: Iterable[tuple]) -> None:
+        """Write (face_id, person_id, assigned_by, assign_distance, clustered) tuples."""
+        self.db.conn.executemany(
+            "UPDATE faces SET person_id = ?, assigned_by = ?, assign_distance = ?, clustered = ? WHERE id = ?",
+            ((p, by, d, c, i) for i, p, by, d, c in rows))
+
+    def rejections(self) -> set[tuple[int, int]]:
+        return {(f, p) for f, p in self.db.execute("SELECT face_id, person_id FROM rejections")}
+
+    def photo_faces_by_person(self, photo_ids: Iterable[int]) -> dict[int, set[int]]:
+        """{photo_id: {person ids with a face in that photo}}."""
+        out: dict[int, set[int]] = {}
+        ids = list(set(photo_ids))
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            for photo, person in self.db.execute(
+                f"SELECT photo_id, person_id FROM faces WHERE person_id IS NOT NULL "
+                f"AND photo_id IN ({','.join('?' * len(chunk))})", chunk):
+                out.setdefault(photo, set()).add(person)
+        return out
+
+    # --- the change log -----------------------------------------------------------------
+    def record_event(self, action: str, summary: str, details: dict, undo: bytes | None) -> int:
+        import getpass
+
+        try:
+            user = getpass.getuser()
+        except Exception:  # no user name in this environment
+            user = None
+        return self.db["events"].insert({
+            "at": now_iso(), "user": user, "action": action, "summary": summary,
+            "details": json.dumps(details, sort_keys=True, default=str), "undo": undo, "undone_at": None,
+        }).last_pk
+
+    def events(self, limit: int = 50) -> list[dict]:
+        rows = self.db.execute(
+            "SELECT id, at, user, action, summary, details, undone_at, undo IS NOT NULL FROM events "
+            "ORDER BY id DESC LIMIT ?", [limit]).fetchall()
+        keys = ("id", "at", "user", "action", "summary", "details", "undone_at", "undoable")
+        return [dict(zip(keys, r)) | {"details": json.loads(r[5] or "{}"), "undoable": bool(r[7])} for r in rows]
+
+    def event_undo(self, event_id: int) -> tuple[bytes | None, str | None]:
+        row = self.db.execute("SELECT undo, undone_at FROM events WHERE id = ?", [event_id]).fetchone()
+        return (row[0], row[1]) if row else (None, None)
+
+    def face_vectors(self, model: str, after_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """(face ids, embeddings) of every face of ``model`` with an id above ``after_id``."""
+        rows = self.db.execute(
+            "SELECT id, embedding FROM faces WHERE model = ? AND id > ? ORDER BY id", [model, after_id]).fetchall()
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros((0, 512), np.float32)
+        ids, blobs = zip(*rows)
+        X = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), len(blobs[0]) // 4)
+        return np.array(ids, dtype=np.int64), X
+
+    def face_table_since(self, model: str, after_id: int) -> dict:
+        ids, X = self.face_vectors(model, after_id)
+        return {"id": ids, "X": X}

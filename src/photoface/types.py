@@ -53,6 +53,7 @@ class Face:
     detection: Detection
     embedding: np.ndarray
     model: str
+    sharpness: float | None = None  # variance of the Laplacian of the grey crop; low means blurred
 
 
 @dataclass

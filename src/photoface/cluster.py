@@ -1,0 +1,173 @@
+"""Group face embeddings into people: HDBSCAN on a k-NN graph, as a scikit-learn estimator,
+plus the incremental assignment of new faces to existing people.
+
+Pure computation on arrays: no database, no models.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+from sklearn.base import BaseEstimator, ClusterMixin
+
+from .neighbors import knn, nearest
+
+#: Distance given to the edges that join separate components of the k-NN graph: larger
+#: than any distance between unit vectors, so HDBSCAN sees them as far apart.
+_FAR = 4.0
+
+
+def knn_graph(X: np.ndarray, n_neighbors: int) -> sp.csr_matrix:
+    """A symmetric sparse k-NN distance graph of X in which every component is joined to the next at _FAR."""
+    n = len(X)
+    dist, idx = knn(X, n_neighbors)
+    k = dist.shape[1]
+    valid = idx >= 0
+    rows = np.repeat(np.arange(n), k)[valid.ravel()]
+    # sparse matrices drop explicit zeros: keep duplicate faces connected at a tiny distance
+    graph = sp.csr_matrix((dist[valid] + 1e-6, (rows, idx[valid])), shape=(n, n))
+    graph = graph.maximum(graph.T).tocsr()
+    ncomp, comp = connected_components(graph, directed=False)
+    if ncomp > 1:
+        reps = np.unique(comp, return_index=True)[1]
+        bridge = sp.csr_matrix((np.full(ncomp - 1, _FAR), (reps[:-1], reps[1:])), shape=(n, n))
+        graph = (graph + bridge + bridge.T).tocsr()
+    return graph
+
+
+def enforce_cannot_link(labels: np.ndarray, groups: np.ndarray, strength: np.ndarray) -> np.ndarray:
+    """Faces of one group (photo) never share a label: in each (label, group) only the face
+    with the highest ``strength`` keeps the label, the others become noise (-1)."""
+    labels = labels.copy()
+    order = np.lexsort((-strength, groups, labels))
+    lab, grp = labels[order], groups[order]
+    dup = np.zeros(len(order), bool)
+    dup[1:] = (lab[1:] == lab[:-1]) & (grp[1:] == grp[:-1]) & (lab[1:] >= 0)
+    labels[order[dup]] = -1
+    return labels
+
+
+class FaceClusterer(ClusterMixin, BaseEstimator):
+    """HDBSCAN over unit-length face embeddings, with photoface's rules.
+
+    - The density graph is a k-NN graph (faiss), so it scales to a million faces.
+    - ``groups`` (the photo of each face): faces of one photo never share a cluster.
+    - ``eligible``: faces allowed to form clusters (big, sharp, confident ones); the others,
+      and faces pushed out by the photo rule, are attached afterwards only when they lie
+      within ``attach_distance`` of a cluster's face; what matches nobody stays -1.
+    """
+
+    def __init__(self, min_cluster_size: int = 2, min_samples: int = 2, n_neighbors: int = 10,
+                 cluster_selection_epsilon: float = 0.0, cluster_selection_method: str = "eom",
+                 attach_distance: float = 0.85):
+        self.min_cluster_size = min_cluster_size
+        self.min_samples = min_samples
+        self.n_neighbors = n_neighbors
+        self.cluster_selection_epsilon = cluster_selection_epsilon
+        self.cluster_selection_method = cluster_selection_method
+        self.attach_distance = attach_distance
+
+    def fit(self, X, y=None, groups=None, eligible=None):
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        n = len(X)
+        groups = np.arange(n) if groups is None else np.asarray(groups)
+        eligible = np.ones(n, bool) if eligible is None else np.asarray(eligible, bool)
+        labels = np.full(n, -1, np.int64)
+        strength = np.zeros(n, np.float32)
+        core = np.flatnonzero(eligible)
+        if len(core) >= max(2, self.min_cluster_size):
+            core_labels, core_strength = self._hdbscan(X[core])
+            labels[core], strength[core] = core_labels, core_strength
+        labels = enforce_cannot_link(labels, groups, strength)
+        labels = self._attach(X, groups, labels)
+        # number clusters 0..k-1 by size, largest first
+        uniq, counts = np.unique(labels[labels >= 0], return_counts=True)
+        remap = np.full(uniq.max() + 1 if len(uniq) else 1, -1)
+        remap[uniq[np.argsort(-counts, kind="stable")]] = np.arange(len(uniq))
+        self.labels_ = np.where(labels >= 0, remap[np.maximum(labels, 0)], -1)
+        self.n_clusters_ = len(uniq)
+        return self
+
+    def _hdbscan(self, X):
+        import hdbscan
+
+        n = len(X)
+        k = max(self.n_neighbors, self.min_samples)
+        graph = knn_graph(X, k)
+        model = hdbscan.HDBSCAN(
+            metric="precomputed", min_cluster_size=self.min_cluster_size,
+            min_samples=min(self.min_samples, n - 1), cluster_selection_epsilon=self.cluster_selection_epsilon,
+            cluster_selection_method=self.cluster_selection_method, allow_single_cluster=False,
+        )
+        model.fit(graph)
+        return model.labels_.astype(np.int64), model.probabilities_.astype(np.float32)
+
+    def _attach(self, X, groups, labels):
+        """Give unlabeled faces the label of their nearest labeled face when close enough."""
+        loose = np.flatnonzero(labels < 0)
+        members = np.flatnonzero(labels >= 0)
+        if not len(loose) or not len(members):
+            return labels
+        dist, idx = nearest(X[members], X[loose], 5)
+        taken = defaultdict(set)
+        for i in members:
+            taken[labels[i]].add(groups[i])
+        order = np.argsort(dist[:, 0]) if dist.shape[1] else []
+        for j in order:
+            for d, m in zip(dist[j], idx[j]):
+                if d > self.attach_distance or m < 0:
+                    break
+                lab = labels[members[m]]
+                if groups[loose[j]] not in taken[lab]:
+                    labels[loose[j]] = lab
+                    taken[lab].add(groups[loose[j]])
+                    break
+        return labels
+
+    def fit_predict(self, X, y=None, groups=None, eligible=None):
+        return self.fit(X, groups=groups, eligible=eligible).labels_
+
+
+def assign(
+    distances: np.ndarray,
+    neighbor_people: np.ndarray,
+    groups: np.ndarray,
+    blocked: list[set[int]],
+    threshold: float,
+    margin: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Assign new faces to people from their nearest already-assigned faces.
+
+    ``distances`` / ``neighbor_people``: for each new face, its nearest assigned faces and
+    their person ids (-1 for none). A face goes to the person of its nearest neighbour
+    when that is closer than ``threshold`` and the nearest other person is at least
+    ``margin`` farther; never to a person in ``blocked[i]`` (rejected, or already present
+    in the face's photo), and two new faces of one photo never to the same person.
+    Returns (person id or -1, distance) per face.
+    """
+    n = len(distances)
+    person = np.full(n, -1, np.int64)
+    best_d = np.full(n, np.inf, np.float32)
+    choices = []
+    for i in range(n):
+        per: dict[int, float] = {}
+        for d, p in zip(distances[i], neighbor_people[i]):
+            if p >= 0 and p not in blocked[i] and d < per.get(p, np.inf):
+                per[int(p)] = float(d)
+        if not per:
+            continue
+        ranked = sorted(per.items(), key=lambda kv: kv[1])
+        p, d = ranked[0]
+        second = ranked[1][1] if len(ranked) > 1 else np.inf
+        best_d[i] = d
+        if d < threshold and second - d >= margin:
+            choices.append((d, i, p))
+    used: dict[int, set[int]] = defaultdict(set)
+    for d, i, p in sorted(choices):
+        if p in used[groups[i]]:
+            continue
+        used[groups[i]].add(p)
+        person[i] = p
+    return person, best_d

@@ -1,0 +1,302 @@
+"""What a user decides about people: name, merge, move, split, reject, hide, and undo.
+
+Every change runs in one transaction and is written to the events table with a
+snapshot of what it touched, so `undo` can put back exactly what was there before.
+Faces a user placed are pinned (assigned_by = 'user'): no clustering run moves them.
+"""
+from __future__ import annotations
+
+import json
+import zlib
+from contextlib import contextmanager
+
+from .errors import InputError
+from .store import Store, now_iso
+
+USER = "user"
+
+
+class Change:
+    """Snapshots taken before a change, turned into an undo payload."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.faces: dict[int, list] = {}
+        self.people: dict[int, dict | None] = {}
+        self.rejections: dict[tuple[int, int], bool] = {}
+
+    def save_faces(self, face_ids) -> None:
+        ids = [int(i) for i in face_ids if int(i) not in self.faces]
+        for state in self.store.face_states(ids):
+            self.faces[state[0]] = state
+
+    def save_face_states(self, states) -> None:
+        """Snapshots already read by the caller: [id, person_id, assigned_by, assign_distance, clustered]."""
+        for state in states:
+            self.faces.setdefault(int(state[0]), list(state))
+
+    def save_person(self, person_id: int) -> None:
+        if person_id not in self.people:
+            self.people[person_id] = self.store.person(person_id)
+
+    def created_person(self, person_id: int) -> None:
+        self.people.setdefault(person_id, None)
+
+    def save_rejection(self, face_id: int, person_id: int) -> None:
+        key = (int(face_id), int(person_id))
+        if key not in self.rejections:
+            self.rejections[key] = self.store.db.execute(
+                "SELECT 1 FROM rejections WHERE face_id = ? AND person_id = ?", key).fetchone() is not None
+
+    def payload(self) -> bytes:
+        return zlib.compress(json.dumps({
+            "faces": list(self.faces.values()),
+            "people": [[pid, row] for pid, row in self.people.items()],
+            "rejections": [[f, p, existed] for (f, p), existed in self.rejections.items()],
+        }).encode())
+
+
+@contextmanager
+def change(store: Store, action: str, summary_fn, details: dict):
+    """Run a change in one transaction and log it; ``summary_fn()`` describes it afterwards."""
+    rec = Change(store)
+    with store.db.atomic():
+        yield rec
+        store.record_event(action, summary_fn(), details, rec.payload())
+
+
+def restore(store: Store, payload: bytes) -> None:
+    """Put back the snapshot of an undo payload (inside the caller's transaction)."""
+    data = json.loads(zlib.decompress(payload))
+    people = store.db["people"]
+    for pid, row in data["people"]:
+        if row is not None:
+            exists = store.db.execute("SELECT 1 FROM people WHERE id = ?", [pid]).fetchone()
+            if exists:
+                people.update(pid, row)
+            else:
+                people.insert(row)
+    store.set_faces((fid, pid, by, dist, clustered) for fid, pid, by, dist, clustered in data["faces"])
+    for face_id, person_id, existed in data["rejections"]:
+        if existed:
+            store.db.execute("INSERT OR IGNORE INTO rejections VALUES (?, ?, ?)", [face_id, person_id, now_iso()])
+        else:
+            store.db.execute("DELETE FROM rejections WHERE face_id = ? AND person_id = ?", [face_id, person_id])
+    for pid, row in data["people"]:
+        if row is None:
+            store.db.execute("UPDATE faces SET person_id = NULL WHERE person_id = ?", [pid])
+            store.db.execute("DELETE FROM people WHERE id = ?", [pid])
+
+
+# --- looking things up -------------------------------------------------------------------
+def resolve_person(store: Store, ref) -> dict:
+    """A person from an id ("12") or a name ("Alice Martin"); a clear InputError otherwise."""
+    text = str(ref).strip()
+    if text.isdigit():
+        person = store.person(int(text))
+        if person is None:
+            raise InputError(f"no person or cluster with id {text} (`photoface people` lists them)")
+        return person
+    matches = store.people_by_name(text)
+    if not matches:
+        raise InputError(f"no person named {text!r} (`photoface people` lists them)")
+    if len(matches) > 1:
+        ids = ", ".join(str(m["id"]) for m in matches)
+        raise InputError(f"{len(matches)} people are named {text!r} (ids {ids}): use an id")
+    return matches[0]
+
+
+def resolve_faces(store: Store, face_ids) -> list[dict]:
+    faces = []
+    for fid in face_ids:
+        face = store.face(int(fid))
+        if face is None:
+            raise InputError(f"no face with id {fid} (`photoface people ID` lists a person's faces)")
+        faces.append(face)
+    if not faces:
+        raise InputError("no face ids given")
+    return faces
+
+
+def label_of(person: dict) -> str:
+    return f"{person['id']} {person['name']!r}" if person.get("name") else f"cluster {person['id']}"
+
+
+def _check_photo_rule(store: Store, faces: list[dict], person_id: int) -> None:
+    """Refuse to put two faces of one photo into one person."""
+    moving = {f["id"] for f in faces}
+    seen = {}
+    for face in faces:
+        if face["photo_id"] in seen:
+            raise InputError(f"faces {seen[face['photo_id']]} and {face['id']} are in the same photo: "
+                             "one photo cannot show the same person twice")
+        seen[face["photo_id"]] = face["id"]
+        other = store.db.execute(
+            "SELECT id FROM faces WHERE person_id = ? AND photo_id = ? AND id NOT IN ({})".format(
+                ",".join("?" * len(moving))), [person_id, face["photo_id"], *moving]).fetchone()
+        if other:
+            raise InputError(f"face {face['id']} is in the same photo as face {other[0]}, already in person "
+                             f"{person_id}: move that face first")
+
+
+# --- the operations ------------------------------------------------------------------------
+def name(store: Store, ref, new_name: str) -> dict:
+    """Name (or rename) a person or cluster. A name another person already has merges the two."""
+    new_name = " ".join(str(new_name).split())
+    if not new_name:
+        raise InputError("a name cannot be empty")
+    if new_name.isdigit():
+        raise InputError(f"a name cannot be only digits ({new_name!r}): ids look like that")
+    person = resolve_person(store, ref)
+    same = [p for p in store.people_by_name(new_name) if p["id"] != person["id"]]
+    if same:
+        return merge(store, same[0]["id"], person["id"], action="name")
+    with change(store, "name", lambda: f"named {label_of(person)} {new_name!r}",
+                {"person": person["id"], "old": person["name"], "new": new_name}) as rec:
+        rec.save_person(person["id"])
+        store.update_person(person["id"], name=new_name, name_source=USER, name_confidence=None)
+    return {"person": person["id"], "name": new_name, "merged": None}
+
+
+def merge(store: Store, target_ref, source_ref, action: str = "merge") -> dict:
+    """Move every face of ``source`` into ``target`` and remove ``source``.
+
+    Where both have a face in the same photo, the source's face is left unassigned (one
+    photo cannot show one person twice); the result says how many.
+    """
+    target, source = resolve_person(store, target_ref), resolve_person(store, source_ref)
+    if target["id"] == source["id"]:
+        raise InputError(f"cannot merge {label_of(target)} with itself")
+    result = {"person": target["id"], "name": target["name"] or source["name"], "merged": source["id"],
+              "moved": 0, "left_unassigned": 0}
+    with change(store, action, lambda: f"merged {label_of(source)} into {label_of(target)}",
+                {"target": target["id"], "source": source["id"]}) as rec:
+        rec.save_person(target["id"])
+        rec.save_person(source["id"])
+        ids = store.face_ids_of(source["id"])
+        rec.save_faces(ids)
+        target_photos = {r[0] for r in store.db.execute(
+            "SELECT photo_id FROM faces WHERE person_id = ?", [target["id"]])}
+        moved, loose = [], []
+        for fid, photo in store.db.execute(
+                "SELECT id, photo_id FROM faces WHERE person_id = ? ORDER BY score DESC", [source["id"]]).fetchall():
+            (loose if photo in target_photos else moved).append(fid)
+            target_photos.add(photo)
+        store.set_faces((fid, target["id"], USER, None, 1) for fid in moved)
+        store.set_faces((fid, None, None, None, 0) for fid in loose)
+        for fid, in store.db.execute("SELECT face_id FROM rejections WHERE person_id = ?", [source["id"]]).fetchall():
+            rec.save_rejection(fid, source["id"])
+            rec.save_rejection(fid, target["id"])
+            store.db.execute("INSERT OR IGNORE INTO rejections VALUES (?, ?, ?)", [fid, target["id"], now_iso()])
+        if not target["name"] and source["name"]:
+            store.update_person(target["id"], name=source["name"], name_source=source["name_source"],
+                                name_confidence=source["name_confidence"])
+        store.db.execute("DELETE FROM people WHERE id = ?", [source["id"]])
+        result["moved"], result["left_unassigned"] = len(moved), len(loose)
+    return result
+
+
+def _target_person(store: Store, rec: Change, ref) -> dict:
+    """An existing person by id or name; a name nobody has yet creates that person."""
+    text = str(ref).strip()
+    if not text.isdigit() and not store.people_by_name(text):
+        pid = store.create_person(" ".join(text.split()), USER)
+        rec.created_person(pid)
+        return store.person(pid)
+    return resolve_person(store, text)
+
+
+def move(store: Store, face_ids, to_ref) -> dict:
+    """Put faces into a person (by id, or by name: a new name creates the person); they stay there."""
+    faces = resolve_faces(store, face_ids)
+    holder = {}
+    with change(store, "move", lambda: f"moved face(s) {', '.join(str(f['id']) for f in faces)} to "
+                                       f"{label_of(holder['person'])}",
+                {"faces": [f["id"] for f in faces], "to": str(to_ref)}) as rec:
+        person = holder["person"] = _target_person(store, rec, to_ref)
+        rejected = [f["id"] for f in faces if (f["id"], person["id"]) in store.rejections()]
+        _check_photo_rule(store, faces, person["id"])
+        rec.save_faces(f["id"] for f in faces)
+        for fid in rejected:  # the user changed their mind: this face is that person after all
+            rec.save_rejection(fid, person["id"])
+            store.db.execute("DELETE FROM rejections WHERE face_id = ? AND person_id = ?", [fid, person["id"]])
+        store.set_faces((f["id"], person["id"], USER, None, 1) for f in faces)
+    return {"person": person["id"], "name": person["name"], "faces": [f["id"] for f in faces]}
+
+
+def split(store: Store, person_ref, face_ids, new_name: str | None = None) -> dict:
+    """Take some faces out of a person into a new person (named or not)."""
+    person = resolve_person(store, person_ref)
+    faces = resolve_faces(store, face_ids)
+    strangers = [f["id"] for f in faces if f["person_id"] != person["id"]]
+    if strangers:
+        raise InputError(f"face(s) {', '.join(map(str, strangers))} are not in {label_of(person)}")
+    if new_name and store.people_by_name(new_name):
+        raise InputError(f"someone is already named {new_name!r}: use `photoface move` to give them these faces")
+    holder = {}
+    with change(store, "split", lambda: f"split {len(faces)} face(s) off {label_of(person)} into "
+                                        f"{label_of(holder['new'])}",
+                {"from": person["id"], "faces": [f["id"] for f in faces], "name": new_name}) as rec:
+        pid = store.create_person(" ".join(new_name.split()) if new_name else None, USER if new_name else None)
+        rec.created_person(pid)
+        rec.save_faces(f["id"] for f in faces)
+        store.set_faces((f["id"], pid, USER, None, 1) for f in faces)
+        holder["new"] = store.person(pid)
+    return {"person": pid, "from": person["id"], "faces": [f["id"] for f in faces]}
+
+
+def reject(store: Store, face_ids, person_ref=None) -> dict:
+    """"Not this person": the faces leave the person (their current one by default) and are
+    never assigned to it again; the next cluster run may place them elsewhere."""
+    faces = resolve_faces(store, face_ids)
+    if person_ref is None:
+        orphans = [f["id"] for f in faces if f["person_id"] is None]
+        if orphans:
+            raise InputError(f"face(s) {', '.join(map(str, orphans))} belong to nobody: say which person they are not")
+        targets = [(f, f["person_id"]) for f in faces]
+    else:
+        person = resolve_person(store, person_ref)
+        targets = [(f, person["id"]) for f in faces]
+    with change(store, "reject", lambda: "rejected " + ", ".join(f"face {f['id']} from person {p}" for f, p in targets),
+                {"pairs": [[f["id"], p] for f, p in targets]}) as rec:
+        rec.save_faces(f["id"] for f, _ in targets)
+        for face, pid in targets:
+            rec.save_rejection(face["id"], pid)
+            store.db.execute("INSERT OR IGNORE INTO rejections VALUES (?, ?, ?)", [face["id"], pid, now_iso()])
+            if face["person_id"] == pid:
+                store.set_faces([(face["id"], None, None, None, 0)])
+    return {"rejected": [[f["id"], p] for f, p in targets]}
+
+
+def hide(store: Store, person_ref, hidden: bool = True) -> dict:
+    """Hide a person from listings and searches (their faces stay theirs), or show them again."""
+    person = resolve_person(store, person_ref)
+    verb = "hid" if hidden else "unhid"
+    with change(store, "hide" if hidden else "unhide", lambda: f"{verb} {label_of(person)}",
+                {"person": person["id"]}) as rec:
+        rec.save_person(person["id"])
+        store.update_person(person["id"], hidden=int(hidden))
+    return {"person": person["id"], "hidden": hidden}
+
+
+def undo(store: Store, event_id: int | None = None) -> dict:
+    """Undo the latest change not yet undone (or ``event_id``, if it is that latest one)."""
+    latest = store.db.execute(
+        "SELECT id, summary FROM events WHERE undone_at IS NULL AND undo IS NOT NULL ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    if latest is None:
+        raise InputError("nothing to undo")
+    if event_id is not None and event_id != latest[0]:
+        payload, undone = store.event_undo(event_id)
+        if payload is None and undone is None:
+            raise InputError(f"no change with id {event_id} (`photoface history` lists them)")
+        if undone:
+            raise InputError(f"change {event_id} was already undone at {undone}")
+        raise InputError(f"change {event_id} has later changes on top of it: undo those first "
+                         f"(latest is {latest[0]})")
+    payload, _ = store.event_undo(latest[0])
+    with store.db.atomic():
+        restore(store, payload)
+        store.db.execute("UPDATE events SET undone_at = ? WHERE id = ?", [now_iso(), latest[0]])
+        store.record_event("undo", f"undid change {latest[0]}: {latest[1]}", {"event": latest[0]}, None)
+    return {"undone": latest[0], "summary": latest[1]}

@@ -1,0 +1,223 @@
+"""Clustering runs on a library: turn faces into people and keep people stable.
+
+- incremental (the default once people exist): new faces join existing people through
+  their nearest assigned faces (calibrated distance and margin); the faces left over,
+  new ones and earlier unknowns, are clustered among themselves into new people.
+- full: every face is re-clustered; new clusters are matched to the old people by their
+  shared faces, so ids and names carry over.
+In both, faces a user placed never move, rejected faces never return to that person,
+named people are never merged by a run, and one photo never shows one person twice.
+"""
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .cluster import FaceClusterer, assign
+from .config import ClusterSettings
+from .label import Change
+from .neighbors import nearest
+from .store import Store
+
+PINNED = "user"
+
+
+@dataclass
+class ClusterSummary:
+    mode: str
+    faces: int = 0  # faces in the library
+    considered: int = 0  # faces this run looked at
+    assigned: int = 0  # new faces that joined existing people
+    clustered: int = 0  # faces placed in clusters made by this run
+    new_people: int = 0
+    people: int = 0  # people and clusters after the run
+    unknown: int = 0  # faces that belong to nobody after the run
+    removed_people: int = 0
+    elapsed_s: float = 0.0
+    event_id: int | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def eligible_mask(table: dict, s: ClusterSettings) -> np.ndarray:
+    """Faces good enough to form clusters: large, confident and (where measured) sharp."""
+    sharp = table["sharpness"]
+    return (table["size"] >= s.min_face_px) & (table["score"] >= s.min_score) & (
+        np.isnan(sharp) | (sharp >= s.min_sharpness))
+
+
+def make_clusterer(s: ClusterSettings) -> FaceClusterer:
+    return FaceClusterer(min_cluster_size=s.min_cluster_size, min_samples=s.min_samples,
+                         n_neighbors=s.n_neighbors, cluster_selection_epsilon=s.cluster_selection_epsilon,
+                         attach_distance=s.attach_distance)
+
+
+def run(store: Store, model: str, settings: ClusterSettings | None = None, full: bool = False) -> ClusterSummary:
+    """Cluster the library's faces of ``model``; one transaction, logged as an undoable event."""
+    s = settings or ClusterSettings()
+    t0 = time.monotonic()
+    table = store.face_table(model)
+    n = len(table["id"])
+    has_people = bool((table["person_id"] >= 0).any())
+    mode = "full" if full or not has_people else "incremental"
+    summary = ClusterSummary(mode, faces=n)
+    before = table["person_id"].copy()
+    person = before.copy()
+    by = table["assigned_by"].copy()
+    dist = np.full(n, np.nan)
+    rejected = defaultdict(set)
+    for f, p in store.rejections():
+        rejected[f].add(p)
+    rec = Change(store)
+    new_ids: list[int] = []
+    with store.db.atomic():
+        _compute(store, rec, table, mode, person, by, dist, rejected, s, summary, new_ids, before)
+    summary.elapsed_s = round(time.monotonic() - t0, 3)
+    return summary
+
+
+def _compute(store, rec, table, mode, person, by, dist, rejected, s, summary, new_ids, before) -> None:
+    n = len(table["id"])
+    if mode == "incremental":
+        fresh = (~table["clustered"]) & (person < 0) & (by != PINNED)
+        summary.considered = int(fresh.sum())
+        _assign_fresh(table, fresh, person, by, dist, rejected, s, summary)
+        leftover = (person < 0) & (by != PINNED) & (fresh | table["clustered"])
+        summary.considered = int((fresh | leftover).sum())
+        _cluster_new(store, rec, table, leftover, person, by, rejected, s, summary, new_ids)
+        touched = fresh | leftover
+    else:
+        summary.considered = n
+        _full(store, rec, table, person, by, rejected, s, summary, new_ids)
+        touched = np.ones(n, bool)
+
+    _enforce_photo_rule(table, person, by, before)
+    changed = touched & ((person != before) | (by != table["assigned_by"]) | ~table["clustered"])
+    idx = np.flatnonzero(changed)
+    old_dist = table["assign_distance"]
+    rec.save_face_states(
+        [int(table["id"][i]), None if before[i] < 0 else int(before[i]), table["assigned_by"][i] or None,
+         None if np.isnan(old_dist[i]) else float(old_dist[i]), int(table["clustered"][i])] for i in idx)
+    store.set_faces(
+        (int(table["id"][i]), None if person[i] < 0 else int(person[i]),
+         (by[i] or None) if person[i] >= 0 else None,
+         None if np.isnan(dist[i]) else round(float(dist[i]), 4), 1) for i in idx)
+    summary.removed_people = _drop_empty_people(store, rec)
+    summary.people = store.db.execute("SELECT count(*) FROM people").fetchone()[0]
+    summary.unknown = int((person < 0).sum())
+    summary.event_id = store.record_event(
+        "cluster",
+        f"{mode} clustering: {summary.assigned} faces joined people, {summary.new_people} new people, "
+        f"{summary.unknown} faces unknown",
+        {**summary.to_dict(), "settings": asdict(s)}, rec.payload())
+
+
+def _assign_fresh(table, fresh, person, by, dist, rejected, s, summary) -> None:
+    """New faces join the person of their nearest assigned faces, when close and unambiguous."""
+    ref = np.flatnonzero(person >= 0)
+    new = np.flatnonzero(fresh)
+    if not len(ref) or not len(new):
+        return
+    d, nn = nearest(table["X"][ref], table["X"][new], s.assign_neighbors)
+    neighbor_people = np.where(nn >= 0, person[ref][np.maximum(nn, 0)], -1)
+    in_photo = defaultdict(set)
+    for i in ref:
+        in_photo[table["photo_id"][i]].add(int(person[i]))
+    blocked = [rejected.get(int(table["id"][i]), set()) | in_photo[table["photo_id"][i]] for i in new]
+    got, best = assign(d, neighbor_people, table["photo_id"][new], blocked, s.assign_distance, s.assign_margin)
+    ok = got >= 0
+    person[new[ok]] = got[ok]
+    by[new[ok]] = "assign"
+    dist[new[ok]] = best[ok]
+    summary.assigned = int(ok.sum())
+
+
+def _cluster_new(store, rec, table, mask, person, by, rejected, s, summary, new_ids) -> None:
+    """Cluster the faces in ``mask`` among themselves; each cluster becomes a new person."""
+    idx = np.flatnonzero(mask)
+    if len(idx) < s.min_cluster_size:
+        return
+    labels = make_clusterer(s).fit_predict(
+        table["X"][idx], groups=table["photo_id"][idx], eligible=eligible_mask(table, s)[idx])
+    for c in range(labels.max() + 1):
+        members = idx[labels == c]
+        pid = store.create_person()
+        rec.created_person(pid)
+        new_ids.append(pid)
+        person[members] = pid
+        by[members] = "cluster"
+        summary.clustered += len(members)
+    summary.new_people += labels.max() + 1 if len(labels) else 0
+
+
+def _full(store, rec, table, person, by, rejected, s, summary, new_ids) -> None:
+    """Re-cluster everything and carry people over by their shared faces."""
+    n = len(table["id"])
+    if n < 2:
+        return
+    old = person.copy()
+    pinned = by == PINNED
+    labels = make_clusterer(s).fit_predict(
+        table["X"], groups=table["photo_id"], eligible=eligible_mask(table, s) | pinned)
+    named = {r[0] for r in store.db.execute("SELECT id FROM people WHERE name IS NOT NULL")}
+    # one-to-one: each new cluster takes the old person it shares most faces with
+    overlap = Counter((int(c), int(p)) for c, p in zip(labels, old) if c >= 0 and p >= 0)
+    target: dict[int, int] = {}
+    used: set[int] = set()
+    for (c, p), _ in sorted(overlap.items(), key=lambda kv: (-kv[1], kv[0])):
+        if c not in target and p not in used:
+            target[c], _ = p, used.add(p)
+    for c in range(labels.max() + 1 if n else 0):
+        if c not in target:
+            pid = store.create_person()
+            rec.created_person(pid)
+            new_ids.append(pid)
+            target[c] = pid
+            summary.new_people += 1
+    for i in range(n):
+        if pinned[i]:
+            continue
+        c = labels[i]
+        if c < 0:
+            # noise now: a face keeps a person it already had, if that person lives on
+            if old[i] >= 0 and old[i] not in used and old[i] not in named:
+                person[i], by[i] = -1, ""
+            continue
+        p = target[c]
+        if old[i] >= 0 and old[i] != p and old[i] in named:
+            continue  # a run never merges people the user told apart by name
+        if p in rejected.get(int(table["id"][i]), ()):
+            person[i], by[i] = (old[i], by[i]) if old[i] >= 0 and old[i] != p else (-1, "")
+            continue
+        person[i] = p
+        by[i] = "cluster"
+        summary.clustered += 1
+
+
+def _enforce_photo_rule(table, person, by, before) -> None:
+    """After every change, one photo shows one person at most once: pinned faces win, then
+    faces that were already there, then the rest in id order."""
+    order = np.lexsort((table["id"], person != before, by != PINNED, person, table["photo_id"]))
+    seen = set()
+    for i in order:
+        if person[i] < 0:
+            continue
+        key = (table["photo_id"][i], person[i])
+        if key in seen and by[i] != PINNED:
+            person[i], by[i] = -1, ""
+        seen.add(key)
+
+
+def _drop_empty_people(store: Store, rec: Change) -> int:
+    """Remove clusters left without faces (named or hidden people stay: the user made them)."""
+    rows = store.db.execute(
+        "SELECT id FROM people WHERE name IS NULL AND hidden = 0 "
+        "AND id NOT IN (SELECT DISTINCT person_id FROM faces WHERE person_id IS NOT NULL)").fetchall()
+    for (pid,) in rows:
+        rec.save_person(pid)
+        store.db.execute("DELETE FROM people WHERE id = ?", [pid])
+    return len(rows)

@@ -1,0 +1,111 @@
+"""Find photos by the people in them, and faces like a given one."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from .errors import InputError
+from .label import resolve_person
+from .store import Store
+
+
+def _photos_of(store: Store, person_id: int) -> set[int]:
+    return {r[0] for r in store.db.execute(
+        "SELECT DISTINCT photo_id FROM faces WHERE person_id = ?", [person_id])}
+
+
+def _check_date(text: str | None, what: str) -> str | None:
+    if text is None:
+        return None
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise InputError(f"--{what} wants a date like 2019-01-31, got {text!r}") from None
+
+
+def people_query(store: Store, all_of=(), any_of=(), none_of=(), only: bool = False,
+                 after: str | None = None, before: str | None = None) -> list[dict]:
+    """Photos showing every person in ``all_of``, at least one in ``any_of`` (when given),
+    nobody in ``none_of``; with ``only``, nobody else either (every face in the photo is
+    one of the asked people). Dates (EXIF, YYYY-MM-DD) are inclusive."""
+    after, before = _check_date(after, "after"), _check_date(before, "before")
+    if not all_of and not any_of:
+        raise InputError("name at least one person to search for")
+    need = [resolve_person(store, r)["id"] for r in all_of]
+    some = [resolve_person(store, r)["id"] for r in any_of]
+    avoid = [resolve_person(store, r)["id"] for r in none_of]
+    photos: set[int] | None = None
+    for pid in need:
+        found = _photos_of(store, pid)
+        photos = found if photos is None else photos & found
+    if some:
+        found = set().union(*(_photos_of(store, pid) for pid in some))
+        photos = found if photos is None else photos & found
+    for pid in avoid:
+        photos -= _photos_of(store, pid)
+    return describe_photos(store, sorted(photos), only_people=set(need) | set(some) if only else None,
+                           after=after, before=before)
+
+
+def describe_photos(store: Store, photo_ids, only_people=None, after=None, before=None) -> list[dict]:
+    """Present photos with their faces (box, person), filtered by date and "only these people"."""
+    out = []
+    ids = list(photo_ids)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        photos = {r[0]: r for r in store.db.execute(
+            f"SELECT id, path, taken_at, width, height FROM photos WHERE status = 'indexed' AND id IN ({marks})",
+            chunk)}
+        faces: dict[int, list] = {}
+        for fid, photo, pid, name, x1, y1, x2, y2 in store.db.execute(
+                f"SELECT f.id, f.photo_id, f.person_id, pe.name, f.x1, f.y1, f.x2, f.y2 FROM faces f "
+                f"LEFT JOIN people pe ON pe.id = f.person_id WHERE f.photo_id IN ({marks}) ORDER BY f.face_index",
+                chunk):
+            faces.setdefault(photo, []).append({
+                "face_id": fid, "person_id": pid, "name": name,
+                "box": [round(x1, 1), round(y1, 1), round(x2, 1), round(y2, 1)]})
+        for pid in chunk:
+            if pid not in photos:
+                continue
+            _, path, taken, width, height = photos[pid]
+            if (after or before) and not taken:
+                continue
+            if after and taken[:10] < after or before and taken[:10] > before:
+                continue
+            fs = faces.get(pid, [])
+            if only_people is not None and any(f["person_id"] not in only_people for f in fs):
+                continue
+            out.append({"photo_id": pid, "path": path, "taken_at": taken, "width": width, "height": height,
+                        "faces": fs})
+    out.sort(key=lambda r: (r["taken_at"] or "", r["path"]))
+    return out
+
+
+def similar_faces(store: Store, index, query: np.ndarray, limit: int, max_distance: float) -> list[dict]:
+    """Faces of present photos nearest to ``query``, closest first, exact distances."""
+    approx, ids = index.search(query[None, :], max(limit * 4, 50))
+    ids = [int(i) for i in ids[0] if i >= 0]
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))
+    rows = store.db.execute(
+        f"SELECT f.id, f.embedding, p.id, p.path, f.person_id, pe.name, f.x1, f.y1, f.x2, f.y2 FROM faces f "
+        f"JOIN photos p ON p.id = f.photo_id LEFT JOIN people pe ON pe.id = f.person_id "
+        f"WHERE p.status = 'indexed' AND f.id IN ({marks})", ids).fetchall()
+    out = []
+    for fid, blob, photo, path, pid, name, x1, y1, x2, y2 in rows:
+        d = float(np.linalg.norm(np.frombuffer(blob, dtype="<f4") - query))
+        if d <= max_distance:
+            out.append({"face_id": fid, "distance": round(d, 4), "photo_id": photo, "path": path,
+                        "person_id": pid, "name": name,
+                        "box": [round(x1, 1), round(y1, 1), round(x2, 1), round(y2, 1)]})
+    out.sort(key=lambda r: r["distance"])
+    return out[:limit]
+
+
+def to_json(obj) -> str:
+    return json.dumps(obj, indent=2, ensure_ascii=False, default=str)
