@@ -477,7 +477,7 @@ def train_classifier(db: str = "photoface.db", *, model: str = FACENET_MODEL) ->
     return {"path": _classifier_path(db), "people": len(set(names)), "faces": len(names)}
 
 
-def label_classifier(db: str = "photoface.db", *, min_probability: float = 0.80,
+def label_classifier(db: str = "photoface.db", *, min_probability: float = 0.60,
                      max_distance: float = 0.90, dry_run: bool = False) -> dict:
     """Propose names for unnamed clusters with the trained classifier (and apply them unless ``dry_run``).
 

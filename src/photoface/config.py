@@ -41,10 +41,10 @@ class ClusterSettings:
     # HDBSCAN on the k-NN graph
     min_cluster_size: int = 2
     min_samples: int = 2
-    n_neighbors: int = 10
+    n_neighbors: int = 15
     cluster_selection_epsilon: float = 0.0
     # faces that may form clusters; the others are only attached afterwards
-    min_face_px: float = 40.0  # shorter side of the face box, in photo pixels
+    min_face_px: float = 50.0  # shorter side of the face box, in photo pixels
     min_score: float = 0.95
     min_sharpness: float = 20.0  # variance of the Laplacian of the 160 px grey crop
     # attaching left-over faces to a cluster during a clustering run

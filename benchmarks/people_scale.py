@@ -1,0 +1,151 @@
+"""Time and peak memory of `photoface cluster` and of one search-by-face query at 10k, 100k, 1M faces.
+
+    python benchmarks/people_scale.py --sizes 10000 100000 1000000 --out /tmp/scale
+
+Synthetic embeddings with the structure of real ones: identity centres are random unit
+vectors in 512-d (pairs of random directions lie ~1.41 apart; real different-person
+FaceNet distances are 1.2-1.4), each face is its centre plus Gaussian noise of 0.023 per
+dimension, renormalised (same-person distances ~0.75, as measured on real photos, 0.6-0.9);
+people have Zipf-distributed photo counts (a few with hundreds of faces, most with a few),
+and 1 face in 5 is a stranger seen once. Faces go into a real photoface database (one
+photo per face), and each step runs in a fresh process so its peak RSS is its own.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+
+def synth(n: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    known = int(n * 0.8)
+    sizes = rng.zipf(1.7, known).clip(1, 2000)
+    labels = np.repeat(np.arange(len(sizes)), sizes)[:known]
+    labels = np.concatenate([labels, labels.max() + 1 + np.arange(n - len(labels))])
+    rng.shuffle(labels)
+    X = np.empty((n, 512), np.float32)
+    c = rng.standard_normal((labels.max() + 1, 512), dtype=np.float32)
+    for start in range(0, n, 100_000):
+        lab = labels[start:start + 100_000]
+        block = c[lab] / np.linalg.norm(c[lab], axis=1, keepdims=True)
+        block += rng.standard_normal(block.shape, dtype=np.float32) * 0.023
+        X[start:start + len(lab)] = block / np.linalg.norm(block, axis=1, keepdims=True)
+    return X, labels
+
+
+def make_db(path: str, n: int) -> None:
+    from photoface.config import FACENET_MODEL
+    from photoface.store import Store
+
+    X, _ = synth(n)
+    store = Store(path)
+    run = store.start_run("/synthetic", {})
+    with store.db.atomic():
+        for start in range(0, n, 50_000):
+            end = min(n, start + 50_000)
+            store.db.conn.executemany(
+                "INSERT INTO photos (id, path, size, mtime, status, face_count, run_id, width, height) "
+                "VALUES (?, ?, 0, 0, 'indexed', 1, ?, 1000, 800)",
+                ((i + 1, f"/synthetic/{i:08d}.jpg", run) for i in range(start, end)))
+            store.db.conn.executemany(
+                "INSERT INTO faces (photo_id, face_index, x1, y1, x2, y2, score, landmarks, embedding, model, sharpness) "
+                "VALUES (?, 0, 100, 100, 300, 340, 0.999, '[]', ?, ?, 80)",
+                ((i + 1, X[i].tobytes(), FACENET_MODEL) for i in range(start, end)))
+    store.finish_run(run, "completed", {})
+    store.close()
+
+
+def step(kind: str, db: str) -> dict:
+    """One measured step, run in this (fresh) process."""
+    from photoface import api
+    from photoface.config import FACENET_MODEL
+    from photoface.neighbors import FaceIndex
+    from photoface.search import similar_faces
+    from photoface.store import Store
+
+    t0 = time.perf_counter()
+    if kind == "cluster":
+        out = api.cluster(db, full=True)
+        result = {k: out[k] for k in ("faces", "people", "unknown", "elapsed_s")}
+    elif kind == "assign":  # 1k new faces into the clustered library
+        store = Store(db)
+        n = store.db.execute("SELECT max(id) FROM photos").fetchone()[0]
+        X, _ = synth(1000, seed=5)
+        with store.db.atomic():
+            for i in range(1000):
+                pid = store.db["photos"].insert({"path": f"/synthetic/new{i}.jpg", "status": "indexed",
+                                                 "face_count": 1, "width": 1000, "height": 800}).last_pk
+                store.db.execute(
+                    "INSERT INTO faces (photo_id, face_index, x1, y1, x2, y2, score, landmarks, embedding, model) "
+                    "VALUES (?, 0, 100, 100, 300, 340, 0.999, '[]', ?, ?)", [pid, X[i].tobytes(), FACENET_MODEL])
+        store.close()
+        t0 = time.perf_counter()
+        out = api.cluster(db)
+        result = {k: out[k] for k in ("assigned", "new_people", "elapsed_s")} | {"library": n}
+    elif kind == "index":  # build (or refresh) the search index beside the database
+        store = Store(db)
+        FaceIndex(db, FACENET_MODEL).sync(store, FACENET_MODEL)
+        result = {}
+    else:  # one query on the existing index; opening it is part of the cost
+        store = Store(db)
+        row = store.db.execute("SELECT embedding FROM faces WHERE id = 12345 % (SELECT count(*) FROM faces) + 1").fetchone()
+        q = np.frombuffer(row[0], "<f4").copy()
+        t0 = time.perf_counter()
+        index = FaceIndex(db, FACENET_MODEL)
+        index.sync(store, FACENET_MODEL)
+        hits = similar_faces(store, index, q, 20, 1.1)
+        result = {"hits": len(hits), "top_distance": hits[0]["distance"] if hits else None}
+    result["seconds"] = round(time.perf_counter() - t0, 3)
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return result
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    ap.add_argument("--out", default="/tmp/photoface-scale")
+    ap.add_argument("--queries", type=int, default=5, help="search queries per size (median reported)")
+    ap.add_argument("--step", nargs=2, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.step:
+        print(json.dumps(step(*args.step)))
+        return 0
+    os.makedirs(args.out, exist_ok=True)
+    rows = []
+    for n in args.sizes:
+        db = os.path.join(args.out, f"synthetic-{n}.db")
+        if not os.path.exists(db):
+            t = time.perf_counter()
+            make_db(db, n)
+            print(f"{n}: database made in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+
+        def run(kind):
+            out = subprocess.run([sys.executable, __file__, "--step", kind, db], capture_output=True, text=True)
+            if out.returncode:
+                raise SystemExit(out.stderr)
+            return json.loads(out.stdout.strip().splitlines()[-1])
+
+        row = {"faces": n, "cluster": run("cluster"), "assign_1k": run("assign"), "index_build": run("index")}
+        queries = [run("query") for _ in range(args.queries)]
+        row["query"] = {"median_s": float(np.median([q["seconds"] for q in queries])),
+                        "peak_rss_mb": max(q["peak_rss_mb"] for q in queries), "hits": queries[0]["hits"]}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    print("| faces | cluster s | cluster peak MB | people | assign 1k new s | index build s | query s (median) | query peak MB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['faces']:,} | {r['cluster']['seconds']} | {r['cluster']['peak_rss_mb']} | {r['cluster']['people']} "
+              f"| {r['assign_1k']['seconds']} | {r['index_build']['seconds']} | {r['query']['median_s']} "
+              f"| {r['query']['peak_rss_mb']} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

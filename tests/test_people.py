@@ -1,0 +1,306 @@
+"""People, end to end on real photos: cluster, name, re-cluster, reject, gallery, search, verify, undo."""
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageOps
+
+from conftest import PHOTOS, compose_group, load_rgb
+from photoface import api
+from photoface.cli import main
+from photoface.errors import InputError
+
+OBAMA = ["obama.jpg", "obama2.jpg", "obama3.jpg"]
+
+
+def _variant(name: str, dest: Path, mirror=False, scale=1.0, crop=0.0) -> None:
+    im = load_rgb(name)
+    if crop:
+        dx, dy = int(im.width * crop), int(im.height * crop)
+        im = im.crop((dx, 0, im.width, im.height - dy))
+    if scale != 1.0:
+        im = im.resize((round(im.width * scale), round(im.height * scale)), Image.Resampling.LANCZOS)
+    if mirror:
+        im = ImageOps.mirror(im)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    im.save(dest, quality=90)
+
+
+def build_people_library(root: Path) -> dict[str, set[str]]:
+    """Real photos of three people (and variants of them), a group photo, a photo with one
+    person twice, and a cat. Returns {person: relative paths of the photos they are in}."""
+    for name in OBAMA + ["chelsea_cat.jpg"]:
+        (root / "obama").mkdir(parents=True, exist_ok=True)
+        shutil.copy(PHOTOS / name, root / ("obama" if name in OBAMA else "") / name)
+    _variant("biden.jpg", root / "biden" / "biden.jpg")
+    _variant("biden.jpg", root / "biden" / "biden_mirror.jpg", mirror=True)
+    _variant("biden.jpg", root / "biden" / "biden_small.jpg", scale=0.6, crop=0.08)
+    _variant("astronaut.jpg", root / "collins" / "astronaut.jpg")
+    _variant("astronaut.jpg", root / "collins" / "astronaut_mirror.jpg", mirror=True, crop=0.05)
+    exif = Image.Exif()
+    exif[0x0132] = "2019:07:04 18:30:00"
+    (root / "events").mkdir()
+    compose_group(["astronaut.jpg", "biden.jpg", "obama2.jpg"]).save(root / "events" / "group.jpg", quality=92,
+                                                                     exif=exif)
+    compose_group(["obama.jpg", "obama3.jpg"]).save(root / "events" / "twice.jpg", quality=92)
+    return {
+        "obama": {f"obama/{n}" for n in OBAMA} | {"events/group.jpg", "events/twice.jpg"},
+        "biden": {"biden/biden.jpg", "biden/biden_mirror.jpg", "biden/biden_small.jpg", "events/group.jpg"},
+        "collins": {"collins/astronaut.jpg", "collins/astronaut_mirror.jpg", "events/group.jpg"},
+    }
+
+
+@pytest.fixture(scope="session")
+def indexed_people(tmp_path_factory):
+    root = tmp_path_factory.mktemp("people")
+    truth = build_people_library(root / "lib")
+    db = root / "template.db"
+    api.index(str(root / "lib"), str(db), scheduler="sync")
+    return root / "lib", db, truth
+
+
+@pytest.fixture
+def lib(indexed_people, tmp_path):
+    """A fresh copy of the indexed library database for one test."""
+    folder, template, truth = indexed_people
+    db = tmp_path / "photoface.db"
+    src = sqlite3.connect(template)
+    dst = sqlite3.connect(db)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    return folder, str(db), truth
+
+
+def rel(folder: Path, path: str) -> str:
+    return str(Path(path).relative_to(folder))
+
+
+def person_photos(db: str, folder: Path) -> dict[int, list[str]]:
+    conn = sqlite3.connect(db)
+    out: dict[int, list[str]] = {}
+    for pid, path in conn.execute(
+            "SELECT f.person_id, p.path FROM faces f JOIN photos p ON p.id = f.photo_id WHERE f.person_id IS NOT NULL"):
+        out.setdefault(pid, []).append(rel(folder, path))
+    conn.close()
+    return out
+
+
+def find_person(db: str, folder: Path, photo: str, among: set[str]) -> int:
+    """The person whose photos overlap ``among`` the most and include ``photo``."""
+    best = max(((len(set(p) & among), pid) for pid, p in person_photos(db, folder).items() if photo in p))
+    return best[1]
+
+
+def dump(db: str) -> list:
+    conn = sqlite3.connect(db)
+    out = [conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in ("people", "faces", "rejections")]
+    conn.close()
+    return out
+
+
+def test_cluster_finds_each_person_and_never_twice_in_a_photo(lib):
+    folder, db, truth = lib
+    out = api.cluster(db)
+    assert out["mode"] == "full" and out["new_people"] >= 3
+    groups = person_photos(db, folder)
+    # one photo never shows one person twice
+    for pid, photos in groups.items():
+        assert len(photos) == len(set(photos)), (pid, photos)
+    # each person is one cluster, and clusters are pure
+    for who, photos in truth.items():
+        anchor = sorted(p for p in photos if not p.startswith("events"))[0]
+        pid = find_person(db, folder, anchor, photos)
+        found = set(groups[pid])
+        solo = {p for p in photos if p != "events/group.jpg" and p != "events/twice.jpg"}
+        assert solo <= found, (who, found)
+        assert found <= photos, (who, found - photos)
+    # the photo with Obama twice: at most one of its faces is in Obama's cluster
+    obama = find_person(db, folder, "obama/obama.jpg", truth["obama"])
+    assert groups[obama].count("events/twice.jpg") == 1
+
+
+def test_recluster_after_new_photos_keeps_names_and_ids(lib, tmp_path):
+    folder, db, truth = lib
+    api.cluster(db)
+    obama = find_person(db, folder, "obama/obama.jpg", truth["obama"])
+    biden = find_person(db, folder, "biden/biden.jpg", truth["biden"])
+    api.name(db, obama, "Barack Obama")
+    api.name(db, biden, "Joe Biden")
+    # new photos arrive: they join the named people without re-clustering the library
+    _variant("obama2.jpg", folder / "new" / "obama2_small.jpg", scale=0.7, crop=0.05)
+    _variant("biden.jpg", folder / "new" / "biden_crop.jpg", crop=0.12)
+    try:
+        api.index(str(folder), db, scheduler="sync")
+        out = api.cluster(db)
+        assert out["mode"] == "incremental" and out["assigned"] >= 2
+        groups = person_photos(db, folder)
+        assert "new/obama2_small.jpg" in groups[obama]
+        assert "new/biden_crop.jpg" in groups[biden]
+        # a full re-cluster keeps ids and names
+        api.cluster(db, full=True)
+        named = {p["name"]: p["id"] for p in api.people(db)}
+        assert named["Barack Obama"] == obama and named["Joe Biden"] == biden
+        groups = person_photos(db, folder)
+        assert {p for p in truth["obama"] if p.startswith("obama/")} <= set(groups[obama])
+        assert {p for p in truth["biden"] if p.startswith("biden/")} <= set(groups[biden])
+    finally:
+        shutil.rmtree(folder / "new")
+
+
+def test_rejected_face_never_returns(lib):
+    folder, db, truth = lib
+    api.cluster(db)
+    collins = find_person(db, folder, "collins/astronaut.jpg", truth["collins"])
+    face = next(f for f in api.person_faces(db, collins)["face_list"] if f["path"].endswith("astronaut_mirror.jpg"))
+    api.reject(db, [face["face_id"]])
+    for full in (False, True, False):
+        api.cluster(db, full=full)
+        ids = [f["face_id"] for f in api.person_faces(db, collins)["face_list"]]
+        assert face["face_id"] not in ids
+    assert "rejected" in api.history(db)[-0 - 1 if False else 2]["summary"] or any(
+        e["action"] == "reject" for e in api.history(db))
+
+
+def test_merge_move_split_hide_and_undo(lib):
+    folder, db, truth = lib
+    api.cluster(db)
+    obama = find_person(db, folder, "obama/obama.jpg", truth["obama"])
+    biden = find_person(db, folder, "biden/biden.jpg", truth["biden"])
+    before = dump(db)
+    out = api.merge(db, obama, biden)
+    # the group photo shows both: Biden's face there cannot join Obama and is left unassigned
+    assert out["left_unassigned"] == 1
+    assert api.people(db) and all(p["id"] != biden for p in api.people(db))
+    api.undo(db)
+    assert dump(db) == before
+    # split two faces off, then name them, then undo both
+    faces = [f["face_id"] for f in api.person_faces(db, obama)["face_list"]][:2]
+    new = api.split(db, obama, faces)["person"]
+    api.name(db, new, "Someone Else")
+    assert {f["face_id"] for f in api.person_faces(db, "Someone Else")["face_list"]} == set(faces)
+    api.undo(db)
+    api.undo(db)
+    assert dump(db) == before
+    # moving a face into a person who already has a face of that photo is refused, nothing changes
+    group_biden = next(f for f in api.person_faces(db, biden)["face_list"] if f["path"].endswith("group.jpg"))
+    with pytest.raises(InputError, match="same photo"):
+        api.move(db, [group_biden["face_id"]], obama)
+    assert dump(db) == before
+    api.hide(db, biden)
+    assert all(p["id"] != biden for p in api.people(db))
+    assert any(p["id"] == biden for p in api.people(db, include_hidden=True))
+    with pytest.raises(InputError, match="later changes"):
+        api.undo(db, 1)
+
+
+def test_gallery_labels_the_right_clusters(lib, tmp_path):
+    folder, db, truth = lib
+    api.cluster(db)
+    obama = find_person(db, folder, "obama/obama.jpg", truth["obama"])
+    biden = find_person(db, folder, "biden/biden.jpg", truth["biden"])
+    collins = find_person(db, folder, "collins/astronaut.jpg", truth["collins"])
+    api.name(db, collins, "Eileen Collins")  # a name the user gave is never replaced
+    gallery = tmp_path / "known"
+    _variant("obama3.jpg", gallery / "Barack Obama" / "a.jpg", mirror=True, scale=0.8)
+    _variant("biden.jpg", gallery / "Joe Biden" / "a.jpg", mirror=True, crop=0.1, scale=0.7)
+    _variant("obama.jpg", gallery / "Eileen Collins" / "wrong.jpg")  # a bad gallery must not rename her
+    (gallery / "Cat").mkdir()
+    shutil.copy(PHOTOS / "chelsea_cat.jpg", gallery / "Cat" / "cat.jpg")
+    compose_group(["astronaut.jpg", "biden.jpg"]).save(gallery / "Cat" / "two.jpg")
+    out = api.label_gallery(db, str(gallery))
+    named = {m["person"]: m["name"] for m in out["named"]}
+    assert named.get(obama) in ("Barack Obama", "Eileen Collins") or obama not in named
+    assert named[biden] == "Joe Biden"
+    assert collins not in named
+    reasons = {Path(s["path"]).name: s["why"] for s in out["skipped"]}
+    assert reasons["cat.jpg"] == "no face found" and "2 faces" in reasons["two.jpg"]
+    people = {p["id"]: p for p in api.people(db)}
+    assert people[collins]["name"] == "Eileen Collins" and people[collins]["name_source"] == "user"
+    assert people[biden]["name"] == "Joe Biden" and people[biden]["name_source"] == "gallery"
+
+
+def test_search_by_people_returns_exactly_the_photos(lib):
+    folder, db, truth = lib
+    api.cluster(db)
+    for who, name in (("obama", "Obama"), ("biden", "Biden"), ("collins", "Collins")):
+        anchor = sorted(p for p in truth[who] if not p.startswith("events"))[0]
+        api.name(db, find_person(db, folder, anchor, truth[who]), name)
+
+    def paths(*args, **kw):
+        return {rel(folder, r["path"]) for r in api.search(db, *args, **kw)}
+
+    assert paths(["Obama"]) == truth["obama"]
+    assert paths(["Obama", "Biden"]) == truth["obama"] & truth["biden"] == {"events/group.jpg"}
+    assert paths(["Biden"], none_of=["Obama"]) == truth["biden"] - truth["obama"]
+    assert paths(any_of=["Biden", "Collins"]) == truth["biden"] | truth["collins"]
+    # only: every face is one of them; twice.jpg's second Obama face is unknown (the photo rule)
+    assert paths(["Obama"], only=True) == truth["obama"] - {"events/group.jpg", "events/twice.jpg"}
+    assert paths(["Collins"], after="2019-01-01", before="2019-12-31") == {"events/group.jpg"}
+    assert paths(["Collins"], after="2020-01-01") == set()
+    with pytest.raises(InputError, match="date"):
+        api.search(db, ["Obama"], after="last year")
+
+
+def test_search_by_face_and_verify(lib):
+    folder, db, truth = lib
+    api.cluster(db)
+    hits = api.search_face(db, str(PHOTOS / "obama2.jpg"), limit=10)
+    assert hits and rel(folder, hits[0]["path"]) in ("obama/obama2.jpg", "events/group.jpg")
+    assert hits[0]["distance"] < 0.2
+    assert [h["distance"] for h in hits] == sorted(h["distance"] for h in hits)
+    assert {rel(folder, h["path"]) for h in hits} <= truth["obama"]
+    same = api.verify(str(PHOTOS / "obama.jpg"), str(PHOTOS / "obama3.jpg"))
+    other = api.verify(str(PHOTOS / "obama.jpg"), str(PHOTOS / "biden.jpg"))
+    assert same["same_person"] and not other["same_person"] and same["distance"] < other["distance"]
+    group = folder / "events" / "group.jpg"
+    all_pairs = api.verify(str(PHOTOS / "biden.jpg"), str(group), all_pairs=True)
+    assert len(all_pairs["pairs"]) == 3 and sum(p["same_person"] for p in all_pairs["pairs"]) == 1
+
+
+def test_classifier_names_a_split_off_cluster_and_not_strangers(lib):
+    folder, db, truth = lib
+    api.cluster(db)
+    obama = find_person(db, folder, "obama/obama.jpg", truth["obama"])
+    biden = find_person(db, folder, "biden/biden.jpg", truth["biden"])
+    collins = find_person(db, folder, "collins/astronaut.jpg", truth["collins"])
+    api.name(db, obama, "Barack Obama")
+    api.name(db, biden, "Joe Biden")
+    faces = [f["face_id"] for f in api.person_faces(db, obama)["face_list"]]
+    piece = api.split(db, obama, faces[:1])["person"]
+    trained = api.train_classifier(db)
+    assert trained["people"] == 2
+    out = api.label_classifier(db)
+    named = {m["person"]: m["name"] for m in out["named"]}
+    assert named.get(piece) == "Barack Obama", out
+    assert collins not in named  # a stranger to the classifier stays unnamed
+
+
+def test_bad_input_is_one_line_and_changes_nothing(lib, tmp_path, capsys):
+    folder, db, truth = lib
+    api.cluster(db)
+    before = dump(db)
+    for argv, words in [
+        (["name", "99999", "X"], "no person or cluster with id 99999"),
+        (["name", "Nobody Here", "X"], "no person named"),
+        (["merge", "1", "1"], "with itself"),
+        (["move", "99999", "--to", "1"], "no face with id 99999"),
+        (["reject", "99999"], "no face with id"),
+        (["search", "Nobody"], "no person named"),
+        (["search", "--face", str(PHOTOS / "chelsea_cat.jpg")], "no face found"),
+        (["label", "--gallery", str(tmp_path / "missing")], "gallery folder not found"),
+        (["undo", "12345"], "no change with id 12345"),
+    ]:
+        assert main([*argv, "--db", db]) != 0, argv
+        err = capsys.readouterr().err
+        assert err.startswith("photoface: error:") and words in err and err.count("\n") == 1, (argv, err)
+    assert dump(db) == before
+    empty = tmp_path / "empty.db"
+    (tmp_path / "nothing").mkdir()
+    shutil.copy(PHOTOS / "chelsea_cat.jpg", tmp_path / "nothing" / "cat.jpg")
+    api.index(str(tmp_path / "nothing"), str(empty), scheduler="sync")
+    assert main(["cluster", "--db", str(empty)]) == 1
+    assert "no faces yet" in capsys.readouterr().err
