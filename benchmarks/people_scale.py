@@ -22,6 +22,8 @@ import time
 
 import numpy as np
 
+NEW = 1000  # faces added after clustering, assigned incrementally
+
 
 def synth(n: int, seed: int = 0):
     rng = np.random.default_rng(seed)
@@ -44,7 +46,7 @@ def make_db(path: str, n: int) -> None:
     from photoface.config import FACENET_MODEL
     from photoface.store import Store
 
-    X, _ = synth(n)
+    X = synth(n + NEW)[0][:n]  # the last NEW faces arrive later (the assign step)
     store = Store(path)
     run = store.start_run("/synthetic", {})
     with store.db.atomic():
@@ -77,9 +79,9 @@ def step(kind: str, db: str) -> dict:
     elif kind == "assign":  # 1k new faces into the clustered library
         store = Store(db)
         n = store.db.execute("SELECT max(id) FROM photos").fetchone()[0]
-        X, _ = synth(1000, seed=5)
+        X = synth(n + NEW)[0][n:]  # new photos of the same people (and new strangers)
         with store.db.atomic():
-            for i in range(1000):
+            for i in range(NEW):
                 pid = store.db["photos"].insert({"path": f"/synthetic/new{i}.jpg", "status": "indexed",
                                                  "face_count": 1, "width": 1000, "height": 800}).last_pk
                 store.db.execute(
@@ -121,10 +123,12 @@ def main() -> int:
     rows = []
     for n in args.sizes:
         db = os.path.join(args.out, f"synthetic-{n}.db")
-        if not os.path.exists(db):
-            t = time.perf_counter()
-            make_db(db, n)
-            print(f"{n}: database made in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+        for leftover in (db, db + "-wal", db + "-shm"):
+            if os.path.exists(leftover):
+                os.remove(leftover)
+        t = time.perf_counter()
+        make_db(db, n)
+        print(f"{n}: database made in {time.perf_counter() - t:.0f} s", file=sys.stderr)
 
         def run(kind):
             out = subprocess.run([sys.executable, __file__, "--step", kind, db], capture_output=True, text=True)

@@ -61,13 +61,14 @@ class FaceClusterer(ClusterMixin, BaseEstimator):
 
     def __init__(self, min_cluster_size: int = 2, min_samples: int = 2, n_neighbors: int = 10,
                  cluster_selection_epsilon: float = 0.0, cluster_selection_method: str = "eom",
-                 attach_distance: float = 0.85):
+                 attach_distance: float = 0.85, single_cluster_radius: float = 1.0):
         self.min_cluster_size = min_cluster_size
         self.min_samples = min_samples
         self.n_neighbors = n_neighbors
         self.cluster_selection_epsilon = cluster_selection_epsilon
         self.cluster_selection_method = cluster_selection_method
         self.attach_distance = attach_distance
+        self.single_cluster_radius = single_cluster_radius
 
     def fit(self, X, y=None, groups=None, eligible=None):
         X = np.ascontiguousarray(X, dtype=np.float32)
@@ -96,13 +97,30 @@ class FaceClusterer(ClusterMixin, BaseEstimator):
         n = len(X)
         k = max(self.n_neighbors, self.min_samples)
         graph = knn_graph(X, k)
-        model = hdbscan.HDBSCAN(
-            metric="precomputed", min_cluster_size=self.min_cluster_size,
-            min_samples=min(self.min_samples, n - 1), cluster_selection_epsilon=self.cluster_selection_epsilon,
-            cluster_selection_method=self.cluster_selection_method, allow_single_cluster=False,
-        )
-        model.fit(graph)
-        return model.labels_.astype(np.int64), model.probabilities_.astype(np.float32)
+        def fit(single: bool):
+            model = hdbscan.HDBSCAN(
+                metric="precomputed", min_cluster_size=self.min_cluster_size,
+                min_samples=min(self.min_samples, n - 1), cluster_selection_epsilon=self.cluster_selection_epsilon,
+                cluster_selection_method=self.cluster_selection_method, allow_single_cluster=single,
+            )
+            model.fit(graph)
+            return model.labels_.astype(np.int64), model.probabilities_.astype(np.float32)
+
+        labels, strength = fit(False)
+        if (labels < 0).all():
+            # HDBSCAN never calls everything one cluster unless allowed: a library with a
+            # single person (plus strangers) would stay unknown. Allow it, and keep only the
+            # faces close to the cluster's medoid, so strangers are not swept in.
+            labels, strength = fit(True)
+            members = np.flatnonzero(labels >= 0)
+            if len(members):
+                centre = X[members].mean(axis=0)
+                medoid = members[np.argmax(X[members] @ centre)]
+                far = np.sqrt(np.clip(2 - 2 * X[members] @ X[medoid], 0, 4)) > self.single_cluster_radius
+                labels[members[far]] = -1
+                if (labels >= 0).sum() < self.min_cluster_size:
+                    labels[:] = -1
+        return labels, strength
 
     def _attach(self, X, groups, labels):
         """Give unlabeled faces the label of their nearest labeled face when close enough."""

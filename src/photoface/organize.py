@@ -151,7 +151,7 @@ def _cluster_new(store, rec, table, mask, person, by, rejected, s, summary, new_
         person[members] = pid
         by[members] = "cluster"
         summary.clustered += len(members)
-    summary.new_people += labels.max() + 1 if len(labels) else 0
+    summary.new_people += int(labels.max() + 1) if len(labels) else 0
 
 
 def _full(store, rec, table, person, by, rejected, s, summary, new_ids) -> None:
