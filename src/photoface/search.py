@@ -58,7 +58,7 @@ def describe_photos(store: Store, photo_ids, only_people=None, after=None, befor
         chunk = ids[start:start + 500]
         marks = ",".join("?" * len(chunk))
         photos = {r[0]: r for r in store.db.execute(
-            f"SELECT id, path, taken_at, width, height FROM photos WHERE status = 'indexed' AND id IN ({marks})",
+            f"SELECT id, path, taken_at, width, height FROM photos WHERE +status = 'indexed' AND id IN ({marks})",
             chunk)}
         faces: dict[int, list] = {}
         for fid, photo, pid, name, x1, y1, x2, y2 in store.db.execute(
@@ -95,7 +95,7 @@ def similar_faces(store: Store, index, query: np.ndarray, limit: int, max_distan
     rows = store.db.execute(
         f"SELECT f.id, f.embedding, p.id, p.path, f.person_id, pe.name, f.x1, f.y1, f.x2, f.y2 FROM faces f "
         f"JOIN photos p ON p.id = f.photo_id LEFT JOIN people pe ON pe.id = f.person_id "
-        f"WHERE p.status = 'indexed' AND f.id IN ({marks})", ids).fetchall()
+        f"WHERE +p.status = 'indexed' AND f.id IN ({marks})", ids).fetchall()
     out = []
     for fid, blob, photo, path, pid, name, x1, y1, x2, y2 in rows:
         d = float(np.linalg.norm(np.frombuffer(blob, dtype="<f4") - query))
