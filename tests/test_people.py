@@ -161,8 +161,7 @@ def test_rejected_face_never_returns(lib):
         api.cluster(db, full=full)
         ids = [f["face_id"] for f in api.person_faces(db, collins)["face_list"]]
         assert face["face_id"] not in ids
-    assert "rejected" in api.history(db)[-0 - 1 if False else 2]["summary"] or any(
-        e["action"] == "reject" for e in api.history(db))
+    assert any(e["action"] == "reject" for e in api.history(db))
 
 
 def test_merge_move_split_hide_and_undo(lib):

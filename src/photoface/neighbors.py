@@ -137,16 +137,15 @@ class FaceIndex:
             # Only additions since the last build (and the IVF cells still fit): append them.
             if still == old_count and (self.meta.get("kind") == "flat" and count <= EXACT_LIMIT
                                         or self.meta.get("kind") == "ivf" and count <= 4 * self.meta["built_count"]):
-                table = store.face_table_since(model, old_max)
-                self._write_meta_after_add(table, count, max_id)
+                self._append(*store.face_vectors(model, old_max), count, max_id)
                 return
         self._rebuild(store, model, count, max_id)
 
-    def _write_meta_after_add(self, table, count, max_id):
+    def _append(self, ids, X, count, max_id):
         faiss = _faiss()
         if self.meta["kind"] == "ivf":  # a memory-mapped index is read-only: load it fully to extend it
             self.index = faiss.read_index(self.path)
-        self.index.add_with_ids(np.ascontiguousarray(table["X"]), table["id"])
+        self.index.add_with_ids(np.ascontiguousarray(X), ids)
         self._save(count, max_id, self.meta["kind"], self.meta["built_count"])
 
     def _rebuild(self, store, model, count, max_id):

@@ -73,14 +73,13 @@ def run(store: Store, model: str, settings: ClusterSettings | None = None, full:
     for f, p in store.rejections():
         rejected[f].add(p)
     rec = Change(store)
-    new_ids: list[int] = []
     with store.db.atomic():
-        _compute(store, rec, table, mode, person, by, dist, rejected, s, summary, new_ids, before)
+        _compute(store, rec, table, mode, person, by, dist, rejected, s, summary, before)
     summary.elapsed_s = round(time.monotonic() - t0, 3)
     return summary
 
 
-def _compute(store, rec, table, mode, person, by, dist, rejected, s, summary, new_ids, before) -> None:
+def _compute(store, rec, table, mode, person, by, dist, rejected, s, summary, before) -> None:
     n = len(table["id"])
     if mode == "incremental":
         fresh = (~table["clustered"]) & (person < 0) & (by != PINNED)
@@ -88,11 +87,11 @@ def _compute(store, rec, table, mode, person, by, dist, rejected, s, summary, ne
         _assign_fresh(table, fresh, person, by, dist, rejected, s, summary)
         leftover = (person < 0) & (by != PINNED) & (fresh | table["clustered"])
         summary.considered = int((fresh | leftover).sum())
-        _cluster_new(store, rec, table, leftover, person, by, rejected, s, summary, new_ids)
+        _cluster_new(store, rec, table, leftover, person, by, s, summary)
         touched = fresh | leftover
     else:
         summary.considered = n
-        _full(store, rec, table, person, by, rejected, s, summary, new_ids)
+        _full(store, rec, table, person, by, rejected, s, summary)
         touched = np.ones(n, bool)
 
     _enforce_photo_rule(table, person, by, before)
@@ -136,7 +135,14 @@ def _assign_fresh(table, fresh, person, by, dist, rejected, s, summary) -> None:
     summary.assigned = int(ok.sum())
 
 
-def _cluster_new(store, rec, table, mask, person, by, rejected, s, summary, new_ids) -> None:
+def _new_person(store: Store, rec: Change) -> int:
+    """A new unnamed person, recorded so that undo removes it."""
+    pid = store.create_person()
+    rec.created_person(pid)
+    return pid
+
+
+def _cluster_new(store, rec, table, mask, person, by, s, summary) -> None:
     """Cluster the faces in ``mask`` among themselves; each cluster becomes a new person."""
     idx = np.flatnonzero(mask)
     if len(idx) < s.min_cluster_size:
@@ -145,16 +151,14 @@ def _cluster_new(store, rec, table, mask, person, by, rejected, s, summary, new_
         table["X"][idx], groups=table["photo_id"][idx], eligible=eligible_mask(table, s)[idx])
     for c in range(labels.max() + 1):
         members = idx[labels == c]
-        pid = store.create_person()
-        rec.created_person(pid)
-        new_ids.append(pid)
+        pid = _new_person(store, rec)
         person[members] = pid
         by[members] = "cluster"
         summary.clustered += len(members)
     summary.new_people += int(labels.max() + 1) if len(labels) else 0
 
 
-def _full(store, rec, table, person, by, rejected, s, summary, new_ids) -> None:
+def _full(store, rec, table, person, by, rejected, s, summary) -> None:
     """Re-cluster everything and carry people over by their shared faces."""
     n = len(table["id"])
     if n < 2:
@@ -173,10 +177,7 @@ def _full(store, rec, table, person, by, rejected, s, summary, new_ids) -> None:
             target[c], _ = p, used.add(p)
     for c in range(labels.max() + 1 if n else 0):
         if c not in target:
-            pid = store.create_person()
-            rec.created_person(pid)
-            new_ids.append(pid)
-            target[c] = pid
+            target[c] = _new_person(store, rec)
             summary.new_people += 1
     for i in range(n):
         if pinned[i]:

@@ -491,7 +491,3 @@ class Store:
         ids, blobs = zip(*rows)
         X = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), len(blobs[0]) // 4)
         return np.array(ids, dtype=np.int64), X
-
-    def face_table_since(self, model: str, after_id: int) -> dict:
-        ids, X = self.face_vectors(model, after_id)
-        return {"id": ids, "X": X}
