@@ -26,6 +26,7 @@ GRID = [
     {"min_cluster_size": 2, "min_samples": 1}, {"min_cluster_size": 3}, {"min_samples": 3},
     {"min_sharpness": 0.0}, {"min_face_px": 40.0}, {"min_face_px": 60.0}, {"n_neighbors": 10},
     {"attach_distance": 0.75}, {"attach_distance": 0.95}, {"min_score": 0.99},
+    {"max_link_distance": 0.9}, {"max_link_distance": 1.1}, {"max_link_distance": 4.0},
 ]
 
 

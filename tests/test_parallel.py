@@ -1,7 +1,6 @@
 """The Dask graph on real clusters: an existing scheduler, per-worker model loading, kill -9 and resume."""
 import os
 import pickle
-import shutil
 import signal
 import sqlite3
 import subprocess

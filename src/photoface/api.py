@@ -434,20 +434,13 @@ def _unnamed_clusters(store: Store, model: str) -> dict:
 
 def _apply_name(store: Store, rec, person_id: int, new_name: str, source: str, confidence: float) -> dict:
     """Give a machine-proposed name; joins the person who already has it (their faces move over)."""
+    from .label import merge_into
+
     same = [p for p in store.people_by_name(new_name) if p["id"] != person_id]
-    rec.save_person(person_id)
     if same:
-        target = same[0]["id"]
-        rec.save_person(target)
-        ids = store.face_ids_of(person_id)
-        rec.save_faces(ids)
-        taken = {r[0] for r in store.db.execute("SELECT photo_id FROM faces WHERE person_id = ?", [target])}
-        rows = store.db.execute(
-            "SELECT id, photo_id, assigned_by FROM faces WHERE person_id = ?", [person_id]).fetchall()
-        store.set_faces((fid, None if photo in taken else target, None if photo in taken else by, None,
-                         1) for fid, photo, by in rows)
-        store.db.execute("DELETE FROM people WHERE id = ?", [person_id])
-        return {"person": target, "name": new_name, "merged": person_id}
+        merge_into(store, rec, same[0], store.person(person_id), pin=False)
+        return {"person": same[0]["id"], "name": new_name, "merged": person_id}
+    rec.save_person(person_id)
     store.update_person(person_id, name=new_name, name_source=source, name_confidence=confidence)
     return {"person": person_id, "name": new_name, "merged": None}
 

@@ -57,11 +57,14 @@ class FaceClusterer(ClusterMixin, BaseEstimator):
     - ``eligible``: faces allowed to form clusters (big, sharp, confident ones); the others,
       and faces pushed out by the photo rule, are attached afterwards only when they lie
       within ``attach_distance`` of a cluster's face; what matches nobody stays -1.
+    - A face whose nearest face in its cluster is farther than ``max_link_distance`` is
+      let go: HDBSCAN keeps a lone outlier in the cluster it joined before that cluster
+      merged with others, however far it lies (a stranger seen once next to a family).
     """
 
     def __init__(self, min_cluster_size: int = 2, min_samples: int = 2, n_neighbors: int = 10,
                  cluster_selection_epsilon: float = 0.0, cluster_selection_method: str = "eom",
-                 attach_distance: float = 0.85, single_cluster_radius: float = 1.0):
+                 attach_distance: float = 0.85, single_cluster_radius: float = 1.0, max_link_distance: float = 1.0):
         self.min_cluster_size = min_cluster_size
         self.min_samples = min_samples
         self.n_neighbors = n_neighbors
@@ -69,6 +72,7 @@ class FaceClusterer(ClusterMixin, BaseEstimator):
         self.cluster_selection_method = cluster_selection_method
         self.attach_distance = attach_distance
         self.single_cluster_radius = single_cluster_radius
+        self.max_link_distance = max_link_distance
 
     def fit(self, X, y=None, groups=None, eligible=None):
         X = np.ascontiguousarray(X, dtype=np.float32)
@@ -106,7 +110,7 @@ class FaceClusterer(ClusterMixin, BaseEstimator):
             model.fit(graph)
             return model.labels_.astype(np.int64), model.probabilities_.astype(np.float32)
 
-        labels, strength = fit(False)
+        labels, strength = self._cut_long_links(graph, *fit(False))
         if (labels < 0).all():
             # HDBSCAN never calls everything one cluster unless allowed: a library with a
             # single person (plus strangers) would stay unknown. Allow it, and keep only the
@@ -121,6 +125,18 @@ class FaceClusterer(ClusterMixin, BaseEstimator):
                 if (labels >= 0).sum() < self.min_cluster_size:
                     labels[:] = -1
         return labels, strength
+
+    def _cut_long_links(self, graph, labels, strength):
+        """Members whose nearest same-cluster neighbour in the k-NN graph lies beyond
+        ``max_link_distance`` become noise; clusters left too small dissolve."""
+        g = graph.tocoo()
+        same = (labels[g.row] == labels[g.col]) & (labels[g.row] >= 0)
+        link = np.full(len(labels), np.inf)
+        np.minimum.at(link, g.row[same], g.data[same])
+        labels = np.where((labels >= 0) & (link > self.max_link_distance), -1, labels)
+        sizes = np.bincount(labels[labels >= 0], minlength=1)
+        labels[(labels >= 0) & (sizes[np.maximum(labels, 0)] < self.min_cluster_size)] = -1
+        return labels, np.where(labels >= 0, strength, 0).astype(np.float32)
 
     def _attach(self, X, groups, labels):
         """Give unlabeled faces the label of their nearest labeled face when close enough."""

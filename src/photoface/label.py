@@ -171,29 +171,37 @@ def merge(store: Store, target_ref, source_ref, action: str = "merge") -> dict:
               "moved": 0, "left_unassigned": 0}
     with change(store, action, lambda: f"merged {label_of(source)} into {label_of(target)}",
                 {"target": target["id"], "source": source["id"]}) as rec:
-        rec.save_person(target["id"])
-        rec.save_person(source["id"])
-        ids = store.face_ids_of(source["id"])
-        rec.save_faces(ids)
-        target_photos = {r[0] for r in store.db.execute(
-            "SELECT photo_id FROM faces WHERE person_id = ?", [target["id"]])}
-        moved, loose = [], []
-        for fid, photo in store.db.execute(
-                "SELECT id, photo_id FROM faces WHERE person_id = ? ORDER BY score DESC", [source["id"]]).fetchall():
-            (loose if photo in target_photos else moved).append(fid)
-            target_photos.add(photo)
-        store.set_faces((fid, target["id"], USER, None, 1) for fid in moved)
-        store.set_faces((fid, None, None, None, 0) for fid in loose)
-        for fid, in store.db.execute("SELECT face_id FROM rejections WHERE person_id = ?", [source["id"]]).fetchall():
-            rec.save_rejection(fid, source["id"])
-            rec.save_rejection(fid, target["id"])
-            store.db.execute("INSERT OR IGNORE INTO rejections VALUES (?, ?, ?)", [fid, target["id"], now_iso()])
-        if not target["name"] and source["name"]:
-            store.update_person(target["id"], name=source["name"], name_source=source["name_source"],
-                                name_confidence=source["name_confidence"])
-        store.db.execute("DELETE FROM people WHERE id = ?", [source["id"]])
-        result["moved"], result["left_unassigned"] = len(moved), len(loose)
+        moved, loose = merge_into(store, rec, target, source, pin=True)
+        result["moved"], result["left_unassigned"] = moved, loose
     return result
+
+
+def merge_into(store: Store, rec: Change, target: dict, source: dict, pin: bool) -> tuple[int, int]:
+    """The faces, rejections and (if the target has none) the name of ``source`` go to
+    ``target``; ``source`` is removed. Where both have a face in one photo, the source's
+    face is let go (unassigned, reconsidered by the next clustering run). ``pin``: the
+    moved faces count as placed by the user. Returns (faces moved, faces let go)."""
+    rec.save_person(target["id"])
+    rec.save_person(source["id"])
+    rec.save_faces(store.face_ids_of(source["id"]))
+    target_photos = {r[0] for r in store.db.execute("SELECT photo_id FROM faces WHERE person_id = ?", [target["id"]])}
+    moved, loose = [], []
+    for fid, photo, by in store.db.execute(
+            "SELECT id, photo_id, assigned_by FROM faces WHERE person_id = ? ORDER BY score DESC, id",
+            [source["id"]]).fetchall():
+        (loose if photo in target_photos else moved).append((fid, USER if pin else by))
+        target_photos.add(photo)
+    store.set_faces((fid, target["id"], by, None, 1) for fid, by in moved)
+    store.set_faces((fid, None, None, None, 0) for fid, _ in loose)
+    for fid, in store.db.execute("SELECT face_id FROM rejections WHERE person_id = ?", [source["id"]]).fetchall():
+        rec.save_rejection(fid, source["id"])
+        rec.save_rejection(fid, target["id"])
+        store.db.execute("INSERT OR IGNORE INTO rejections VALUES (?, ?, ?)", [fid, target["id"], now_iso()])
+    if not target["name"] and source["name"]:
+        store.update_person(target["id"], name=source["name"], name_source=source["name_source"],
+                            name_confidence=source["name_confidence"])
+    store.db.execute("DELETE FROM people WHERE id = ?", [source["id"]])
+    return len(moved), len(loose)
 
 
 def _target_person(store: Store, rec: Change, ref) -> dict:

@@ -17,6 +17,8 @@ EXACT_LIMIT = 50_000
 #: IVF cells visited per query: when building the clustering graph, and for one search.
 GRAPH_NPROBE = 8
 SEARCH_NPROBE = 32
+#: Faces added since the search index was built are kept in an exact side index up to this many.
+DELTA_LIMIT = 50_000
 
 
 def _faiss():
@@ -97,85 +99,126 @@ def nearest(base: np.ndarray, queries: np.ndarray, k: int,
 class FaceIndex:
     """A faiss index of face embeddings by face id, saved beside the database.
 
-    It is brought up to date before use: new faces are added; when faces were removed
-    it is rebuilt. Results are re-ranked with the exact stored embeddings by the caller.
+    Two parts: the base (exact inner product up to EXACT_LIMIT faces, IVF + 8-bit scalar
+    quantization memory-mapped above) and a small exact "delta" holding faces added since
+    the base was built, so adding a thousand faces to a million-face index rewrites only
+    the delta. The delta is folded into the base once it passes DELTA_LIMIT (or 5% of the
+    base). Freshness costs two indexed lookups: the highest face id and the count of faces
+    ever deleted (kept by a trigger); a deletion rebuilds the index. Callers re-rank
+    results with the exact stored embeddings.
     """
+
+    VERSION = 2
 
     def __init__(self, db_path: str, model: str):
         base = os.path.abspath(db_path)
         self.path = f"{base}.{model}.faiss"
+        self.delta_path = self.path + ".delta"
         self.meta_path = self.path + ".json"
         self.index = None
+        self.delta = None
         self.meta: dict = {}
 
-    def _load(self):
-        faiss = _faiss()
-        if self.index is None and os.path.exists(self.path) and os.path.exists(self.meta_path):
-            try:
-                with open(self.meta_path) as fh:
-                    self.meta = json.load(fh)
-                flags = faiss.IO_FLAG_MMAP if self.meta.get("kind") == "ivf" else 0
-                self.index = faiss.read_index(self.path, flags)
-            except Exception:  # a damaged index file is rebuilt, never trusted
-                self.index, self.meta = None, {}
+    @property
+    def ntotal(self) -> int:
+        return (self.index.ntotal if self.index is not None else 0) + (self.delta.ntotal if self.delta is not None else 0)
 
-    def is_current(self, count: int, max_id: int) -> bool:
-        self._load()
-        return self.index is not None and self.meta.get("count") == count and self.meta.get("max_id") == max_id
+    def _load(self) -> None:
+        if self.index is not None or not os.path.exists(self.meta_path):
+            return
+        faiss = _faiss()
+        try:
+            with open(self.meta_path) as fh:
+                meta = json.load(fh)
+            if meta.get("version") != self.VERSION:
+                return
+            flags = faiss.IO_FLAG_MMAP if meta["kind"] == "ivf" else 0
+            index = faiss.read_index(self.path, flags)
+            delta = faiss.read_index(self.delta_path) if meta["delta_count"] else _flat(index.d)
+            if index.ntotal != meta["base_count"] or delta.ntotal != meta["delta_count"]:
+                return  # a write was cut short: rebuild
+            self.index, self.delta, self.meta = index, delta, meta
+        except Exception:  # a damaged index file is rebuilt, never trusted
+            self.index, self.delta, self.meta = None, None, {}
 
     def sync(self, store, model: str) -> None:
         """Make the index hold exactly the faces of ``model`` in the database."""
-        count, max_id = store.db.execute(
-            "SELECT count(*), coalesce(max(id), 0) FROM faces WHERE model = ?", [model]).fetchone()
-        if self.is_current(count, max_id):
+        top, deleted = store.faces_changed(model)
+        self._load()
+        if self.index is not None and self.meta["deleted"] == deleted and self.meta["max_id"] == top:
             return
-        old_count, old_max = self.meta.get("count", -1), self.meta.get("max_id", -1)
-        if self.index is not None and old_count >= 0:
-            added = store.db.execute(
-                "SELECT count(*) FROM faces WHERE model = ? AND id > ?", [model, old_max]).fetchone()[0]
-            still = count - added
-            # Only additions since the last build (and the IVF cells still fit): append them.
-            if still == old_count and (self.meta.get("kind") == "flat" and count <= EXACT_LIMIT
-                                        or self.meta.get("kind") == "ivf" and count <= 4 * self.meta["built_count"]):
-                self._append(*store.face_vectors(model, old_max), count, max_id)
-                return
-        self._rebuild(store, model, count, max_id)
+        if self.index is None or self.meta["deleted"] != deleted or top < self.meta["max_id"]:
+            self._rebuild(store, model, top, deleted)
+            return
+        ids, X = store.face_vectors(model, self.meta["max_id"])
+        pending = self.delta.ntotal + len(ids)
+        if pending <= min(DELTA_LIMIT, max(DELTA_LIMIT // 5, self.index.ntotal // 20)):
+            self.delta.add_with_ids(np.ascontiguousarray(X), ids)
+            self._save(top, deleted, base=False)
+            return
+        total = self.index.ntotal + pending
+        if (self.meta["kind"] == "flat" and total <= EXACT_LIMIT
+                or self.meta["kind"] == "ivf" and total <= 4 * self.meta["built_count"]):
+            # Fold the delta into the base; the IVF cells still fit the data.
+            ids, X = store.face_vectors(model, self.meta["base_max_id"])
+            self.index = _faiss().read_index(self.path)  # a memory-mapped index is read-only
+            self.index.add_with_ids(np.ascontiguousarray(X), ids)
+            self.delta = _flat(self.index.d)
+            self._save(top, deleted, base=True)
+        else:
+            self._rebuild(store, model, top, deleted)
 
-    def _append(self, ids, X, count, max_id):
-        faiss = _faiss()
-        if self.meta["kind"] == "ivf":  # a memory-mapped index is read-only: load it fully to extend it
-            self.index = faiss.read_index(self.path)
-        self.index.add_with_ids(np.ascontiguousarray(X), ids)
-        self._save(count, max_id, self.meta["kind"], self.meta["built_count"])
-
-    def _rebuild(self, store, model, count, max_id):
+    def _rebuild(self, store, model, top, deleted) -> None:
         faiss = _faiss()
         ids, X = store.face_vectors(model)
         if len(ids) <= EXACT_LIMIT:
-            index, kind = faiss.IndexIDMap2(faiss.IndexFlatIP(X.shape[1] if len(X) else 512)), "flat"
+            index, kind = _flat(X.shape[1] if len(X) else 512), "flat"
         else:
             index, kind = _ivf(faiss, X, quantized=True), "ivf"
         if len(ids):
             index.add_with_ids(np.ascontiguousarray(X), ids)
-        self.index = index
-        self._save(count, max_id, kind, len(ids))
+        self.index, self.delta = index, _flat(index.d)
+        self.meta = {"kind": kind, "built_count": len(ids)}
+        self._save(top, deleted, base=True)
 
-    def _save(self, count, max_id, kind, built_count):
+    def _save(self, top: int, deleted: int, base: bool) -> None:
         faiss = _faiss()
-        tmp = self.path + ".tmp"
-        faiss.write_index(self.index, tmp)
-        os.replace(tmp, self.path)
-        self.meta = {"count": count, "max_id": max_id, "kind": kind, "built_count": built_count}
+        if base:
+            faiss.write_index(self.index, self.path + ".tmp")
+            os.replace(self.path + ".tmp", self.path)
+            self.meta["base_max_id"] = top
+        if self.delta.ntotal:
+            faiss.write_index(self.delta, self.delta_path + ".tmp")
+            os.replace(self.delta_path + ".tmp", self.delta_path)
+        self.meta.update(version=self.VERSION, max_id=top, deleted=deleted,
+                         base_count=self.index.ntotal, delta_count=self.delta.ntotal)
         with open(self.meta_path + ".tmp", "w") as fh:
             json.dump(self.meta, fh)
         os.replace(self.meta_path + ".tmp", self.meta_path)
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(approximate distances, face ids) of the k nearest faces of each query; id -1 pads."""
-        if self.index is None or self.index.ntotal == 0:
-            n = len(queries)
-            return np.full((n, 0), np.inf, np.float32), np.zeros((n, 0), np.int64)
-        if self.meta.get("kind") == "ivf":
-            _faiss().extract_index_ivf(self.index).nprobe = SEARCH_NPROBE
-        sims, ids = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), min(k, self.index.ntotal))
-        return to_distance(sims), ids
+    def search(self, queries: np.ndarray, k: int, nprobe: int = SEARCH_NPROBE) -> tuple[np.ndarray, np.ndarray]:
+        """(approximate distances, face ids) of the k nearest faces of each query, closest
+        first; id -1 and distance inf pad rows with fewer."""
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        n = len(queries)
+        parts_d, parts_i = [np.full((n, 0), -np.inf, np.float32)], [np.zeros((n, 0), np.int64)]
+        for part in (self.index, self.delta):
+            if part is None or part.ntotal == 0:
+                continue
+            if part is self.index and self.meta.get("kind") == "ivf":
+                _faiss().extract_index_ivf(part).nprobe = nprobe
+            sims, ids = part.search(queries, min(k, part.ntotal))
+            parts_d.append(sims)
+            parts_i.append(ids)
+        sims, ids = np.hstack(parts_d), np.hstack(parts_i)
+        sims[ids < 0] = -np.inf
+        order = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+        sims, ids = np.take_along_axis(sims, order, 1), np.take_along_axis(ids, order, 1)
+        dist = to_distance(sims)
+        dist[ids < 0] = np.inf
+        return dist, ids
+
+
+def _flat(dim: int = 512):
+    faiss = _faiss()
+    return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))

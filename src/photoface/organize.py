@@ -1,8 +1,10 @@
 """Clustering runs on a library: turn faces into people and keep people stable.
 
 - incremental (the default once people exist): new faces join existing people through
-  their nearest assigned faces (calibrated distance and margin); the faces left over,
-  new ones and earlier unknowns, are clustered among themselves into new people.
+  their nearest assigned faces (calibrated distance and margin); the new faces left over
+  are clustered together with the unknown faces near them into new people. Only the new
+  faces' neighbourhood is read (through the search index), so the cost follows the
+  number of new faces, not the size of the library.
 - full: every face is re-clustered; new clusters are matched to the old people by their
   shared faces, so ids and names carry over.
 In both, faces a user placed never move, rejected faces never return to that person,
@@ -19,10 +21,12 @@ import numpy as np
 from .cluster import FaceClusterer, assign
 from .config import ClusterSettings
 from .label import Change
-from .neighbors import nearest
+from .neighbors import FaceIndex, nearest
 from .store import Store
 
 PINNED = "user"
+#: An incremental run looks at this many times the clustering neighbourhood around each new face.
+NEIGHBOURHOOD_FACTOR = 2
 
 
 @dataclass
@@ -53,41 +57,53 @@ def eligible_mask(table: dict, s: ClusterSettings) -> np.ndarray:
 def make_clusterer(s: ClusterSettings) -> FaceClusterer:
     return FaceClusterer(min_cluster_size=s.min_cluster_size, min_samples=s.min_samples,
                          n_neighbors=s.n_neighbors, cluster_selection_epsilon=s.cluster_selection_epsilon,
-                         attach_distance=s.attach_distance)
+                         attach_distance=s.attach_distance, max_link_distance=s.max_link_distance)
 
 
 def run(store: Store, model: str, settings: ClusterSettings | None = None, full: bool = False) -> ClusterSummary:
     """Cluster the library's faces of ``model``; one transaction, logged as an undoable event."""
     s = settings or ClusterSettings()
     t0 = time.monotonic()
-    table = store.face_table(model)
-    n = len(table["id"])
-    has_people = bool((table["person_id"] >= 0).any())
-    mode = "full" if full or not has_people else "incremental"
-    summary = ClusterSummary(mode, faces=n)
-    before = table["person_id"].copy()
-    person = before.copy()
-    by = table["assigned_by"].copy()
-    dist = np.full(n, np.nan)
+    mode = "full" if full or not store.has_people(model) else "incremental"
+    summary = ClusterSummary(mode)
+    table = store.face_table(model) if mode == "full" else _neighbourhood(store, model, s)
     rejected = defaultdict(set)
     for f, p in store.rejections():
         rejected[f].add(p)
     rec = Change(store)
     with store.db.atomic():
-        _compute(store, rec, table, mode, person, by, dist, rejected, s, summary, before)
+        _compute(store, rec, table, mode, model, rejected, s, summary)
     summary.elapsed_s = round(time.monotonic() - t0, 3)
     return summary
 
 
-def _compute(store, rec, table, mode, person, by, dist, rejected, s, summary, before) -> None:
+def _neighbourhood(store: Store, model: str, s: ClusterSettings) -> dict:
+    """The faces an incremental run needs: the new ones, their nearest faces in the library
+    (from the search index, so the library's embeddings are never all loaded), and every
+    face in the photos of those (for the one-person-per-photo rule)."""
+    fresh = store.unclustered_face_ids(model)
+    if not fresh:
+        return store.face_table(model, [])
+    index = FaceIndex(store.path, model)
+    index.sync(store, model)
+    queries = store.face_table(model, fresh)
+    _, nbr = index.search(queries["X"], NEIGHBOURHOOD_FACTOR * max(s.assign_neighbors, s.n_neighbors))
+    ids = set(queries["id"].tolist()) | set(nbr[nbr >= 0].tolist())
+    return store.face_table(model, store.with_photo_mates(ids, model))
+
+
+def _compute(store, rec, table, mode, model, rejected, s, summary) -> None:
     n = len(table["id"])
+    before = table["person_id"].copy()
+    person = before.copy()
+    by = table["assigned_by"].copy()
+    dist = np.full(n, np.nan)
     if mode == "incremental":
         fresh = (~table["clustered"]) & (person < 0) & (by != PINNED)
-        summary.considered = int(fresh.sum())
         _assign_fresh(table, fresh, person, by, dist, rejected, s, summary)
         leftover = (person < 0) & (by != PINNED) & (fresh | table["clustered"])
         summary.considered = int((fresh | leftover).sum())
-        _cluster_new(store, rec, table, leftover, person, by, s, summary)
+        _cluster_new(store, rec, table, leftover, fresh, person, by, s, summary)
         touched = fresh | leftover
     else:
         summary.considered = n
@@ -105,9 +121,10 @@ def _compute(store, rec, table, mode, person, by, dist, rejected, s, summary, be
         (int(table["id"][i]), None if person[i] < 0 else int(person[i]),
          (by[i] or None) if person[i] >= 0 else None,
          None if np.isnan(dist[i]) else round(float(dist[i]), 4), 1) for i in idx)
-    summary.removed_people = _drop_empty_people(store, rec)
+    left = None if mode == "full" else {int(p) for p in before[idx] if p >= 0}
+    summary.removed_people = _drop_empty_people(store, rec, left)
     summary.people = store.db.execute("SELECT count(*) FROM people").fetchone()[0]
-    summary.unknown = int((person < 0).sum())
+    summary.faces, summary.unknown = store.face_counts(model)
     summary.event_id = store.record_event(
         "cluster",
         f"{mode} clustering: {summary.assigned} faces joined people, {summary.new_people} new people, "
@@ -142,8 +159,9 @@ def _new_person(store: Store, rec: Change) -> int:
     return pid
 
 
-def _cluster_new(store, rec, table, mask, person, by, s, summary) -> None:
-    """Cluster the faces in ``mask`` among themselves; each cluster becomes a new person."""
+def _cluster_new(store, rec, table, mask, fresh, person, by, s, summary) -> None:
+    """Cluster the faces in ``mask`` among themselves; each cluster with a face not seen
+    by an earlier run becomes a new person (the rest was judged before, and stays)."""
     idx = np.flatnonzero(mask)
     if len(idx) < s.min_cluster_size:
         return
@@ -151,11 +169,13 @@ def _cluster_new(store, rec, table, mask, person, by, s, summary) -> None:
         table["X"][idx], groups=table["photo_id"][idx], eligible=eligible_mask(table, s)[idx])
     for c in range(labels.max() + 1):
         members = idx[labels == c]
+        if not fresh[members].any():
+            continue
         pid = _new_person(store, rec)
         person[members] = pid
         by[members] = "cluster"
         summary.clustered += len(members)
-    summary.new_people += int(labels.max() + 1) if len(labels) else 0
+        summary.new_people += 1
 
 
 def _full(store, rec, table, person, by, rejected, s, summary) -> None:
@@ -213,11 +233,15 @@ def _enforce_photo_rule(table, person, by, before) -> None:
         seen.add(key)
 
 
-def _drop_empty_people(store: Store, rec: Change) -> int:
-    """Remove clusters left without faces (named or hidden people stay: the user made them)."""
-    rows = store.db.execute(
-        "SELECT id FROM people WHERE name IS NULL AND hidden = 0 "
-        "AND id NOT IN (SELECT DISTINCT person_id FROM faces WHERE person_id IS NOT NULL)").fetchall()
+def _drop_empty_people(store: Store, rec: Change, candidates: set[int] | None = None) -> int:
+    """Remove clusters left without faces (named or hidden people stay: the user made them).
+    ``candidates``: the people that lost faces, when only those can have emptied."""
+    sql = ("SELECT id FROM people pe WHERE name IS NULL AND hidden = 0 "
+           "AND NOT EXISTS (SELECT 1 FROM faces f WHERE f.person_id = pe.id)")
+    if candidates is None:
+        rows = store.db.execute(sql).fetchall()
+    else:
+        rows = [r for pid in sorted(candidates) for r in store.db.execute(sql + " AND pe.id = ?", [pid])]
     for (pid,) in rows:
         rec.save_person(pid)
         store.db.execute("DELETE FROM people WHERE id = ?", [pid])

@@ -111,6 +111,12 @@ CREATE TABLE events (
     undone_at TEXT
 );
 """),
+    (3, "change counters", """
+CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT INTO counters VALUES ('faces_deleted', 0);
+CREATE TRIGGER faces_deleted AFTER DELETE ON faces BEGIN UPDATE counters SET value = value + 1 WHERE name = 'faces_deleted'; END;
+CREATE INDEX idx_faces_unclustered ON faces(model) WHERE clustered = 0;
+"""),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -183,7 +189,7 @@ class Store:
             if version in done:
                 continue
             with self.db.atomic():
-                for statement in filter(str.strip, sql.split(";")):
+                for statement in filter(str.strip, sql.split(";\n")):  # one statement per line end
                     self.db.execute(statement)
                 self.db["schema_migrations"].insert({"version": version, "name": name, "applied_at": now_iso()})
                 self.db.execute(f"PRAGMA user_version = {version}")
@@ -341,40 +347,39 @@ class Store:
     PERSON_COLUMNS = ("id", "name", "name_source", "name_confidence", "hidden", "created_at", "updated_at")
 
     def face_table(self, model: str, ids: Iterable[int] | None = None) -> dict[str, np.ndarray]:
-        """Faces of present photos as column arrays (``X``: n x d float32 embeddings).
+        """Faces of present photos as column arrays, in id order (``X``: n x d float32 embeddings).
 
         ``person_id`` is -1 for unassigned faces; ``size`` is the shorter side of the box in
-        photo pixels; ``sharpness`` is NaN where it was not measured.
+        photo pixels; ``sharpness`` is NaN where it was not measured. Rows are read in chunks
+        into preallocated arrays, so a million faces cost their embeddings' memory once.
         """
-        sql = (
-            "SELECT f.id, f.photo_id, coalesce(f.person_id, -1), coalesce(f.assigned_by, ''), f.clustered, f.score, "
-            "min(f.x2 - f.x1, f.y2 - f.y1), coalesce(f.sharpness, 'nan'), coalesce(f.assign_distance, 'nan'), f.embedding "
-            "FROM faces f JOIN photos p ON p.id = f.photo_id WHERE p.status = 'indexed' AND f.model = ?"
-        )
-        args: list = [model]
+        where = "FROM faces f JOIN photos p ON p.id = f.photo_id WHERE p.status = 'indexed' AND f.model = ?"
         if ids is not None:
-            ids = list(ids)
-            self.db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted_ids (id INTEGER PRIMARY KEY)")
-            self.db.execute("DELETE FROM wanted_ids")
-            self.db.conn.executemany("INSERT OR IGNORE INTO wanted_ids VALUES (?)", ((int(i),) for i in ids))
-            sql += " AND f.id IN (SELECT id FROM wanted_ids)"
-        rows = self.db.execute(sql + " ORDER BY f.id", args).fetchall()
-        cols = list(zip(*rows)) if rows else [()] * 10
-        blobs = cols[9]
-        dim = len(blobs[0]) // 4 if blobs else 512
-        return {
-            "id": np.array(cols[0], dtype=np.int64),
-            "photo_id": np.array(cols[1], dtype=np.int64),
-            "person_id": np.array(cols[2], dtype=np.int64),
-            "assigned_by": np.array(cols[3], dtype=object),
-            "clustered": np.array(cols[4], dtype=bool),
-            "score": np.array(cols[5], dtype=np.float32),
-            "size": np.array(cols[6], dtype=np.float32),
-            "sharpness": np.array(cols[7], dtype=np.float32),
-            "assign_distance": np.array(cols[8], dtype=np.float64),
-            "X": np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), dim) if blobs
-            else np.zeros((0, dim), np.float32),
+            self._wanted(ids)
+            where += " AND f.id IN (SELECT id FROM wanted_ids)"
+        n = self.db.execute(f"SELECT count(*) {where}", [model]).fetchone()[0]
+        first = self.db.execute(f"SELECT length(f.embedding) {where} LIMIT 1", [model]).fetchone()
+        dim = first[0] // 4 if first else 512
+        out = {
+            "id": np.empty(n, np.int64), "photo_id": np.empty(n, np.int64), "person_id": np.empty(n, np.int64),
+            "assigned_by": np.empty(n, object), "clustered": np.empty(n, bool), "score": np.empty(n, np.float32),
+            "size": np.empty(n, np.float32), "sharpness": np.empty(n, np.float32),
+            "assign_distance": np.empty(n, np.float64), "X": np.empty((n, dim), np.float32),
         }
+        names = list(out)
+        cursor = self.db.execute(
+            "SELECT f.id, f.photo_id, coalesce(f.person_id, -1), coalesce(f.assigned_by, ''), f.clustered, f.score, "
+            "min(f.x2 - f.x1, f.y2 - f.y1), coalesce(f.sharpness, 'nan'), coalesce(f.assign_distance, 'nan'), "
+            f"f.embedding {where} ORDER BY f.id", [model])
+        start = 0
+        while start < n and (rows := cursor.fetchmany(min(20_000, n - start))):  # rows added meanwhile wait
+            end = start + len(rows)
+            cols = list(zip(*rows))
+            for name, col in zip(names[:-1], cols[:-1]):
+                out[name][start:end] = col
+            out["X"][start:end] = np.frombuffer(b"".join(cols[-1]), dtype="<f4").reshape(len(rows), dim)
+            start = end
+        return {k: v[:start] for k, v in out.items()} if start < n else out
 
     def create_person(self, name: str | None = None, name_source: str | None = None,
                       confidence: float | None = None) -> int:
@@ -481,6 +486,44 @@ class Store:
     def event_undo(self, event_id: int) -> tuple[bytes | None, str | None]:
         row = self.db.execute("SELECT undo, undone_at FROM events WHERE id = ?", [event_id]).fetchone()
         return (row[0], row[1]) if row else (None, None)
+
+    def faces_changed(self, model: str) -> tuple[int, int]:
+        """(highest face id of ``model``, faces ever deleted): both only grow while faces are
+        only added, so a copy made from the database is current while they are unchanged."""
+        top = self.db.execute("SELECT coalesce(max(id), 0) FROM faces WHERE model = ?", [model]).fetchone()[0]
+        deleted = self.db.execute("SELECT value FROM counters WHERE name = 'faces_deleted'").fetchone()[0]
+        return top, deleted
+
+    def unclustered_face_ids(self, model: str) -> list[int]:
+        """Faces no clustering run has looked at yet (new, or let go by the user), not placed by hand."""
+        return [r[0] for r in self.db.execute(
+            "SELECT id FROM faces WHERE model = ? AND clustered = 0 AND person_id IS NULL "
+            "AND coalesce(assigned_by, '') != 'user'", [model])]
+
+    def with_photo_mates(self, face_ids: Iterable[int], model: str) -> list[int]:
+        """The given faces and every other face of ``model`` in their photos."""
+        self._wanted(face_ids)
+        return [r[0] for r in self.db.execute(
+            "SELECT DISTINCT m.id FROM wanted_ids w JOIN faces f ON f.id = w.id "
+            "JOIN faces m ON m.photo_id = f.photo_id WHERE m.model = ?", [model])]
+
+    def face_counts(self, model: str) -> tuple[int, int]:
+        """(faces of present photos, those of them that belong to nobody)."""
+        return tuple(self.db.execute(
+            "SELECT count(*), count(*) - count(f.person_id) FROM faces f JOIN photos p ON p.id = f.photo_id "
+            "WHERE +p.status = 'indexed' AND f.model = ?", [model]).fetchone())
+
+    def has_people(self, model: str) -> bool:
+        return self.db.execute(
+            "SELECT 1 FROM faces f JOIN photos p ON p.id = f.photo_id WHERE f.person_id IS NOT NULL "
+            "AND p.status = 'indexed' AND f.model = ? LIMIT 1", [model]).fetchone() is not None
+
+    def _wanted(self, ids: Iterable[int]) -> None:
+        """Fill the temporary table ``wanted_ids`` that queries join against."""
+        with self.db.atomic():  # never leave a transaction open behind the caller's back
+            self.db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted_ids (id INTEGER PRIMARY KEY)")
+            self.db.execute("DELETE FROM wanted_ids")
+            self.db.conn.executemany("INSERT OR IGNORE INTO wanted_ids VALUES (?)", ((int(i),) for i in ids))
 
     def face_vectors(self, model: str, after_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """(face ids, embeddings) of every face of ``model`` with an id above ``after_id``."""

@@ -1,0 +1,169 @@
+"""The search index beside the database, and incremental clustering through it, on
+synthetic embeddings with the structure of real ones (identity centres in 512-d, each
+face its centre plus noise: same-person distances ~0.75, different people ~1.4)."""
+import json
+
+import numpy as np
+import pytest
+
+from photoface import neighbors, organize
+from photoface.config import FACENET_MODEL
+from photoface.neighbors import FaceIndex
+from photoface.store import Store
+
+
+def faces_of(centres: np.ndarray, labels: np.ndarray, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    X = centres[labels] + rng.standard_normal((len(labels), centres.shape[1])).astype(np.float32) * 0.023
+    return (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32)
+
+
+def centres(n: int, seed: int = 0) -> np.ndarray:
+    c = np.random.default_rng(seed).standard_normal((n, 512)).astype(np.float32)
+    return c / np.linalg.norm(c, axis=1, keepdims=True)
+
+
+def add_faces(store: Store, X: np.ndarray) -> list[int]:
+    """One photo per face; returns the new face ids."""
+    ids = []
+    with store.db.atomic():
+        for v in X:
+            photo = store.db["photos"].insert({"path": f"/synthetic/{store.db['photos'].count}.jpg",
+                                               "status": "indexed", "face_count": 1}).last_pk
+            ids.append(store.db["faces"].insert({
+                "photo_id": photo, "face_index": 0, "x1": 0, "y1": 0, "x2": 200, "y2": 200, "score": 0.999,
+                "landmarks": "[]", "embedding": v.astype("<f4").tobytes(), "model": FACENET_MODEL,
+                "sharpness": 80.0}).last_pk)
+    return ids
+
+
+def meta(index: FaceIndex) -> dict:
+    with open(index.meta_path) as fh:
+        return json.load(fh)
+
+
+def own_hits(index: FaceIndex, X: np.ndarray, ids: list[int]) -> float:
+    """Share of vectors whose nearest indexed face is themselves."""
+    _, got = index.search(X, 1)
+    return float(np.mean(got[:, 0] == np.array(ids)))
+
+
+def test_exact_index_adds_new_faces_to_its_delta_and_rebuilds_after_deletions(tmp_path):
+    db = str(tmp_path / "lib.db")
+    store = Store(db)
+    c = centres(50)
+    X = faces_of(c, np.arange(200) % 50, seed=1)
+    ids = add_faces(store, X)
+    index = FaceIndex(db, FACENET_MODEL)
+    index.sync(store, FACENET_MODEL)
+    assert meta(index)["kind"] == "flat" and meta(index)["base_count"] == 200
+    # exact: the same neighbours, in the same order, as brute force
+    d, got = index.search(X[:5], 4)
+    brute = np.argsort(-(X[:5] @ X.T), axis=1)[:, :4]
+    assert (got == np.array(ids)[brute]).all()
+    assert np.allclose(d, np.sqrt(np.clip(2 - 2 * np.take_along_axis(X[:5] @ X.T, brute, 1), 0, 4)), atol=1e-3)
+
+    new = faces_of(c, np.arange(30) % 50, seed=2)
+    new_ids = add_faces(store, new)
+    index.sync(store, FACENET_MODEL)
+    assert meta(index)["base_count"] == 200 and meta(index)["delta_count"] == 30
+    # a fresh process sees base and delta from disk
+    reopened = FaceIndex(db, FACENET_MODEL)
+    reopened.sync(store, FACENET_MODEL)
+    assert reopened.ntotal == 230 and own_hits(reopened, new, new_ids) == 1.0
+
+    # deleting photos (their faces go with them) rebuilds: deleted faces are never returned
+    gone = new_ids[:10]
+    store.db.execute(f"DELETE FROM photos WHERE id IN (SELECT photo_id FROM faces WHERE id IN "
+                     f"({','.join(map(str, gone))}))")
+    store.db.conn.commit()
+    reopened.sync(store, FACENET_MODEL)
+    assert reopened.ntotal == 220 and meta(reopened)["delta_count"] == 0
+    _, got = reopened.search(new[:10], 5)
+    assert not set(got.ravel().tolist()) & set(gone)
+
+
+def test_damaged_index_files_are_rebuilt(tmp_path):
+    db = str(tmp_path / "lib.db")
+    store = Store(db)
+    X = faces_of(centres(10), np.arange(40) % 10, seed=3)
+    ids = add_faces(store, X)
+    index = FaceIndex(db, FACENET_MODEL)
+    index.sync(store, FACENET_MODEL)
+    with open(index.path, "r+b") as fh:
+        fh.truncate(100)
+    again = FaceIndex(db, FACENET_MODEL)
+    again.sync(store, FACENET_MODEL)
+    assert again.ntotal == 40 and own_hits(again, X, ids) == 1.0
+
+
+def test_ivf_index_folds_its_delta_and_retrains_when_the_library_outgrows_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(neighbors, "EXACT_LIMIT", 300)
+    monkeypatch.setattr(neighbors, "DELTA_LIMIT", 100)
+    db = str(tmp_path / "lib.db")
+    store = Store(db)
+    c = centres(300)
+    X = faces_of(c, np.arange(600) % 300, seed=4)
+    ids = add_faces(store, X)
+    index = FaceIndex(db, FACENET_MODEL)
+    index.sync(store, FACENET_MODEL)
+    m = meta(index)
+    assert m["kind"] == "ivf" and m["base_count"] == 600
+    assert own_hits(index, X, ids) >= 0.98  # approximate, but finds the face itself
+
+    small = faces_of(c, np.arange(20), seed=5)  # fits the delta (up to max(100 // 5, 600 // 20) = 30)
+    small_ids = add_faces(store, small)
+    index.sync(store, FACENET_MODEL)
+    assert meta(index)["delta_count"] == 20 and meta(index)["base_count"] == 600
+
+    more = faces_of(c, np.arange(50), seed=6)  # the delta would pass its limit: folded into the base
+    more_ids = add_faces(store, more)
+    index.sync(store, FACENET_MODEL)
+    m = meta(index)
+    assert (m["kind"], m["base_count"], m["delta_count"], m["built_count"]) == ("ivf", 670, 0, 600)
+    assert own_hits(index, np.vstack([small, more]), small_ids + more_ids) >= 0.98
+
+    big = faces_of(centres(1000, seed=9), np.arange(2000) % 1000, seed=7)  # beyond 4x the trained size
+    add_faces(store, big)
+    index.sync(store, FACENET_MODEL)
+    m = meta(index)
+    assert (m["kind"], m["base_count"], m["built_count"]) == ("ivf", 2670, 2670)
+
+
+@pytest.mark.parametrize("exact_limit", [50_000, 300])
+def test_incremental_run_reads_only_the_new_faces_neighbourhood(tmp_path, monkeypatch, exact_limit):
+    """New faces of known people join them, new faces of newcomers form new people, and a
+    stranger seen once stays unknown: through the exact index and through IVF."""
+    monkeypatch.setattr(neighbors, "EXACT_LIMIT", exact_limit)
+    db = str(tmp_path / "lib.db")
+    store = Store(db)
+    c = centres(130)
+    old_labels = np.arange(600) % 100  # 100 people with 6 faces each
+    add_faces(store, faces_of(c, old_labels, seed=10))
+    first = organize.run(store, FACENET_MODEL)
+    assert first.mode == "full" and first.people == 100 and first.unknown == 0
+
+    loaded = []
+    real_face_table = store.face_table
+    monkeypatch.setattr(store, "face_table", lambda model, ids=None: loaded.append(
+        None if ids is None else len(list(ids))) or real_face_table(model, ids))
+    person_of = {int(i): int(p) for i, p in store.db.execute("SELECT id, person_id FROM faces")}
+    # 2 more faces for each of 40 known people, 3 faces each for 10 newcomers, 1 stranger
+    new_labels = np.concatenate([np.arange(40).repeat(2), 100 + np.arange(10).repeat(3), [120]])
+    new_ids = add_faces(store, faces_of(c, new_labels, seed=11))
+    second = organize.run(store, FACENET_MODEL)
+    assert second.mode == "incremental" and second.assigned == 80
+    assert second.new_people == 10 and second.unknown == 1 and second.people == 110
+    assert None not in loaded  # never the whole library
+    got = {int(i): p for i, p in store.db.execute("SELECT id, person_id FROM faces")}
+    old_person = {lab: person_of[i + 1] for i, lab in enumerate(old_labels)}  # face ids start at 1
+    for fid, lab in zip(new_ids, new_labels):
+        if lab < 100:
+            assert got[fid] == old_person[lab]
+    newcomers = [{got[f] for f, lab in zip(new_ids, new_labels) if lab == who} for who in range(100, 110)]
+    assert all(len(s) == 1 and None not in s for s in newcomers)
+    assert len(set().union(*newcomers)) == 10
+    assert got[new_ids[-1]] is None
+    # nothing new: a run changes nothing
+    third = organize.run(store, FACENET_MODEL)
+    assert (third.assigned, third.new_people, third.considered) == (0, 0, 0)
