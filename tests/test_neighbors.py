@@ -167,3 +167,30 @@ def test_incremental_run_reads_only_the_new_faces_neighbourhood(tmp_path, monkey
     # nothing new: a run changes nothing
     third = organize.run(store, FACENET_MODEL)
     assert (third.assigned, third.new_people, third.considered) == (0, 0, 0)
+
+
+def test_vectorised_single_linkage_gives_the_hdbscan_package_result():
+    import hdbscan
+    from hdbscan.hdbscan_ import _tree_to_labels
+
+    from photoface.cluster import knn_graph, single_linkage_tree
+
+    rng = np.random.default_rng(12)
+    X = faces_of(centres(150, seed=12), rng.zipf(1.8, 1500).clip(1, 149), seed=13)
+    graph = knn_graph(X, 15)
+    for min_samples, size in ((2, 2), (3, 4)):
+        expected = hdbscan.HDBSCAN(metric="precomputed", min_cluster_size=size, min_samples=min_samples).fit(graph)
+        got = _tree_to_labels(None, single_linkage_tree(graph, min_samples), size, "eom", False, False, 0.0)
+        assert (got[0] == expected.labels_).all() and np.allclose(got[1], expected.probabilities_)
+
+
+def test_a_far_outlier_does_not_join_the_cluster_it_touches_first():
+    from photoface.cluster import FaceClusterer
+
+    c = centres(11, seed=14)
+    labels = np.concatenate([np.arange(10).repeat(3), [10]])  # ten families of three, one stranger
+    X = faces_of(c, labels, seed=37)  # a draw where plain HDBSCAN makes the stranger a fourth member
+    assert FaceClusterer(n_neighbors=15, max_link_distance=4.0).fit_predict(X)[-1] >= 0
+    got = FaceClusterer(n_neighbors=15).fit_predict(X)
+    assert got[-1] == -1
+    assert len(set(got[:-1])) == 10 and all(len(set(got[labels == i])) == 1 for i in range(10))

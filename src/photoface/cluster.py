@@ -37,6 +37,29 @@ def knn_graph(X: np.ndarray, n_neighbors: int) -> sp.csr_matrix:
     return graph
 
 
+def single_linkage_tree(graph: sp.csr_matrix, min_samples: int) -> np.ndarray:
+    """HDBSCAN's single-linkage tree of a sparse distance graph, as the hdbscan package
+    computes it for sparse precomputed input (core distance: the ``min_samples``-th smallest
+    distance stored in a row; mutual reachability; minimum spanning tree), but vectorised:
+    the package's per-edge Python loop takes minutes at a million faces."""
+    from hdbscan._hdbscan_linkage import label
+    from scipy.sparse.csgraph import minimum_spanning_tree
+
+    g = graph.tocsr().astype(np.float64)
+    n = g.shape[0]
+    counts = np.diff(g.indptr)
+    row = np.repeat(np.arange(n), counts)
+    ordered = g.data[np.lexsort((g.data, row))]
+    pos = np.minimum(g.indptr[:-1] + min_samples - 1, max(len(ordered) - 1, 0))
+    core = np.where(counts >= min_samples, ordered[pos] if len(ordered) else np.inf, np.inf)
+    reach = np.maximum(g.data, np.maximum(core[row], core[g.indices]))
+    mst = minimum_spanning_tree(sp.csr_matrix((reach, g.indices, g.indptr), shape=g.shape)).tocoo()
+    keep = mst.data != 0  # the entries in the order of the package's mst.nonzero()
+    edges = np.column_stack([mst.row[keep], mst.col[keep], mst.data[keep]]).astype(np.float64)
+    # the package's edge order (ties included), so results match it exactly
+    return label(edges[np.argsort(edges[:, 2])])
+
+
 def enforce_cannot_link(labels: np.ndarray, groups: np.ndarray, strength: np.ndarray) -> np.ndarray:
     """Faces of one group (photo) never share a label: in each (label, group) only the face
     with the highest ``strength`` keeps the label, the others become noise (-1)."""
@@ -96,19 +119,18 @@ class FaceClusterer(ClusterMixin, BaseEstimator):
         return self
 
     def _hdbscan(self, X):
-        import hdbscan
+        from hdbscan.hdbscan_ import _tree_to_labels
 
         n = len(X)
         k = max(self.n_neighbors, self.min_samples)
         graph = knn_graph(X, k)
+        tree = single_linkage_tree(graph, min(self.min_samples, n - 1))
+
         def fit(single: bool):
-            model = hdbscan.HDBSCAN(
-                metric="precomputed", min_cluster_size=self.min_cluster_size,
-                min_samples=min(self.min_samples, n - 1), cluster_selection_epsilon=self.cluster_selection_epsilon,
-                cluster_selection_method=self.cluster_selection_method, allow_single_cluster=single,
-            )
-            model.fit(graph)
-            return model.labels_.astype(np.int64), model.probabilities_.astype(np.float32)
+            labels, strength = _tree_to_labels(
+                None, tree, self.min_cluster_size, self.cluster_selection_method, single, False,
+                self.cluster_selection_epsilon)[:2]
+            return labels.astype(np.int64), strength.astype(np.float32)
 
         labels, strength = self._cut_long_links(graph, *fit(False))
         if (labels < 0).all():
@@ -144,7 +166,7 @@ class FaceClusterer(ClusterMixin, BaseEstimator):
         members = np.flatnonzero(labels >= 0)
         if not len(loose) or not len(members):
             return labels
-        dist, idx = nearest(X[members], X[loose], 5)
+        dist, idx = nearest(X, X, 5, rows=members, query_rows=loose)
         taken = defaultdict(set)
         for i in members:
             taken[labels[i]].add(groups[i])

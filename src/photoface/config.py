@@ -36,7 +36,7 @@ SAME_PERSON_DISTANCE = 1.10
 
 @dataclass(frozen=True)
 class ClusterSettings:
-    """How faces become people. The values are chosen from measurements: see docs/quality.md."""
+    """How faces become people. The values are chosen from measurements: see docs/people.md."""
 
     # HDBSCAN on the k-NN graph
     min_cluster_size: int = 2

@@ -21,12 +21,12 @@ import numpy as np
 from .cluster import FaceClusterer, assign
 from .config import ClusterSettings
 from .label import Change
-from .neighbors import FaceIndex, nearest
+from .neighbors import GRAPH_NPROBE, FaceIndex, nearest
 from .store import Store
 
 PINNED = "user"
 #: An incremental run looks at this many times the clustering neighbourhood around each new face.
-NEIGHBOURHOOD_FACTOR = 2
+NEIGHBOURHOOD_FACTOR = 1
 
 
 @dataclass
@@ -81,13 +81,13 @@ def _neighbourhood(store: Store, model: str, s: ClusterSettings) -> dict:
     """The faces an incremental run needs: the new ones, their nearest faces in the library
     (from the search index, so the library's embeddings are never all loaded), and every
     face in the photos of those (for the one-person-per-photo rule)."""
-    fresh = store.unclustered_face_ids(model)
-    if not fresh:
-        return store.face_table(model, [])
+    queries = store.face_table(model, store.unclustered_face_ids(model))
+    if not len(queries["id"]):
+        return queries
     index = FaceIndex(store.path, model)
     index.sync(store, model)
-    queries = store.face_table(model, fresh)
-    _, nbr = index.search(queries["X"], NEIGHBOURHOOD_FACTOR * max(s.assign_neighbors, s.n_neighbors))
+    _, nbr = index.search(queries["X"], NEIGHBOURHOOD_FACTOR * max(s.assign_neighbors, s.n_neighbors),
+                          nprobe=GRAPH_NPROBE)
     ids = set(queries["id"].tolist()) | set(nbr[nbr >= 0].tolist())
     return store.face_table(model, store.with_photo_mates(ids, model))
 
