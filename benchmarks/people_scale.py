@@ -25,13 +25,19 @@ import numpy as np
 NEW = 1000  # faces added after clustering, assigned incrementally
 
 
-def synth(n: int, seed: int = 0):
-    rng = np.random.default_rng(seed)
+def synth_labels(n: int, rng) -> np.ndarray:
+    """The true identity of each synthetic face (the first draws of ``rng``)."""
     known = int(n * 0.8)
     sizes = rng.zipf(1.7, known).clip(1, 2000)
     labels = np.repeat(np.arange(len(sizes)), sizes)[:known]
     labels = np.concatenate([labels, labels.max() + 1 + np.arange(n - len(labels))])
     rng.shuffle(labels)
+    return labels
+
+
+def synth(n: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    labels = synth_labels(n, rng)
     X = np.empty((n, 512), np.float32)
     c = rng.standard_normal((labels.max() + 1, 512), dtype=np.float32)
     for start in range(0, n, 100_000):
@@ -73,9 +79,27 @@ def step(kind: str, db: str) -> dict:
     from photoface.store import Store
 
     t0 = time.perf_counter()
-    if kind == "cluster":
+    if kind == "make":
+        n = int(os.path.basename(db).split("-")[1].split(".")[0])
+        make_db(db, n)
+        result = {}
+    elif kind == "cluster":
         out = api.cluster(db, full=True)
         result = {k: out[k] for k in ("faces", "people", "unknown", "elapsed_s")}
+    elif kind == "quality":  # how well the full clustering recovered the synthetic identities
+        from photoface.metrics import clustering_report
+
+        store = Store(db)
+        got = np.array([r[0] for r in store.db.execute(
+            "SELECT coalesce(person_id, -1) FROM faces ORDER BY id")], dtype=np.int64)
+        n = store.db.execute("SELECT count(*) FROM photos WHERE path NOT LIKE '/synthetic/new%'").fetchone()[0]
+        truth = synth_labels(n + NEW, np.random.default_rng(0))[:len(got)]  # added faces included
+        report = clustering_report(truth, got)
+        result = {"true_people": report["true_people"], "clusters": report["clusters"],
+                  "noise": round(report["noise_fraction"], 4),
+                  "bcubed_p": round(float(report["bcubed"]["precision"]), 4),
+                  "bcubed_r": round(float(report["bcubed"]["recall"]), 4),
+                  "bcubed_f1": round(float(report["bcubed"]["f1"]), 4)}
     elif kind == "add":  # 1k new faces arrive (in their own process: not part of the measured step)
         store = Store(db)
         n = store.db.execute("SELECT max(id) FROM photos").fetchone()[0]
@@ -106,8 +130,22 @@ def step(kind: str, db: str) -> dict:
         hits = similar_faces(store, index, q, 20, 1.1)
         result = {"hits": len(hits), "top_distance": hits[0]["distance"] if hits else None}
     result["seconds"] = round(time.perf_counter() - t0, 3)
-    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    result["peak_rss_mb"] = peak_rss_mb()
     return result
+
+
+def peak_rss_mb() -> int:
+    """This process's own peak resident memory. VmHWM, not ru_maxrss: Linux carries
+    ru_maxrss over from the parent through fork and exec, so a step started by a parent
+    holding 2 GB of synthetic embeddings would report at least 2 GB."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
 def main() -> int:
@@ -127,17 +165,16 @@ def main() -> int:
         for leftover in (db, db + "-wal", db + "-shm"):
             if os.path.exists(leftover):
                 os.remove(leftover)
-        t = time.perf_counter()
-        make_db(db, n)
-        print(f"{n}: database made in {time.perf_counter() - t:.0f} s", file=sys.stderr)
-
         def run(kind):
             out = subprocess.run([sys.executable, __file__, "--step", kind, db], capture_output=True, text=True)
             if out.returncode:
                 raise SystemExit(out.stderr)
             return json.loads(out.stdout.strip().splitlines()[-1])
 
+        print(f"{n}: database made in {run('make')['seconds']:.0f} s", file=sys.stderr)
+
         row = {"faces": n, "cluster": run("cluster")}
+        row["quality"] = run("quality")
         row["index_build"] = run("index")  # the first search or incremental run builds it
         run("add")
         row["assign_1k"] = run("assign")
@@ -146,12 +183,13 @@ def main() -> int:
                         "peak_rss_mb": max(q["peak_rss_mb"] for q in queries), "hits": queries[0]["hits"]}
         rows.append(row)
         print(json.dumps(row), flush=True)
-    print("| faces | cluster --full s | cluster peak MB | people | search index build s | assign 1k new: run s "
-          "(call incl. imports) | assign peak MB | query s (median) | query peak MB |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| faces | cluster --full s | cluster peak MB | people | BCubed P / R / F1 | search index build s "
+          "| assign 1k new: run s (call incl. imports) | assign peak MB | query s (median) | query peak MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        a = r["assign_1k"]
+        a, q = r["assign_1k"], r["quality"]
         print(f"| {r['faces']:,} | {r['cluster']['seconds']} | {r['cluster']['peak_rss_mb']:,} | {r['cluster']['people']:,} "
+              f"| {q['bcubed_p']} / {q['bcubed_r']} / {q['bcubed_f1']} "
               f"| {r['index_build']['seconds']} | {a['elapsed_s']} ({a['seconds']}) | {a['peak_rss_mb']:,} "
               f"| {r['query']['median_s']} | {r['query']['peak_rss_mb']:,} |")
     return 0

@@ -510,3 +510,100 @@ def label_classifier(db: str = "photoface.db", *, min_probability: float = 0.60,
                 for p in proposals:
                     _apply_name(store, rec, p["person"], p["name"], "classifier", p["probability"])
         return {"named": proposals, "review": review, "applied": not dry_run}
+
+
+# --- measuring quality ------------------------------------------------------------------------
+def _indexer(workers, scheduler, on_start, on_progress):
+    def run(folder: str, db: str):
+        return index(folder, db, workers=workers, scheduler=scheduler, on_start=on_start, on_progress=on_progress)
+    return run
+
+
+def eval_pairs(*, lfw: str | None = None, pairs: str | None = None, cache: str | None = None,
+               roc: str | None = None, far: float = 1e-3, workers: int | None = None, scheduler: str = "local",
+               on_start=None, on_progress=None) -> dict:
+    """1:1 verification with the LFW View 2 protocol (10 folds, threshold chosen on the other 9)
+    on LFW's pairs.txt (``lfw``: the LFW folder) or on a CSV of pairs. Faces come from
+    photoface's own detection and alignment; pairs without a face are counted, never dropped."""
+    from . import evaluate
+
+    if bool(lfw) == bool(pairs):
+        raise InputError("give either --lfw DIR or --pairs FILE.csv")
+    items = evaluate.read_lfw_pairs(lfw) if lfw else evaluate.read_pairs_csv(pairs)
+    paths = sorted({p.a for p in items} | {p.b for p in items})
+    emb = evaluate.embed_dataset(paths, evaluate.cache_dir(cache), "lfw" if lfw else "pairs",
+                                 _indexer(workers, scheduler, on_start, on_progress))
+    dist = evaluate.pair_distances(items, emb)
+    report = evaluate.verification_report(items, dist, far)
+    report["photos"] = len(paths)
+    report["photos_without_face"] = sum(v is None for v in emb.values())
+    report["model"] = FACENET_MODEL
+    if roc:
+        evaluate.draw_roc(report["roc"]["fpr"], report["roc"]["tpr"], roc,
+                          f"photoface {FACENET_MODEL}: accuracy {report['accuracy']:.4f}, AUC {report['auc']:.4f}")
+        report["roc_png"] = os.path.abspath(roc)
+    return report
+
+
+def _labeled_faces(labeled: str, cache, workers, scheduler, on_start, on_progress):
+    """Index a labeled folder (<Person>/<photos>) into its cache database; its face table and truth."""
+    import hashlib
+
+    from . import evaluate
+
+    if not os.path.isdir(labeled):
+        raise InputError(f"labeled folder not found: {labeled}")
+    root = os.path.abspath(labeled)
+    folder = os.path.join(evaluate.cache_dir(cache), "labeled-" + hashlib.sha256(root.encode()).hexdigest()[:16])
+    os.makedirs(folder, exist_ok=True)
+    db = os.path.join(folder, "faces.db")
+    _indexer(workers, scheduler, on_start, on_progress)(root, db)
+    with _open(db) as store:
+        table = store.face_table(FACENET_MODEL)
+        paths = dict(store.db.execute("SELECT id, path FROM photos").fetchall())
+    if len(table["id"]) < 2:
+        raise InputError(f"fewer than two faces found in {labeled}")
+    truth = evaluate.labeled_truth([paths[p] for p in table["photo_id"]], table["photo_id"], table["size"], root)
+    return table, truth
+
+
+def eval_cluster(labeled: str, *, cache: str | None = None, settings: ClusterSettings | None = None,
+                 anchors: bool = True, workers: int | None = None, scheduler: str = "local",
+                 on_start=None, on_progress=None) -> dict:
+    """How well clustering recovers the people of LABELED/<Person>/*.jpg: photoface's
+    clusterer and, side by side on the same embeddings, the anchors' algorithms."""
+    import time
+
+    from . import anchors as anchor_algorithms
+    from . import evaluate
+    from .organize import eligible_mask, make_clusterer
+
+    table, truth = _labeled_faces(labeled, cache, workers, scheduler, on_start, on_progress)
+    s = settings or ClusterSettings()
+    runs, seconds = {}, {}
+    t = time.perf_counter()
+    runs["photoface"] = make_clusterer(s).fit_predict(table["X"], groups=table["photo_id"],
+                                                      eligible=eligible_mask(table, s))
+    seconds["photoface"] = time.perf_counter() - t
+    for name, algorithm in (anchor_algorithms.ANCHORS.items() if anchors else ()):
+        t = time.perf_counter()
+        runs[name] = algorithm(table["X"])
+        seconds[name] = time.perf_counter() - t
+    rows = evaluate.compare_clusterings(truth, runs)
+    for r in rows:
+        r["seconds"] = round(seconds[r["algorithm"]], 3)
+    return {"faces": len(truth), "true_people": len(set(truth)),
+            "photos": len(np.unique(table["photo_id"])), "settings": dataclasses.asdict(s), "results": rows}
+
+
+def calibrate(labeled: str, *, fmr: float = 1e-3, cache: str | None = None, workers: int | None = None,
+              scheduler: str = "local", on_start=None, on_progress=None) -> dict:
+    """Distance thresholds for this library at a target false-match rate, from its labeled faces."""
+    from . import evaluate
+
+    if not 0 < fmr < 1:
+        raise InputError(f"the false-match rate must be between 0 and 1, not {fmr}")
+    table, truth = _labeled_faces(labeled, cache, workers, scheduler, on_start, on_progress)
+    out = evaluate.calibrate(table["X"], truth, fmr)
+    out["default_threshold"] = SAME_PERSON_DISTANCE
+    return out

@@ -65,32 +65,46 @@ def index(folder, db, workers, scheduler, device, partition_size, embed_batch, d
         device=device, partition_size=partition_size, embed_batch=embed_batch,
         detect_max_side_px=detect_max_side_px, min_score=min_score, min_face_px=min_face_px,
     )
-    show_bar = sys.stderr.isatty() if progress is None else progress
-    bar = None
-
-    def on_start(total):
-        nonlocal bar
-        if show_bar:
-            from tqdm import tqdm
-
-            bar = tqdm(total=total, unit="photo", desc="indexing", dynamic_ncols=True, file=sys.stderr)
-
-    def on_progress(done, total, faces):
-        if bar is not None:
-            bar.n = done
-            bar.set_postfix(faces=faces, refresh=False)
-            bar.refresh()
-
-    try:
+    with _ProgressBar(progress, "indexing") as bar:
         summary = api.index(folder, db, workers=workers, scheduler=scheduler, settings=settings,
-                            retry_failed=retry_failed, on_progress=on_progress, on_start=on_start)
-    finally:
-        if bar is not None:
-            bar.close()
+                            retry_failed=retry_failed, on_progress=bar.on_progress, on_start=bar.on_start)
     if as_json:
         click.echo(json.dumps(summary.to_dict(), indent=2, ensure_ascii=True))
     else:
         _print_summary(summary)
+
+
+class _ProgressBar:
+    """A tqdm bar fed by the index's on_start / on_progress callbacks (only on a terminal by default)."""
+
+    def __init__(self, progress: bool | None, desc: str):
+        self.show = sys.stderr.isatty() if progress is None else progress
+        self.desc = desc
+        self.bar = None
+
+    def on_start(self, total: int) -> None:
+        if self.show:
+            from tqdm import tqdm
+
+            self.close()
+            self.bar = tqdm(total=total, unit="photo", desc=self.desc, dynamic_ncols=True, file=sys.stderr)
+
+    def on_progress(self, done: int, total: int, faces: int) -> None:
+        if self.bar is not None:
+            self.bar.n = done
+            self.bar.set_postfix(faces=faces, refresh=False)
+            self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def _print_summary(s) -> None:
@@ -409,6 +423,107 @@ def verify(photo_a, photo_b, all_pairs, as_json):
         verdict = "same person" if p["same_person"] else "different people"
         click.echo(f"{verdict}: distance {p['distance']:.3f} (threshold {out['threshold']:.2f})"
                    + (f"  face A{p['face_a']} {p['box_a']} / B{p['face_b']} {p['box_b']}" if all_pairs else ""))
+
+
+PROGRESS_OPTION = click.option("--progress/--no-progress", default=None,
+                               help="Show a progress bar [default: only when stderr is a terminal].")
+CACHE_OPTION = click.option("--cache", type=click.Path(file_okay=False), default=None,
+                            help="Where evaluation embeddings are kept [default: ~/.cache/photoface/eval].")
+WORKERS_OPTION = click.option("--workers", type=click.IntRange(min=1), default=None,
+                              help="Worker processes for embedding the photos [default: one per two cores].")
+
+
+@cli.group("eval")
+def eval_group():
+    """Measure photoface on labeled photos: verification (LFW protocol) and clustering."""
+
+
+@eval_group.command("pairs")
+@click.option("--lfw", type=click.Path(file_okay=False, exists=True), help="The LFW folder (pairs.txt and images).")
+@click.option("--pairs", "pairs_csv", type=click.Path(dir_okay=False, exists=True),
+              help="A CSV of pairs: path_a, path_b, same (1/0) and optionally fold.")
+@click.option("--roc", type=click.Path(dir_okay=False), default=None, help="Save the ROC curve as this PNG.")
+@click.option("--far", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=1e-3, show_default=True,
+              help="False-accept rate at which VAL is reported.")
+@CACHE_OPTION
+@WORKERS_OPTION
+@PROGRESS_OPTION
+@JSON_OPTION
+def eval_pairs(lfw, pairs_csv, roc, far, cache, workers, progress, as_json):
+    """1:1 verification accuracy, 10-fold: each fold's threshold is chosen on the other nine."""
+    from . import api
+
+    with _ProgressBar(progress, "embedding") as bar:
+        out = api.eval_pairs(lfw=lfw, pairs=pairs_csv, cache=cache, roc=roc, far=far, workers=workers,
+                             on_start=bar.on_start, on_progress=bar.on_progress)
+    if as_json:
+        return _echo_json({k: v for k, v in out.items() if k != "roc"})
+    click.echo(f"{out['pairs']} pairs in {out['folds']} folds, {out['photos']} photos; "
+               f"no face found in {out['photos_without_face']} photos ({out['pairs_without_face']} pairs, "
+               "counted as 'different')")
+    click.echo(f"accuracy      {out['accuracy']:.4f} +- {out['accuracy_std']:.4f}")
+    click.echo(f"threshold     {out['threshold']:.3f} (median over folds; per fold "
+               f"{min(out['fold_thresholds']):.3f}-{max(out['fold_thresholds']):.3f})")
+    click.echo(f"VAL           {out['val']:.4f} +- {out['val_std']:.4f} at FAR {out['far']:.5f} "
+               f"(target {out['far_target']:g})")
+    click.echo(f"AUC           {out['auc']:.4f}")
+    if out.get("roc_png"):
+        click.echo(f"ROC curve     {out['roc_png']}")
+
+
+@eval_group.command("cluster")
+@click.option("--labeled", required=True, type=click.Path(file_okay=False, exists=True),
+              help="A folder of <Person>/<photos>: the truth.")
+@click.option("--no-anchors", is_flag=True, help="Only photoface's clustering, not the other tools' algorithms.")
+@CACHE_OPTION
+@WORKERS_OPTION
+@PROGRESS_OPTION
+@JSON_OPTION
+def eval_cluster(labeled, no_anchors, cache, workers, progress, as_json):
+    """Clustering quality (pairwise and BCubed) against the people of a labeled folder."""
+    from . import api
+
+    with _ProgressBar(progress, "embedding") as bar:
+        out = api.eval_cluster(labeled, cache=cache, anchors=not no_anchors, workers=workers,
+                               on_start=bar.on_start, on_progress=bar.on_progress)
+    if as_json:
+        return _echo_json(out)
+    click.echo(f"{out['faces']} faces in {out['photos']} photos, {out['true_people']} true identities "
+               "(faces beside a photo's main person count as strangers)")
+    head = ("algorithm", "clusters", "noise", "pair P", "pair R", "pair F1", "B3 P", "B3 R", "B3 F1", "s")
+    click.echo(f"{head[0]:<48}" + "".join(f"{h:>9}" for h in head[1:]))
+    for r in out["results"]:
+        vals = (r["clusters"], r["noise"], r["pairwise_p"], r["pairwise_r"], r["pairwise_f1"],
+                r["bcubed_p"], r["bcubed_r"], r["bcubed_f1"], r["seconds"])
+        click.echo(f"{r['algorithm']:<48}" + "".join(f"{v:>9}" if isinstance(v, int) else f"{v:>9.4f}"
+                                                   for v in vals))
+
+
+@cli.command()
+@click.option("--labeled", required=True, type=click.Path(file_okay=False, exists=True),
+              help="A folder of <Person>/<photos> from this library.")
+@click.option("--fmr", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=1e-3, show_default=True,
+              help="Target false-match rate.")
+@CACHE_OPTION
+@WORKERS_OPTION
+@PROGRESS_OPTION
+@JSON_OPTION
+def calibrate(labeled, fmr, cache, workers, progress, as_json):
+    """Pick the same-person distance threshold for your photos at a target false-match rate."""
+    from . import api
+
+    with _ProgressBar(progress, "embedding") as bar:
+        out = api.calibrate(labeled, fmr=fmr, cache=cache, workers=workers,
+                            on_start=bar.on_start, on_progress=bar.on_progress)
+    if as_json:
+        return _echo_json(out)
+    click.echo(f"{out['faces']} faces: {out['same_pairs']} same-person pairs, {out['different_pairs']} different-person pairs")
+    for level in out["levels"]:
+        mark = "  <- target" if level["target_fmr"] == fmr else ""
+        click.echo(f"false-match rate {level['target_fmr']:>6g}: threshold {level['threshold']:.3f}, "
+                   f"same-person pairs accepted {level['tmr']:.4f} (measured FMR {level['fmr']:.5f}){mark}")
+    click.echo(f"(photoface's default 1:1 threshold is {out['default_threshold']:.2f}; "
+               "`photoface verify` and search use it)")
 
 
 def main(argv: list[str] | None = None) -> int:

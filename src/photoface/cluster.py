@@ -80,14 +80,16 @@ class FaceClusterer(ClusterMixin, BaseEstimator):
     - ``eligible``: faces allowed to form clusters (big, sharp, confident ones); the others,
       and faces pushed out by the photo rule, are attached afterwards only when they lie
       within ``attach_distance`` of a cluster's face; what matches nobody stays -1.
-    - A face whose nearest face in its cluster is farther than ``max_link_distance`` is
-      let go: HDBSCAN keeps a lone outlier in the cluster it joined before that cluster
-      merged with others, however far it lies (a stranger seen once next to a family).
+    - Clusters are split where their faces are joined only by links longer than
+      ``max_link_distance``: HDBSCAN keeps a lone outlier in the cluster it joined before
+      that cluster merged with others, however far it lies (a stranger seen once next to a
+      family), and with min_samples 2 it joins two people who have two photos each.
     """
 
     def __init__(self, min_cluster_size: int = 2, min_samples: int = 2, n_neighbors: int = 10,
                  cluster_selection_epsilon: float = 0.0, cluster_selection_method: str = "eom",
-                 attach_distance: float = 0.85, single_cluster_radius: float = 1.0, max_link_distance: float = 1.0):
+                 attach_distance: float = 0.85, single_cluster_radius: float = 1.0, max_link_distance: float = 1.0,
+                 pair_distance: float = 0.0):
         self.min_cluster_size = min_cluster_size
         self.min_samples = min_samples
         self.n_neighbors = n_neighbors
@@ -96,6 +98,7 @@ class FaceClusterer(ClusterMixin, BaseEstimator):
         self.attach_distance = attach_distance
         self.single_cluster_radius = single_cluster_radius
         self.max_link_distance = max_link_distance
+        self.pair_distance = pair_distance
 
     def fit(self, X, y=None, groups=None, eligible=None):
         X = np.ascontiguousarray(X, dtype=np.float32)
@@ -105,10 +108,13 @@ class FaceClusterer(ClusterMixin, BaseEstimator):
         labels = np.full(n, -1, np.int64)
         strength = np.zeros(n, np.float32)
         core = np.flatnonzero(eligible)
+        graph = None
         if len(core) >= max(2, self.min_cluster_size):
-            core_labels, core_strength = self._hdbscan(X[core])
+            core_labels, core_strength, graph = self._hdbscan(X[core])
             labels[core], strength[core] = core_labels, core_strength
         labels = enforce_cannot_link(labels, groups, strength)
+        if self.pair_distance > 0 and graph is not None:
+            labels = self._pair_up(graph, groups, labels, core)
         labels = self._attach(X, groups, labels)
         # number clusters 0..k-1 by size, largest first
         uniq, counts = np.unique(labels[labels >= 0], return_counts=True)
@@ -146,19 +152,46 @@ class FaceClusterer(ClusterMixin, BaseEstimator):
                 labels[members[far]] = -1
                 if (labels >= 0).sum() < self.min_cluster_size:
                     labels[:] = -1
-        return labels, strength
+        return labels, strength, graph
 
     def _cut_long_links(self, graph, labels, strength):
-        """Members whose nearest same-cluster neighbour in the k-NN graph lies beyond
-        ``max_link_distance`` become noise; clusters left too small dissolve."""
+        """Split each cluster where its faces are joined only by links longer than
+        ``max_link_distance``: the pieces (connected through shorter k-NN links) become
+        clusters of their own, and pieces too small become noise. HDBSCAN would keep a
+        lone stranger, or two people with two photos each, together."""
         g = graph.tocoo()
-        same = (labels[g.row] == labels[g.col]) & (labels[g.row] >= 0)
-        link = np.full(len(labels), np.inf)
-        np.minimum.at(link, g.row[same], g.data[same])
-        labels = np.where((labels >= 0) & (link > self.max_link_distance), -1, labels)
-        sizes = np.bincount(labels[labels >= 0], minlength=1)
-        labels[(labels >= 0) & (sizes[np.maximum(labels, 0)] < self.min_cluster_size)] = -1
+        keep = (labels[g.row] == labels[g.col]) & (labels[g.row] >= 0) & (g.data <= self.max_link_distance)
+        n = len(labels)
+        short = sp.csr_matrix((np.ones(int(keep.sum())), (g.row[keep], g.col[keep])), shape=(n, n))
+        _, piece = connected_components(short, directed=False)
+        piece = np.where(labels >= 0, piece, -1)
+        sizes = np.bincount(piece[piece >= 0], minlength=1)
+        labels = np.where((piece >= 0) & (sizes[np.maximum(piece, 0)] >= self.min_cluster_size), piece, -1)
         return labels, np.where(labels >= 0, strength, 0).astype(np.float32)
+
+    def _pair_up(self, graph, groups, labels, core):
+        """Two eligible unclustered faces of different photos that are each other's nearest
+        face (in the k-NN graph), closer than ``pair_distance``, become a cluster: with
+        min_samples 2 HDBSCAN measures a face's density by its second neighbour, so a person
+        seen in exactly two photos of a small library can be left out."""
+        if self.min_cluster_size > 2:
+            return labels
+        g = graph.tocsr()
+        n = g.shape[0]
+        nearest_of = np.full(n, -1, np.int64)
+        d = np.full(n, np.inf)
+        for i in np.flatnonzero((labels[core] < 0) & (np.diff(g.indptr) > 0)):
+            row = slice(g.indptr[i], g.indptr[i + 1])
+            j = int(np.argmin(g.data[row]))
+            nearest_of[i], d[i] = g.indices[row][j], g.data[row][j]
+        next_label = labels.max() + 1
+        for i in np.flatnonzero(nearest_of >= 0):
+            j = nearest_of[i]
+            if (j > i and nearest_of[j] == i and d[i] <= self.pair_distance
+                    and groups[core[i]] != groups[core[j]] and labels[core[j]] < 0):
+                labels[core[i]] = labels[core[j]] = next_label
+                next_label += 1
+        return labels
 
     def _attach(self, X, groups, labels):
         """Give unlabeled faces the label of their nearest labeled face when close enough."""

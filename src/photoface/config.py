@@ -43,7 +43,8 @@ class ClusterSettings:
     min_samples: int = 2
     n_neighbors: int = 15
     cluster_selection_epsilon: float = 0.0
-    max_link_distance: float = 1.0  # a member farther than this from all its cluster's faces is let go
+    max_link_distance: float = 1.0  # clusters are split where only longer links join their faces
+    pair_distance: float = 0.8  # two unclustered faces nearest to each other within this form a cluster (0: off)
     # faces that may form clusters; the others are only attached afterwards
     min_face_px: float = 50.0  # shorter side of the face box, in photo pixels
     min_score: float = 0.95

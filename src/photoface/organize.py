@@ -57,7 +57,8 @@ def eligible_mask(table: dict, s: ClusterSettings) -> np.ndarray:
 def make_clusterer(s: ClusterSettings) -> FaceClusterer:
     return FaceClusterer(min_cluster_size=s.min_cluster_size, min_samples=s.min_samples,
                          n_neighbors=s.n_neighbors, cluster_selection_epsilon=s.cluster_selection_epsilon,
-                         attach_distance=s.attach_distance, max_link_distance=s.max_link_distance)
+                         attach_distance=s.attach_distance, max_link_distance=s.max_link_distance,
+                         pair_distance=s.pair_distance)
 
 
 def run(store: Store, model: str, settings: ClusterSettings | None = None, full: bool = False) -> ClusterSummary:
