@@ -27,6 +27,8 @@ GRID = [
     {"min_sharpness": 0.0}, {"min_face_px": 40.0}, {"min_face_px": 60.0}, {"n_neighbors": 10},
     {"attach_distance": 0.75}, {"attach_distance": 0.95}, {"min_score": 0.99},
     {"max_link_distance": 0.9}, {"max_link_distance": 1.1}, {"max_link_distance": 4.0},
+    {"pair_distance": 0.0}, {"pair_distance": 0.7}, {"pair_distance": 0.9},
+    {"max_link_distance": 4.0, "pair_distance": 0.0},
 ]
 
 
