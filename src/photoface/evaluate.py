@@ -252,9 +252,9 @@ def draw_roc(fpr, tpr, path: str, title: str) -> None:
     points = [xy(f, t) for f, t in zip(fpr, tpr) if f > 0]
     if len(points) > 1:
         g.line(points, fill=(200, 40, 40), width=2)
-    g.text((x0, 12), title, fill="black")
+    g.text((x0, 6), title, fill="black")
     g.text(((x0 + x1) / 2 - 60, h - 26), "false accept rate (log)", fill="black")
-    g.text((6, y1 - 24), "true accept rate", fill="black")
+    g.text((6, y1 - 14), "true accept rate", fill="black")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     im.save(path)
 
