@@ -45,7 +45,8 @@ def dask_client(scheduler: str, workers: int):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # spawned workers inherit it
     if scheduler == "local":
         cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+            # the scheduler always serves HTTP; a free local port keeps two runs from colliding on 8787
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
             silence_logs=logging.CRITICAL, memory_limit=0,  # task errors reach the client and are reported there
         )
         client = Client(cluster)
