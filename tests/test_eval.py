@@ -148,6 +148,11 @@ def test_eval_cluster_and_calibrate_on_real_photos(labeled, tmp_path, capsys):
     # Obama (4 photos) and Biden (2) are found, nothing is mixed; Collins' second photo
     # has a face under 50 px, which may only join an existing cluster: she stays unknown
     assert mine["clusters"] == 2 and mine["bcubed_p"] == 1.0 and mine["noise"] == 0.25
+    # other settings on the cached embeddings, from the command line
+    assert main(["eval", "cluster", "--labeled", str(labeled), "--cache", cache, "--no-anchors", "--json",
+                 "--set", "min_samples=1", "--no-progress"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["settings"]["min_samples"] == 1 and [r["algorithm"] for r in again["results"]] == ["photoface"]
     cal = api.calibrate(str(labeled), fmr=0.1, cache=cache, scheduler="sync")
     assert cal["same_pairs"] == 6 + 1 + 1 and cal["tmr"] == 1.0 and cal["fmr"] <= 0.1
     assert 0.5 < cal["threshold"] < 1.5
@@ -164,5 +169,7 @@ def test_eval_bad_arguments_get_one_line_errors(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "needs the columns path_a, path_b, same" in err
     assert main(["calibrate", "--labeled", str(tmp_path / "nope")]) == 2
+    assert main(["eval", "cluster", "--labeled", str(tmp_path), "--set", "min_samples"]) == 2
+    assert "expected NAME=VALUE" in capsys.readouterr().err
     assert main(["eval", "pairs", "--lfw", str(tmp_path)]) == 1
     assert "no pairs.txt" in capsys.readouterr().err

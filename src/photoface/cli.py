@@ -475,16 +475,21 @@ def eval_pairs(lfw, pairs_csv, roc, far, cache, workers, progress, as_json):
 @click.option("--labeled", required=True, type=click.Path(file_okay=False, exists=True),
               help="A folder of <Person>/<photos>: the truth.")
 @click.option("--no-anchors", is_flag=True, help="Only photoface's clustering, not the other tools' algorithms.")
+@click.option("--set", "overrides", multiple=True, metavar="NAME=VALUE",
+              help="Change a clustering setting for this run, e.g. --set min_samples=3 (repeatable).")
 @CACHE_OPTION
 @WORKERS_OPTION
 @PROGRESS_OPTION
 @JSON_OPTION
-def eval_cluster(labeled, no_anchors, cache, workers, progress, as_json):
-    """Clustering quality (pairwise and BCubed) against the people of a labeled folder."""
+def eval_cluster(labeled, no_anchors, overrides, cache, workers, progress, as_json):
+    """Clustering quality (pairwise and BCubed) against the people of a labeled folder.
+
+    The embeddings are cached: trying other settings with --set takes seconds."""
     from . import api
 
+    settings = _cluster_settings(overrides)
     with _ProgressBar(progress, "embedding") as bar:
-        out = api.eval_cluster(labeled, cache=cache, anchors=not no_anchors, workers=workers,
+        out = api.eval_cluster(labeled, cache=cache, anchors=not no_anchors, workers=workers, settings=settings,
                                on_start=bar.on_start, on_progress=bar.on_progress)
     if as_json:
         return _echo_json(out)
@@ -497,6 +502,26 @@ def eval_cluster(labeled, no_anchors, cache, workers, progress, as_json):
                 r["bcubed_p"], r["bcubed_r"], r["bcubed_f1"], r["seconds"])
         click.echo(f"{r['algorithm']:<48}" + "".join(f"{v:>9}" if isinstance(v, int) else f"{v:>9.4f}"
                                                    for v in vals))
+
+
+def _cluster_settings(overrides):
+    """ClusterSettings with NAME=VALUE changes; a bad name or value is a usage error."""
+    import dataclasses
+
+    from .config import ClusterSettings
+
+    fields = {f.name: f.type for f in dataclasses.fields(ClusterSettings)}
+    changes = {}
+    for item in overrides:
+        name, _, value = item.partition("=")
+        if name not in fields or not value:
+            raise click.BadParameter(f"{item!r}: expected NAME=VALUE with NAME one of {', '.join(fields)}",
+                                     param_hint="--set")
+        try:
+            changes[name] = int(value) if fields[name] in (int, "int") else float(value)
+        except ValueError:
+            raise click.BadParameter(f"{item!r}: {value!r} is not a number", param_hint="--set") from None
+    return ClusterSettings(**changes)
 
 
 @cli.command()
