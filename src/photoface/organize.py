@@ -25,8 +25,6 @@ from .neighbors import GRAPH_NPROBE, FaceIndex, nearest
 from .store import Store
 
 PINNED = "user"
-#: An incremental run looks at this many times the clustering neighbourhood around each new face.
-NEIGHBOURHOOD_FACTOR = 1
 
 
 @dataclass
@@ -87,8 +85,8 @@ def _neighbourhood(store: Store, model: str, s: ClusterSettings) -> dict:
         return queries
     index = FaceIndex(store.path, model)
     index.sync(store, model)
-    _, nbr = index.search(queries["X"], NEIGHBOURHOOD_FACTOR * max(s.assign_neighbors, s.n_neighbors),
-                          nprobe=GRAPH_NPROBE)
+    # as many neighbours as the clustering graph uses (and at least the assignment's)
+    _, nbr = index.search(queries["X"], max(s.assign_neighbors, s.n_neighbors), nprobe=GRAPH_NPROBE)
     ids = set(queries["id"].tolist()) | set(nbr[nbr >= 0].tolist())
     return store.face_table(model, store.with_photo_mates(ids, model))
 
