@@ -18,6 +18,7 @@ from dataclasses import replace
 import numpy as np
 
 from photoface.config import FACENET_MODEL, ClusterSettings
+from photoface.evaluate import labeled_truth
 from photoface.metrics import clustering_report
 from photoface.organize import eligible_mask, make_clusterer
 from photoface.store import Store
@@ -25,22 +26,20 @@ from photoface.store import Store
 GRID = [
     {"min_cluster_size": 2, "min_samples": 1}, {"min_cluster_size": 3}, {"min_samples": 3},
     {"min_sharpness": 0.0}, {"min_face_px": 40.0}, {"min_face_px": 60.0}, {"n_neighbors": 10},
-    {"attach_distance": 0.75}, {"attach_distance": 0.95}, {"min_score": 0.99},
-    {"max_link_distance": 0.9}, {"max_link_distance": 1.1}, {"max_link_distance": 4.0},
+    {"min_score": 0.99},
+    {"attach_distance": 0.65}, {"attach_distance": 0.85},
+    {"max_link_distance": 0.85}, {"max_link_distance": 1.0}, {"max_link_distance": 4.0},
     {"pair_distance": 0.0}, {"pair_distance": 0.7}, {"pair_distance": 0.9},
+    {"attach_distance": 0.85, "max_link_distance": 1.0},
     {"max_link_distance": 4.0, "pair_distance": 0.0},
 ]
 
 
 def truth_labels(store: Store, table: dict) -> np.ndarray:
     paths = dict(store.db.execute("SELECT id, path FROM photos").fetchall())
-    truth = np.array([os.path.basename(os.path.dirname(paths[p])) for p in table["photo_id"]], dtype=object)
-    order = np.lexsort((-table["size"], table["photo_id"]))
-    first = np.ones(len(order), bool)
-    first[1:] = table["photo_id"][order[1:]] != table["photo_id"][order[:-1]]
-    strangers = order[~first]
-    truth[strangers] = [f"stranger-{i}" for i in range(len(strangers))]
-    return truth
+    face_paths = [paths[p] for p in table["photo_id"]]
+    root = os.path.commonpath(sorted(set(face_paths)))
+    return labeled_truth(face_paths, table["photo_id"], table["size"], root)
 
 
 def main() -> int:

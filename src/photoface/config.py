@@ -43,15 +43,15 @@ class ClusterSettings:
     min_samples: int = 2
     n_neighbors: int = 15
     cluster_selection_epsilon: float = 0.0
-    max_link_distance: float = 1.0  # clusters are split where only longer links join their faces
+    max_link_distance: float = 0.9  # clusters are split where only longer links join their faces
     pair_distance: float = 0.8  # two unclustered faces nearest to each other within this form a cluster (0: off)
     # faces that may form clusters; the others are only attached afterwards
     min_face_px: float = 50.0  # shorter side of the face box, in photo pixels
     min_score: float = 0.95
     min_sharpness: float = 20.0  # variance of the Laplacian of the 160 px grey crop
     # attaching left-over faces to a cluster during a clustering run
-    attach_distance: float = 0.85
+    attach_distance: float = 0.75
     # incremental assignment of new faces to existing people
-    assign_distance: float = 0.90
+    assign_distance: float = 0.85
     assign_margin: float = 0.05
     assign_neighbors: int = 10

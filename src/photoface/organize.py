@@ -159,16 +159,16 @@ def _new_person(store: Store, rec: Change) -> int:
 
 
 def _cluster_new(store, rec, table, mask, fresh, person, by, s, summary) -> None:
-    """Cluster the faces in ``mask`` among themselves; each cluster with a face not seen
-    by an earlier run becomes a new person (the rest was judged before, and stays)."""
-    idx = np.flatnonzero(mask)
-    if len(idx) < s.min_cluster_size:
+    """New people among the faces in ``mask``: the whole neighbourhood is clustered, so the
+    people already there set the density (left-over faces clustered on their own form
+    clusters out of what a full run calls noise), and each cluster made only of ``mask``
+    faces, one of them not seen by an earlier run, becomes a new person."""
+    if mask.sum() < s.min_cluster_size:
         return
-    labels = make_clusterer(s).fit_predict(
-        table["X"][idx], groups=table["photo_id"][idx], eligible=eligible_mask(table, s)[idx])
+    labels = make_clusterer(s).fit_predict(table["X"], groups=table["photo_id"], eligible=eligible_mask(table, s))
     for c in range(labels.max() + 1):
-        members = idx[labels == c]
-        if not fresh[members].any():
+        members = np.flatnonzero(labels == c)
+        if not mask[members].all() or not fresh[members].any():
             continue
         pid = _new_person(store, rec)
         person[members] = pid
