@@ -159,15 +159,20 @@ def _new_person(store: Store, rec: Change) -> int:
 
 
 def _cluster_new(store, rec, table, mask, fresh, person, by, s, summary) -> None:
-    """New people among the faces in ``mask``: the whole neighbourhood is clustered, so the
-    people already there set the density (left-over faces clustered on their own form
-    clusters out of what a full run calls noise), and each cluster made only of ``mask``
-    faces, one of them not seen by an earlier run, becomes a new person."""
-    if mask.sum() < s.min_cluster_size:
+    """New people among the faces in ``mask``. They are clustered together with their
+    nearest faces in the neighbourhood, assigned or not, so that existing people set the
+    density (left-over faces clustered on their own form clusters out of what a full run
+    calls noise); each cluster made only of ``mask`` faces, one of them not seen by an
+    earlier run, becomes a new person."""
+    idx = np.flatnonzero(mask)
+    if len(idx) < s.min_cluster_size:
         return
-    labels = make_clusterer(s).fit_predict(table["X"], groups=table["photo_id"], eligible=eligible_mask(table, s))
+    _, nn = nearest(table["X"], table["X"], s.n_neighbors + 1, query_rows=idx)
+    ctx = np.union1d(idx, nn[nn >= 0])
+    labels = make_clusterer(s).fit_predict(
+        table["X"][ctx], groups=table["photo_id"][ctx], eligible=eligible_mask(table, s)[ctx])
     for c in range(labels.max() + 1):
-        members = np.flatnonzero(labels == c)
+        members = ctx[labels == c]
         if not mask[members].all() or not fresh[members].any():
             continue
         pid = _new_person(store, rec)

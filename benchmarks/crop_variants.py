@@ -1,0 +1,151 @@
+"""LFW View 2 accuracy of other crops, test-time flips and centring, on photoface's own detections.
+
+    photoface eval cluster --labeled ../shared/data/lfw/lfw-deepfunneled --cache evalcache --no-anchors
+    python benchmarks/crop_variants.py evalcache/labeled-<hash>/faces.db --lfw ../shared/data/lfw \\
+        [--variants m30 m20 warp ...] [--flip m30 m20 ...] [--out crops-cache]
+
+The database is the full-LFW eval cache (every LFW photo indexed by photoface); its
+detections (box, five landmarks) are kept, and for each variant the main face of every
+View 2 photo is cut again and embedded with FaceNet (about 2 minutes per variant on 2
+cores; embeddings are cached in --out). Variants: ``mNN`` is the margin crop with NN%
+margin (photoface uses 30); ``warp`` is a 5-point similarity alignment to the mean
+landmark layout of the 30% crops (mirrored to be symmetric). Each is scored as stored,
+with a horizontal flip (embeddings summed, or concatenated), and centred: the mean
+embedding of the training folds subtracted before the distance (the facenet repository's
+recipe), or a fixed centre (the mean of the stored embeddings of the LFW photos outside
+View 2).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import time
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from photoface.align import margin_crop
+from photoface.evaluate import _accuracy, _best_threshold, read_lfw_pairs, verification_report
+from photoface.types import Detection
+
+
+def main_faces(db: str) -> dict:
+    """path -> (detection, stored embedding) of the face nearest each photo's centre, as
+    `photoface eval` picks it."""
+    con = sqlite3.connect(db)
+    rows = con.execute("SELECT p.path, p.width, p.height, f.x1, f.y1, f.x2, f.y2, f.score, f.landmarks, f.embedding "
+                       "FROM photos p JOIN faces f ON f.photo_id = p.id WHERE p.status = 'indexed'").fetchall()
+    con.close()
+    best = {}
+    for path, w, h, x1, y1, x2, y2, score, lm, blob in rows:
+        off = np.hypot((x1 + x2) / 2 - w / 2, (y1 + y2) / 2 - h / 2)
+        rank = (round(off / max(w, h, 1), 2), -(x2 - x1) * (y2 - y1))
+        real = os.path.realpath(path)
+        if real not in best or rank < best[real][0]:
+            det = Detection(x1, y1, x2, y2, score, [tuple(p) for p in json.loads(lm)])
+            best[real] = (rank, det, np.frombuffer(blob, "<f4").copy())
+    return {p: (det, e) for p, (_, det, e) in best.items()}
+
+
+def template(dets: list[Detection], margin: float = 0.30) -> np.ndarray:
+    """Mean landmark layout inside the margin crop at 160 px, made left-right symmetric."""
+    pts = []
+    for d in dets:
+        lm = np.array(d.landmarks, np.float64)
+        origin = np.array([d.x1 - d.width * margin / 2, d.y1 - d.height * margin / 2])
+        pts.append((lm - origin) / [d.width * (1 + margin), d.height * (1 + margin)] * 160)
+    t = np.mean(pts, 0)
+    mirror = t[[1, 0, 2, 4, 3]].copy()
+    mirror[:, 0] = 160 - mirror[:, 0]
+    return (t + mirror) / 2
+
+
+def cut(variant: str, img: np.ndarray, det: Detection, tmpl: np.ndarray) -> np.ndarray:
+    if variant.startswith("m") and variant[1:].isdigit():
+        return margin_crop(img, det, 160, int(variant[1:]) / 100)
+    if variant == "warp":
+        M, _ = cv2.estimateAffinePartial2D(np.array(det.landmarks, np.float32), tmpl.astype(np.float32),
+                                           method=cv2.LMEDS)
+        return cv2.warpAffine(img, M, (160, 160), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    raise SystemExit(f"unknown variant {variant!r}: mNN (margin NN%) or warp")
+
+
+def unit(X):
+    return X / np.linalg.norm(X, axis=1, keepdims=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("db")
+    ap.add_argument("--lfw", required=True)
+    ap.add_argument("--variants", nargs="+", default=["m30", "m20", "m15", "warp"])
+    ap.add_argument("--flip", nargs="*", default=["m30", "m20"], help="variants also embedded flipped")
+    ap.add_argument("--out", default="crops-cache")
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    faces = main_faces(args.db)
+    pairs = read_lfw_pairs(args.lfw)
+    view2 = sorted({os.path.realpath(p) for pr in pairs for p in (pr.a, pr.b)})
+    have = [p for p in view2 if p in faces]
+    outside = np.stack([faces[p][1] for p in faces if p not in set(view2)])
+    print(f"{len(view2)} View 2 photos, {len(have)} with a face; fixed centre from {len(outside)} other LFW faces")
+    row = {p: i for i, p in enumerate(have)}
+    ia = np.array([row.get(os.path.realpath(p.a), -1) for p in pairs])
+    ib = np.array([row.get(os.path.realpath(p.b), -1) for p in pairs])
+    same = np.array([p.same for p in pairs])
+    fold = np.array([p.fold for p in pairs])
+    tmpl = template([faces[p][0] for p in have])
+
+    def distances(E):
+        d = np.linalg.norm(E[np.maximum(ia, 0)] - E[np.maximum(ib, 0)], axis=1)
+        d[(ia < 0) | (ib < 0)] = np.nan
+        return d
+
+    def fold_centred(E):
+        accs = []
+        for k in np.unique(fold):
+            train = fold != k
+            used = np.unique(np.concatenate([ia[train], ib[train]]))
+            d = distances(unit(E - E[used[used >= 0]].mean(0)))
+            accs.append(_accuracy(d[~train], same[~train], _best_threshold(d[train], same[train])))
+        return np.mean(accs), np.std(accs)
+
+    def embeddings(variant, flip):
+        path = os.path.join(args.out, f"{variant}{'_flip' if flip else ''}.npy")
+        if not os.path.exists(path):
+            from photoface.models.facenet import FaceNetEmbedder
+
+            t = time.perf_counter()
+            crops = []
+            for p in have:
+                c = cut(variant, np.asarray(Image.open(p).convert("RGB")), faces[p][0], tmpl)
+                crops.append(c[:, ::-1] if flip else c)
+            np.save(path, FaceNetEmbedder().embed(np.stack(crops)))
+            print(f"  embedded {variant}{' flipped' if flip else ''} in {time.perf_counter() - t:.0f} s")
+        return np.load(path)
+
+    print("| crop | test-time | accuracy | threshold | VAL @ FAR 1e-3 | centred on training folds | fixed centre |")
+    print("|---|---|---|---|---|---|---|")
+    for v in args.variants:
+        E = embeddings(v, False)
+        runs = [("none", E)]
+        if v in args.flip:
+            F = embeddings(v, True)
+            runs += [("flip, summed", unit(E + F)), ("flip, concatenated", np.hstack([E, F]) / np.sqrt(2))]
+        for name, X in runs:
+            r = verification_report(pairs, distances(X))
+            fa, fs = fold_centred(X)
+            fixed = ""
+            if X.shape[1] == outside.shape[1]:
+                rc = verification_report(pairs, distances(unit(X - outside.mean(0))))
+                fixed = f"{rc['accuracy']:.4f} +- {rc['accuracy_std']:.4f}"
+            print(f"| {v} | {name} | {r['accuracy']:.4f} +- {r['accuracy_std']:.4f} | {r['threshold']:.3f} | "
+                  f"{r['val']:.4f} | {fa:.4f} +- {fs:.4f} | {fixed} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
