@@ -88,6 +88,7 @@ def main() -> int:
     for q in (p, c):
         q.add_argument("--work", default="/tmp/photoface-dlib")
         q.add_argument("--processes", type=int, default=2)
+    c.add_argument("--cache", help="photoface's eval cache (as `photoface eval cluster --cache`)")
     e = sub.add_parser("embed")
     e.add_argument("list_file")
     e.add_argument("out")
@@ -114,17 +115,33 @@ def main() -> int:
     paths = sorted(os.path.join(d, f) for d, _, files in os.walk(root, followlinks=True) for f in files
                    if f.lower().endswith((".jpg", ".jpeg", ".png")))
     emb = dlib_embeddings(paths, os.path.join(args.work, "labeled-" + os.path.basename(root)), args.processes)
-    found = [p for p in paths if emb[p] is not None]
-    X = np.stack([emb[p] for p in found]).astype(np.float32)
-    # one face per photo (the central one): compare with `photoface eval cluster` on the
-    # photos' main faces, not on every face
-    truth = np.array([os.path.relpath(p, root).split(os.sep)[0] for p in found], dtype=object)
-    # LibrePhotos' own setting: HDBSCAN (min_cluster_size 2, epsilon 0.05) on dlib embeddings
+    # photoface's index of the same folder (cached as by `photoface eval cluster`)
+    from photoface import api
+    from photoface.anchors import librephotos
+    from photoface.config import ClusterSettings
+    from photoface.organize import eligible_mask, make_clusterer
+
+    table, truth_all = api._labeled_faces(args.labeled, args.cache, None, "local", None, None)
+    main = np.array([not t.startswith("stranger-") for t in truth_all])  # the largest face of each photo
+    facenet = {os.path.realpath(p): i for p, i in zip(table["path"][main], np.flatnonzero(main))}
+    # one face per photo, on the photos where both pipelines found one
+    both = [p for p in paths if emb[p] is not None and os.path.realpath(p) in facenet]
+    truth = np.array([os.path.relpath(p, root).split(os.sep)[0] for p in both], dtype=object)
+    rows = np.array([facenet[os.path.realpath(p)] for p in both])
+    X = np.stack([emb[p] for p in both]).astype(np.float64)
     import hdbscan
 
-    runs = {"LibrePhotos on dlib (HDBSCAN 2, eps 0.05)": hdbscan.HDBSCAN(
-        min_cluster_size=2, cluster_selection_epsilon=0.05).fit_predict(X.astype(np.float64))}
-    print(json.dumps({"photos": len(paths), "photos_without_face": len(paths) - len(found),
+    settings = ClusterSettings()
+    runs = {
+        # LibrePhotos' own setting: HDBSCAN (min_cluster_size 2, epsilon 0.05) on dlib embeddings
+        "LibrePhotos on dlib (HDBSCAN 2, eps 0.05)": hdbscan.HDBSCAN(
+            min_cluster_size=2, cluster_selection_epsilon=0.05).fit_predict(X),
+        "LibrePhotos on FaceNet (eps 0.092)": librephotos(table["X"][rows]),
+        "photoface on FaceNet": make_clusterer(settings).fit_predict(
+            table["X"][rows], groups=table["photo_id"][rows], eligible=eligible_mask(table, settings)[rows]),
+    }
+    print(json.dumps({"photos": len(paths), "photos_without_face_dlib": sum(emb[p] is None for p in paths),
+                      "photos_without_face_photoface": len(paths) - len(facenet), "photos_compared": len(both),
                       "results": evaluate.compare_clusterings(truth, runs)}, indent=2))
     return 0
 

@@ -563,7 +563,8 @@ def _labeled_faces(labeled: str, cache, workers, scheduler, on_start, on_progres
         paths = dict(store.db.execute("SELECT id, path FROM photos").fetchall())
     if len(table["id"]) < 2:
         raise InputError(f"fewer than two faces found in {labeled}")
-    truth = evaluate.labeled_truth([paths[p] for p in table["photo_id"]], table["photo_id"], table["size"], root)
+    table["path"] = np.array([paths[p] for p in table["photo_id"]], dtype=object)
+    truth = evaluate.labeled_truth(list(table["path"]), table["photo_id"], table["size"], root)
     return table, truth
 
 
