@@ -4,11 +4,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
+
+from photoface import api
 
 DATA = Path(__file__).parent / "data"
 PHOTOS = DATA / "photos"
@@ -110,3 +113,66 @@ def face_rows(db_path) -> list[tuple]:
     ).fetchall()
     conn.close()
     return [(r[0], r[1], tuple(round(v) for v in r[2:6]), np.frombuffer(r[6], "<f4")) for r in rows]
+
+
+# --- a small library of real people, indexed once per session ---------------------------
+OBAMA = ["obama.jpg", "obama2.jpg", "obama3.jpg"]
+
+
+def variant_photo(name: str, dest: Path, mirror=False, scale=1.0, crop=0.0) -> None:
+    im = load_rgb(name)
+    if crop:
+        dx, dy = int(im.width * crop), int(im.height * crop)
+        im = im.crop((dx, 0, im.width, im.height - dy))
+    if scale != 1.0:
+        im = im.resize((round(im.width * scale), round(im.height * scale)), Image.Resampling.LANCZOS)
+    if mirror:
+        im = ImageOps.mirror(im)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    im.save(dest, quality=90)
+
+
+def build_people_library(root: Path) -> dict[str, set[str]]:
+    """Real photos of three people (and variants of them), a group photo, a photo with one
+    person twice, and a cat. Returns {person: relative paths of the photos they are in}."""
+    for name in OBAMA + ["chelsea_cat.jpg"]:
+        (root / "obama").mkdir(parents=True, exist_ok=True)
+        shutil.copy(PHOTOS / name, root / ("obama" if name in OBAMA else "") / name)
+    variant_photo("biden.jpg", root / "biden" / "biden.jpg")
+    variant_photo("biden.jpg", root / "biden" / "biden_mirror.jpg", mirror=True)
+    variant_photo("biden.jpg", root / "biden" / "biden_small.jpg", scale=0.6, crop=0.08)
+    variant_photo("astronaut.jpg", root / "collins" / "astronaut.jpg")
+    variant_photo("astronaut.jpg", root / "collins" / "astronaut_mirror.jpg", mirror=True, crop=0.05)
+    exif = Image.Exif()
+    exif[0x0132] = "2019:07:04 18:30:00"
+    (root / "events").mkdir()
+    compose_group(["astronaut.jpg", "biden.jpg", "obama2.jpg"]).save(root / "events" / "group.jpg", quality=92,
+                                                                     exif=exif)
+    compose_group(["obama.jpg", "obama3.jpg"]).save(root / "events" / "twice.jpg", quality=92)
+    return {
+        "obama": {f"obama/{n}" for n in OBAMA} | {"events/group.jpg", "events/twice.jpg"},
+        "biden": {"biden/biden.jpg", "biden/biden_mirror.jpg", "biden/biden_small.jpg", "events/group.jpg"},
+        "collins": {"collins/astronaut.jpg", "collins/astronaut_mirror.jpg", "events/group.jpg"},
+    }
+
+
+@pytest.fixture(scope="session")
+def indexed_people(tmp_path_factory):
+    root = tmp_path_factory.mktemp("people")
+    truth = build_people_library(root / "lib")
+    db = root / "template.db"
+    api.index(str(root / "lib"), str(db), scheduler="sync")
+    return root / "lib", db, truth
+
+
+@pytest.fixture
+def lib(indexed_people, tmp_path):
+    """A fresh copy of the indexed library database for one test."""
+    folder, template, truth = indexed_people
+    db = tmp_path / "photoface.db"
+    src = sqlite3.connect(template)
+    dst = sqlite3.connect(db)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    return folder, str(db), truth

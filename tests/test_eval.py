@@ -13,7 +13,7 @@ from photoface.cli import main
 from photoface.evaluate import Pair
 from photoface.metrics import bcubed, pairwise
 
-from test_people import _variant
+from conftest import variant_photo
 
 PHOTOS = Path(__file__).parent / "data" / "photos"
 
@@ -102,12 +102,12 @@ def labeled(tmp_path_factory):
     """Real photos in <Person>/ folders, with variants, and a pairs CSV over them."""
     root = tmp_path_factory.mktemp("labeled")
     for name in ("obama.jpg", "obama2.jpg", "obama3.jpg"):
-        _variant(name, root / "Barack Obama" / name)
-    _variant("obama2.jpg", root / "Barack Obama" / "obama2_mirror.jpg", mirror=True, crop=0.05)
-    _variant("biden.jpg", root / "Joe Biden" / "biden.jpg")
-    _variant("biden.jpg", root / "Joe Biden" / "biden_mirror.jpg", mirror=True, scale=0.7)
-    _variant("astronaut.jpg", root / "Eileen Collins" / "astronaut.jpg")
-    _variant("astronaut.jpg", root / "Eileen Collins" / "astronaut_small.jpg", scale=0.6, crop=0.08)
+        variant_photo(name, root / "Barack Obama" / name)
+    variant_photo("obama2.jpg", root / "Barack Obama" / "obama2_mirror.jpg", mirror=True, crop=0.05)
+    variant_photo("biden.jpg", root / "Joe Biden" / "biden.jpg")
+    variant_photo("biden.jpg", root / "Joe Biden" / "biden_mirror.jpg", mirror=True, scale=0.7)
+    variant_photo("astronaut.jpg", root / "Eileen Collins" / "astronaut.jpg")
+    variant_photo("astronaut.jpg", root / "Eileen Collins" / "astronaut_small.jpg", scale=0.6, crop=0.08)
     shutil.copy(PHOTOS / "chelsea_cat.jpg", root / "cat.jpg")
     rows = [("Barack Obama/obama.jpg", "Barack Obama/obama2.jpg", 1), ("Barack Obama/obama2.jpg", "Barack Obama/obama3.jpg", 1),
             ("Barack Obama/obama.jpg", "Barack Obama/obama3.jpg", 1), ("Joe Biden/biden.jpg", "Joe Biden/biden_mirror.jpg", 1),

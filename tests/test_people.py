@@ -6,73 +6,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageOps
 
-from conftest import PHOTOS, compose_group, load_rgb
+from conftest import PHOTOS, compose_group, variant_photo
 from photoface import api
 from photoface.cli import main
 from photoface.errors import InputError
-
-OBAMA = ["obama.jpg", "obama2.jpg", "obama3.jpg"]
-
-
-def _variant(name: str, dest: Path, mirror=False, scale=1.0, crop=0.0) -> None:
-    im = load_rgb(name)
-    if crop:
-        dx, dy = int(im.width * crop), int(im.height * crop)
-        im = im.crop((dx, 0, im.width, im.height - dy))
-    if scale != 1.0:
-        im = im.resize((round(im.width * scale), round(im.height * scale)), Image.Resampling.LANCZOS)
-    if mirror:
-        im = ImageOps.mirror(im)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    im.save(dest, quality=90)
-
-
-def build_people_library(root: Path) -> dict[str, set[str]]:
-    """Real photos of three people (and variants of them), a group photo, a photo with one
-    person twice, and a cat. Returns {person: relative paths of the photos they are in}."""
-    for name in OBAMA + ["chelsea_cat.jpg"]:
-        (root / "obama").mkdir(parents=True, exist_ok=True)
-        shutil.copy(PHOTOS / name, root / ("obama" if name in OBAMA else "") / name)
-    _variant("biden.jpg", root / "biden" / "biden.jpg")
-    _variant("biden.jpg", root / "biden" / "biden_mirror.jpg", mirror=True)
-    _variant("biden.jpg", root / "biden" / "biden_small.jpg", scale=0.6, crop=0.08)
-    _variant("astronaut.jpg", root / "collins" / "astronaut.jpg")
-    _variant("astronaut.jpg", root / "collins" / "astronaut_mirror.jpg", mirror=True, crop=0.05)
-    exif = Image.Exif()
-    exif[0x0132] = "2019:07:04 18:30:00"
-    (root / "events").mkdir()
-    compose_group(["astronaut.jpg", "biden.jpg", "obama2.jpg"]).save(root / "events" / "group.jpg", quality=92,
-                                                                     exif=exif)
-    compose_group(["obama.jpg", "obama3.jpg"]).save(root / "events" / "twice.jpg", quality=92)
-    return {
-        "obama": {f"obama/{n}" for n in OBAMA} | {"events/group.jpg", "events/twice.jpg"},
-        "biden": {"biden/biden.jpg", "biden/biden_mirror.jpg", "biden/biden_small.jpg", "events/group.jpg"},
-        "collins": {"collins/astronaut.jpg", "collins/astronaut_mirror.jpg", "events/group.jpg"},
-    }
-
-
-@pytest.fixture(scope="session")
-def indexed_people(tmp_path_factory):
-    root = tmp_path_factory.mktemp("people")
-    truth = build_people_library(root / "lib")
-    db = root / "template.db"
-    api.index(str(root / "lib"), str(db), scheduler="sync")
-    return root / "lib", db, truth
-
-
-@pytest.fixture
-def lib(indexed_people, tmp_path):
-    """A fresh copy of the indexed library database for one test."""
-    folder, template, truth = indexed_people
-    db = tmp_path / "photoface.db"
-    src = sqlite3.connect(template)
-    dst = sqlite3.connect(db)
-    src.backup(dst)
-    src.close()
-    dst.close()
-    return folder, str(db), truth
 
 
 def rel(folder: Path, path: str) -> str:
@@ -131,8 +69,8 @@ def test_recluster_after_new_photos_keeps_names_and_ids(lib, tmp_path):
     api.name(db, obama, "Barack Obama")
     api.name(db, biden, "Joe Biden")
     # new photos arrive: they join the named people without re-clustering the library
-    _variant("obama2.jpg", folder / "new" / "obama2_small.jpg", scale=0.7, crop=0.05)
-    _variant("biden.jpg", folder / "new" / "biden_crop.jpg", crop=0.12)
+    variant_photo("obama2.jpg", folder / "new" / "obama2_small.jpg", scale=0.7, crop=0.05)
+    variant_photo("biden.jpg", folder / "new" / "biden_crop.jpg", crop=0.12)
     try:
         api.index(str(folder), db, scheduler="sync")
         out = api.cluster(db)
@@ -204,9 +142,9 @@ def test_gallery_labels_the_right_clusters(lib, tmp_path):
     collins = find_person(db, folder, "collins/astronaut.jpg", truth["collins"])
     api.name(db, collins, "Eileen Collins")  # a name the user gave is never replaced
     gallery = tmp_path / "known"
-    _variant("obama3.jpg", gallery / "Barack Obama" / "a.jpg", mirror=True, scale=0.8)
-    _variant("biden.jpg", gallery / "Joe Biden" / "a.jpg", mirror=True, crop=0.1, scale=0.7)
-    _variant("obama.jpg", gallery / "Eileen Collins" / "wrong.jpg")  # a bad gallery must not rename her
+    variant_photo("obama3.jpg", gallery / "Barack Obama" / "a.jpg", mirror=True, scale=0.8)
+    variant_photo("biden.jpg", gallery / "Joe Biden" / "a.jpg", mirror=True, crop=0.1, scale=0.7)
+    variant_photo("obama.jpg", gallery / "Eileen Collins" / "wrong.jpg")  # a bad gallery must not rename her
     (gallery / "Cat").mkdir()
     shutil.copy(PHOTOS / "chelsea_cat.jpg", gallery / "Cat" / "cat.jpg")
     compose_group(["astronaut.jpg", "biden.jpg"]).save(gallery / "Cat" / "two.jpg")

@@ -608,3 +608,156 @@ def calibrate(labeled: str, *, fmr: float = 1e-3, cache: str | None = None, work
     out = evaluate.calibrate(table["X"], truth, fmr)
     out["default_threshold"] = SAME_PERSON_DISTANCE
     return out
+
+
+# --- browsing: what `photoface serve` shows ------------------------------------------------
+def people_page(db: str, *, offset: int = 0, limit: int = 60, include_hidden: bool = False) -> dict:
+    """One page of people, unnamed clusters first, largest first, with one example face each."""
+    with _open(db) as store:
+        return {"total": store.people_count(include_hidden), "offset": offset, "limit": limit,
+                "people": store.people(include_hidden, examples=1, limit=limit, offset=offset, unnamed_first=True)}
+
+
+def person_page(db: str, person, *, offset: int = 0, limit: int = 120) -> dict:
+    """One person (id or name) with a page of their faces and their count."""
+    from .label import resolve_person
+
+    with _open(db) as store:
+        p = resolve_person(store, person)
+        total = store.db.execute(
+            "SELECT count(*) FROM faces f JOIN photos p ON p.id = f.photo_id "
+            "WHERE f.person_id = ? AND p.status = 'indexed'", [p["id"]]).fetchone()[0]
+        rows = store.db.execute(
+            "SELECT f.id, f.photo_id, p.path, f.assigned_by, f.assign_distance FROM faces f "
+            "JOIN photos p ON p.id = f.photo_id WHERE f.person_id = ? AND p.status = 'indexed' "
+            "ORDER BY p.taken_at, p.path, f.id LIMIT ? OFFSET ?", [p["id"], limit, offset]).fetchall()
+        p["total_faces"], p["offset"], p["limit"] = total, offset, limit
+        p["face_list"] = [{"face_id": r[0], "photo_id": r[1], "path": r[2], "assigned_by": r[3], "distance": r[4]}
+                          for r in rows]
+        return p
+
+
+def similar_people(db: str, person, *, limit: int = 5, model: str = FACENET_MODEL) -> list[dict]:
+    """The people closest to ``person`` (by their nearest faces to its mean face): merge candidates."""
+    from .label import resolve_person
+    from .neighbors import FaceIndex
+
+    with _open(db) as store:
+        p = resolve_person(store, person)
+        blobs = [r[0] for r in store.db.execute(
+            "SELECT embedding FROM faces WHERE person_id = ? AND model = ? ORDER BY score DESC LIMIT 200",
+            [p["id"], model])]
+        if not blobs:
+            return []
+        centre = np.mean([np.frombuffer(b, "<f4") for b in blobs], axis=0)
+        centre = (centre / max(np.linalg.norm(centre), 1e-9)).astype(np.float32)
+        index = FaceIndex(db, model)
+        index.sync(store, model)
+        dist, ids = index.search(centre[None, :], 200)
+        best: dict[int, float] = {}
+        hits = [(float(d), int(i)) for d, i in zip(dist[0], ids[0]) if i >= 0]
+        owner = dict(store.db.execute(
+            f"SELECT id, person_id FROM faces WHERE id IN ({','.join('?' * len(hits))})", [i for _, i in hits])
+            .fetchall()) if hits else {}
+        for d, i in hits:
+            other = owner.get(i)
+            if other is not None and other != p["id"] and d < best.get(other, np.inf):
+                best[other] = d
+        out = []
+        for other, d in sorted(best.items(), key=lambda kv: kv[1])[:limit]:
+            q = store.person(other)
+            if q and not q["hidden"]:
+                out.append({**q, "distance": round(d, 3)})
+        return out
+
+
+def review_queue(db: str, *, limit: int = 50, candidates: int = 2000, model: str = FACENET_MODEL) -> list[dict]:
+    """Faces whose assignment is least certain first: the smallest margin between the
+    distance to their own person's nearest face and to the nearest face of anyone else.
+    Faces a user placed are never listed."""
+    from .neighbors import FaceIndex
+
+    with _open(db) as store:
+        rows = store.db.execute(
+            "SELECT f.id, f.person_id, f.photo_id, f.embedding FROM faces f JOIN photos p ON p.id = f.photo_id "
+            "WHERE f.person_id IS NOT NULL AND f.assigned_by IN ('cluster', 'assign') AND f.model = ? "
+            "AND p.status = 'indexed' ORDER BY f.assign_distance IS NULL, f.assign_distance DESC, f.id LIMIT ?",
+            [model, candidates]).fetchall()
+        if not rows:
+            return []
+        index = FaceIndex(db, model)
+        index.sync(store, model)
+        X = np.stack([np.frombuffer(r[3], "<f4") for r in rows])
+        dist, nbr = index.search(X, 16)
+        found = sorted({int(i) for i in nbr.ravel() if i >= 0})
+        owner = {}
+        for start in range(0, len(found), 500):
+            chunk = found[start:start + 500]
+            owner.update(store.db.execute(
+                f"SELECT id, person_id FROM faces WHERE id IN ({','.join('?' * len(chunk))})", chunk).fetchall())
+        names = dict(store.db.execute("SELECT id, name FROM people").fetchall())
+        out = []
+        for (fid, pid, photo, _), drow, irow in zip(rows, dist, nbr):
+            own = other = np.inf
+            other_id = None
+            for d, i in zip(drow, irow):
+                if i < 0 or i == fid:
+                    continue
+                who = owner.get(int(i))
+                if who == pid:
+                    own = min(own, float(d))
+                elif who is not None and d < other:
+                    other, other_id = float(d), who
+            margin = other - own
+            out.append({"face_id": fid, "person_id": pid, "name": names.get(pid), "photo_id": photo,
+                        "own_distance": None if np.isinf(own) else round(own, 3),
+                        "runner_up": other_id, "runner_up_name": names.get(other_id),
+                        "margin": None if np.isinf(margin) else round(margin, 3), "_key": margin})
+        out.sort(key=lambda r: (r["_key"], r["face_id"]))
+        for r in out:
+            del r["_key"]
+        return out[:limit]
+
+
+def photo(db: str, photo_id: int) -> dict:
+    """One indexed photo with its faces (box in photo pixels, person id and name)."""
+    from .search import describe_photos
+
+    with _open(db) as store:
+        found = describe_photos(store, [int(photo_id)])
+        if not found:
+            raise InputError(f"no indexed photo with id {photo_id}")
+        return found[0]
+
+
+def face_image(db: str, face_id: int) -> bytes:
+    """JPEG thumbnail of a face, cut from its photo and cached beside the database."""
+    from . import thumbs
+
+    with _open(db) as store:
+        row = store.db.execute(
+            "SELECT p.path, p.mtime, f.x1, f.y1, f.x2, f.y2 FROM faces f JOIN photos p ON p.id = f.photo_id "
+            "WHERE f.id = ? AND p.status = 'indexed'", [int(face_id)]).fetchone()
+    if row is None:
+        raise InputError(f"no face with id {face_id}")
+    return thumbs.face_jpeg(db, int(face_id), row[0], row[2:6], row[1] or 0)
+
+
+def photo_image(db: str, photo_id: int) -> bytes:
+    """JPEG of an indexed photo, at most 1600 px, cached beside the database."""
+    from . import thumbs
+
+    with _open(db) as store:
+        row = store.db.execute("SELECT path, mtime FROM photos WHERE id = ? AND status = 'indexed'",
+                               [int(photo_id)]).fetchone()
+    if row is None:
+        raise InputError(f"no indexed photo with id {photo_id}")
+    return thumbs.photo_jpeg(db, int(photo_id), row[0], row[1] or 0)
+
+
+def failed_photos(db: str, limit: int = 100) -> list[dict]:
+    """Photos the index could not read, with the reason, most recent first."""
+    with _open(db) as store:
+        rows = store.db.execute("SELECT id, path, error FROM photos WHERE status = 'failed' ORDER BY id DESC LIMIT ?",
+                                [limit]).fetchall()
+    return [{"photo_id": r[0], "path": r[1], "error": r[2]} for r in rows]

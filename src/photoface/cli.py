@@ -148,6 +148,31 @@ def status(db, as_json):
                    f"{run['photos_indexed']} indexed, {run['photos_failed']} failed, {run['faces_found']} faces")
 
 
+@cli.command()
+@DB_OPTION
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Anything but this machine's loopback opens the library to the network.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port (0: any free one).")
+@click.option("--read-only", is_flag=True, help="Browse only: every change is refused.")
+def serve(db, host, port, read_only):
+    """Review and name people in the browser (http://127.0.0.1:8765)."""
+    import ipaddress
+
+    from .web import serve as run_server
+
+    try:
+        local = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        local = host == "localhost"
+    if not local:
+        what = "see this library" if read_only else "see and change this library (--read-only prevents changes)"
+        click.echo(f"photoface: warning: listening on {host}: anyone who can reach this machine can {what}; "
+                   "the default 127.0.0.1 keeps it to this machine", err=True)
+    run_server(db, host, port, read_only,
+               on_ready=lambda url: click.echo(f"photoface: serving {db} at {url}"
+                                               f"{' (read-only)' if read_only else ''}; Ctrl-C stops"))
+
+
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 
 

@@ -403,15 +403,19 @@ class Store:
             f"SELECT {', '.join(self.PERSON_COLUMNS)} FROM people WHERE name = ? COLLATE NOCASE ORDER BY id", [name])
         return [dict(zip(self.PERSON_COLUMNS, r)) for r in rows]
 
-    def people(self, include_hidden: bool = False, examples: int = 3) -> list[dict]:
-        """Every person with face and photo counts and a few example faces, largest first."""
+    def people(self, include_hidden: bool = False, examples: int = 3, limit: int | None = None,
+               offset: int = 0, unnamed_first: bool = False) -> list[dict]:
+        """People with face and photo counts and a few example faces, largest first (unnamed
+        clusters before named people with ``unnamed_first``); a page with ``limit``/``offset``."""
         rows = self.db.execute(
             "SELECT pe.id, pe.name, pe.name_source, pe.name_confidence, pe.hidden, "
             "count(f.id), count(DISTINCT f.photo_id) FROM people pe "
             "LEFT JOIN faces f ON f.person_id = pe.id "
             "AND f.photo_id IN (SELECT id FROM photos WHERE status = 'indexed') "
             + ("" if include_hidden else "WHERE pe.hidden = 0 ")
-            + "GROUP BY pe.id ORDER BY count(f.id) DESC, pe.id"
+            + "GROUP BY pe.id ORDER BY " + ("pe.name IS NULL DESC, " if unnamed_first else "")
+            + "count(f.id) DESC, pe.id"
+            + ("" if limit is None else f" LIMIT {int(limit)} OFFSET {int(offset)}")
         ).fetchall()
         out = []
         for pid, name, source, conf, hidden, nfaces, nphotos in rows:
@@ -423,6 +427,9 @@ class Store:
                         "hidden": bool(hidden), "faces": nfaces, "photos": nphotos,
                         "examples": [{"face_id": f, "path": p} for f, p in ex]})
         return out
+
+    def people_count(self, include_hidden: bool = False) -> int:
+        return self.db.execute("SELECT count(*) FROM people" + ("" if include_hidden else " WHERE hidden = 0")).fetchone()[0]
 
     def face(self, face_id: int) -> dict | None:
         row = self.db.execute(

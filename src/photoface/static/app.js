@@ -1,0 +1,62 @@
+// photoface: the few things plain forms cannot do.
+"use strict";
+document.addEventListener("DOMContentLoaded", () => {
+  // Face boxes on a photo: positioned from data attributes (percentages of the photo).
+  for (const box of document.querySelectorAll(".photo-wrap .box")) {
+    box.style.left = box.dataset.x + "%";
+    box.style.top = box.dataset.y + "%";
+    box.style.width = box.dataset.w + "%";
+    box.style.height = box.dataset.h + "%";
+  }
+
+  // Selected faces on a person's page.
+  const form = document.getElementById("faces-form");
+  if (form) {
+    const counter = form.querySelector(".selected-count");
+    const update = () => {
+      const n = form.querySelectorAll("input[name=face]:checked").length;
+      if (counter) counter.textContent = n ? n + " selected" : "";
+    };
+    form.addEventListener("change", update);
+    update();
+  }
+
+  // Review queue: c confirm, r reject, s skip; the answer is posted without leaving the page.
+  const items = [...document.querySelectorAll("ol.review .item")];
+  if (!items.length) return;
+  const token = document.querySelector("meta[name=csrf-token]").content;
+  let at = 0;
+  const focus = (i) => {
+    items.forEach((el) => el.classList.remove("current"));
+    at = Math.min(i, items.length - 1);
+    items[at].classList.add("current");
+    items[at].scrollIntoView({ block: "nearest" });
+  };
+  const answer = async (item, action) => {
+    if (action !== "skip") {
+      const body = new FormData();
+      body.append("csrf", token);
+      body.append("face", item.dataset.face);
+      body.append("person", item.dataset.person);
+      body.append("action", action);
+      const res = await fetch(item.querySelector("form").getAttribute("action"), { method: "POST", body, headers: { "X-CSRF-Token": token } });
+      if (!res.ok) { item.querySelector(".meta").textContent = "could not save: " + res.status; return; }
+      item.classList.add("done");
+      item.dataset.answer = action;
+    }
+    focus(items.indexOf(item) + 1);
+  };
+  for (const item of items) {
+    for (const button of item.querySelectorAll("button")) {
+      button.addEventListener("click", (ev) => {
+        ev.preventDefault();
+        answer(item, button.classList.contains("skip") ? "skip" : button.value);
+      });
+    }
+  }
+  document.addEventListener("keydown", (ev) => {
+    if (ev.target.closest("input, textarea") || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    const action = { c: "confirm", r: "reject", s: "skip" }[ev.key];
+    if (action) { ev.preventDefault(); answer(items[at], action); }
+  });
+});

@@ -1,0 +1,328 @@
+"""`photoface serve` in a real browser (Debian's chromium through chromedriver) on real
+photos: name a cluster, merge two people, reject a face, review with the keyboard, search
+by person; each checked in the page and in the database. Screenshots of every page at a
+desktop and a phone width go to build/screenshots/. Safety checks run without a browser.
+
+The browser tests need chromium and chromedriver (`apt-get install chromium
+chromium-driver`); without them they are skipped, unless PHOTOFACE_REQUIRE_BROWSER=1
+(as in .ci/run), where a missing browser fails the run.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from conftest import PHOTOS
+from photoface import api
+from photoface.cli import main
+from photoface.web import create_app
+
+SHOTS = Path(__file__).resolve().parent.parent / "build" / "screenshots"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+SIZES = {"desktop": (1280, 900), "phone": (390, 844)}
+
+
+def people_rows(db: str) -> dict[int, tuple]:
+    with sqlite3.connect(db) as conn:
+        return {r[0]: r[1:] for r in conn.execute(
+            "SELECT pe.id, pe.name, count(f.id) FROM people pe LEFT JOIN faces f ON f.person_id = pe.id GROUP BY pe.id")}
+
+
+def faces_of(db: str, pid: int) -> list[int]:
+    with sqlite3.connect(db) as conn:
+        return [r[0] for r in conn.execute("SELECT id FROM faces WHERE person_id = ? ORDER BY id", [pid])]
+
+
+def person_with(db: str, folder: Path, rel_path: str) -> int:
+    with sqlite3.connect(db) as conn:
+        row = conn.execute("SELECT f.person_id FROM faces f JOIN photos p ON p.id = f.photo_id WHERE p.path = ? "
+                           "AND f.person_id IS NOT NULL", [str(folder / rel_path)]).fetchone()
+    return row[0]
+
+
+@pytest.fixture
+def clustered(lib):
+    folder, db, truth = lib
+    api.cluster(db)
+    return folder, db, truth
+
+
+@pytest.fixture
+def server(clustered):
+    from werkzeug.serving import make_server
+
+    folder, db, truth = clustered
+    srv = make_server("127.0.0.1", 0, create_app(db), threaded=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.server_port}", folder, db, truth
+    srv.shutdown()
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (CHROMIUM and CHROMEDRIVER):
+        if os.environ.get("PHOTOFACE_REQUIRE_BROWSER") == "1":
+            pytest.fail("chromium and chromedriver are required here (apt-get install chromium chromium-driver)")
+        pytest.skip("chromium and chromedriver are not installed")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        options.add_argument(arg)
+    options.binary_location = CHROMIUM
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    driver.set_window_size(*SIZES["desktop"])
+    driver.implicitly_wait(5)
+    yield driver
+    driver.quit()
+
+
+def by_css(driver, css):
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.CSS_SELECTOR, css)
+
+
+def all_css(driver, css):
+    from selenium.webdriver.common.by import By
+
+    return driver.find_elements(By.CSS_SELECTOR, css)
+
+
+def flash_text(driver) -> str:
+    return " ".join(e.text for e in all_css(driver, ".flash"))
+
+
+def test_name_a_cluster_in_the_people_grid(server, browser):
+    base, folder, db, truth = server
+    pid = person_with(db, folder, "biden/biden.jpg")
+    browser.get(f"{base}/people")
+    field = by_css(browser, f"#person-{pid} input[name=name]")
+    field.send_keys("Joe <Biden>")
+    by_css(browser, f"#person-{pid} form button").click()
+    assert "named Joe <Biden>" in flash_text(browser)
+    assert by_css(browser, f"#person-{pid} .name").text == "Joe <Biden>"  # escaped, shown as text
+    assert people_rows(db)[pid][0] == "Joe <Biden>"
+    # named people no longer offer the inline form
+    assert not all_css(browser, f"#person-{pid} input[name=name]")
+
+
+def test_merge_two_people(server, browser):
+    base, folder, db, truth = server
+    keep = person_with(db, folder, "obama/obama.jpg")
+    other = person_with(db, folder, "collins/astronaut.jpg")
+    with sqlite3.connect(db) as conn:  # one photo cannot show a person twice: a shared photo keeps one face
+        shared = conn.execute("SELECT count(*) FROM faces a JOIN faces b ON a.photo_id = b.photo_id "
+                              "WHERE a.person_id = ? AND b.person_id = ?", [keep, other]).fetchone()[0]
+    kept = len(faces_of(db, keep))
+    both = kept + len(faces_of(db, other)) - shared
+    browser.get(f"{base}/person/{keep}")
+    by_css(browser, "input[name=other]").send_keys(str(other))
+    by_css(browser, "form[action$='/merge'] button").click()
+    assert "merged" in flash_text(browser)
+    assert f"{both} faces" in by_css(browser, "h1").text
+    rows = people_rows(db)
+    assert other not in rows and rows[keep][1] == both
+    # and it can be undone from the status page, in the browser too
+    browser.get(f"{base}/status")
+    by_css(browser, "form[action$='/undo'] button").click()
+    assert "undone" in flash_text(browser)
+    assert people_rows(db)[other][1] == both - kept + shared and len(faces_of(db, keep)) == kept
+
+
+def test_reject_a_face(server, browser):
+    base, folder, db, truth = server
+    pid = person_with(db, folder, "biden/biden.jpg")
+    before = faces_of(db, pid)
+    browser.get(f"{base}/person/{pid}")
+    victim = before[-1]
+    by_css(browser, f"#face-{victim} input[type=checkbox]").click()
+    assert by_css(browser, ".selected-count").text == "1 selected"
+    by_css(browser, "button[value=reject]").click()
+    assert "not this person" in flash_text(browser)
+    assert not all_css(browser, f"#face-{victim}")
+    assert faces_of(db, pid) == before[:-1]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM rejections WHERE face_id = ? AND person_id = ?",
+                            [victim, pid]).fetchone()[0] == 1
+    # a later clustering run does not bring it back
+    api.cluster(db)
+    assert victim not in faces_of(db, pid)
+
+
+def test_review_with_the_keyboard(server, browser):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    base, folder, db, truth = server
+    browser.get(f"{base}/review")
+    items = all_css(browser, "ol.review .item")
+    assert items, "something to review"
+    first = int(items[0].get_attribute("data-face"))
+    by_css(browser, "body").send_keys("c")
+    WebDriverWait(browser, 20).until(lambda d: items[0].get_attribute("data-answer") == "confirm")
+    assert "current" in items[1].get_attribute("class") if len(items) > 1 else True
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT assigned_by FROM faces WHERE id = ?", [first]).fetchone()[0] == "user"
+    browser.refresh()
+    assert first not in [int(e.get_attribute("data-face")) for e in all_css(browser, "ol.review .item")]
+
+
+def test_search_by_person(server, browser):
+    base, folder, db, truth = server
+    pid = person_with(db, folder, "biden/biden.jpg")
+    api.name(db, str(pid), "Joe Biden")
+    browser.get(f"{base}/search")
+    by_css(browser, "input[name=people]").send_keys("Joe Biden")
+    by_css(browser, "form.search button").click()
+    found = {int(a.get_attribute("href").rsplit("/", 1)[1]) for a in all_css(browser, "ul.photos a")}
+    with sqlite3.connect(db) as conn:
+        expected = {r[0] for r in conn.execute("SELECT DISTINCT photo_id FROM faces WHERE person_id = ?", [pid])}
+        paths = {r[0] for r in conn.execute(
+            f"SELECT path FROM photos WHERE id IN ({','.join('?' * len(found))})", sorted(found))}
+    assert found == expected
+    assert {str(Path(p).relative_to(folder)) for p in paths} == truth["biden"]
+    assert f"{len(truth['biden'])} photos" in by_css(browser, "h2").text
+    # only these people: the group photo drops out
+    browser.get(f"{base}/search?people=Joe+Biden&only=1")
+    assert len(all_css(browser, "ul.photos li")) == len(truth["biden"]) - 1
+
+
+def test_photo_page_boxes_and_assign(server, browser):
+    base, folder, db, truth = server
+    with sqlite3.connect(db) as conn:
+        photo_id, face_id = conn.execute(
+            "SELECT p.id, f.id FROM photos p JOIN faces f ON f.photo_id = p.id WHERE p.path = ?",
+            [str(folder / "collins" / "astronaut.jpg")]).fetchone()
+    browser.get(f"{base}/photo/{photo_id}")
+    box = by_css(browser, f"#box-{face_id}")
+    assert box.size["width"] > 20 and box.size["height"] > 20  # positioned over the photo
+    box.click()
+    assert browser.current_url.endswith(f"#assign-{face_id}")
+    by_css(browser, f"#assign-{face_id} input[name=to]").send_keys("Eileen Collins")
+    by_css(browser, f"#assign-{face_id} button").click()
+    assert "moved" in flash_text(browser)
+    assert "Eileen Collins" in by_css(browser, f"#box-{face_id}").text
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT pe.name, f.assigned_by FROM faces f JOIN people pe ON pe.id = f.person_id "
+                            "WHERE f.id = ?", [face_id]).fetchone() == ("Eileen Collins", "user")
+
+
+def test_screenshots_of_every_page(server, browser):
+    base, folder, db, truth = server
+    pid = person_with(db, folder, "obama/obama.jpg")
+    api.name(db, str(pid), "Barack Obama")
+    with sqlite3.connect(db) as conn:
+        group = conn.execute("SELECT id FROM photos WHERE path = ?", [str(folder / "events" / "group.jpg")]).fetchone()[0]
+    pages = {"people": "/people", "person": f"/person/{pid}", "review": "/review", "photo": f"/photo/{group}",
+             "search": "/search?people=Barack+Obama", "status": "/status"}
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    try:
+        for size, (w, h) in SIZES.items():
+            browser.set_window_size(w, h)
+            for name, path in pages.items():
+                browser.get(base + path)
+                # nothing wider than the window: no sideways scrolling on a phone
+                assert browser.execute_script("return document.documentElement.scrollWidth") <= w, (name, size)
+                for img in all_css(browser, "main img"):
+                    browser.execute_script("arguments[0].scrollIntoView()", img)
+                    assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0",
+                                                  img), (name, size, img.get_attribute("src"))
+                browser.execute_script("window.scrollTo(0, 0)")
+                out = SHOTS / f"{name}-{size}.png"
+                browser.save_screenshot(str(out))
+                assert out.stat().st_size > 5000
+    finally:
+        browser.set_window_size(*SIZES["desktop"])
+
+
+# --- safety, without a browser -----------------------------------------------------------
+def test_changes_need_the_form_token_and_this_origin(clustered):
+    folder, db, truth = clustered
+    app = create_app(db)
+    client = app.test_client()
+    before = people_rows(db)
+    token = app.config["CSRF"]
+    assert client.post("/person/1/name", data={"name": "X"}).status_code == 403
+    assert client.post("/person/1/name", data={"name": "X", "csrf": "guess"}).status_code == 403
+    assert client.post("/person/1/name", data={"name": "X", "csrf": token},
+                       headers={"Origin": "http://evil.example"}).status_code == 403
+    assert client.get("/person/1/name").status_code == 405  # changes are POST only
+    assert people_rows(db) == before
+    ok = client.post("/person/1/name", data={"name": "<script>alert(1)</script>", "csrf": token},
+                     headers={"Origin": "http://localhost"})
+    assert ok.status_code == 302
+    page = client.get("/people").get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_read_only_refuses_every_change(clustered):
+    folder, db, truth = clustered
+    app = create_app(db, read_only=True)
+    client = app.test_client()
+    before = people_rows(db)
+    page = client.get("/people").get_data(as_text=True)
+    assert "read-only" in page and 'method="post"' not in page
+    for url, data in [("/person/1/name", {"name": "X"}), ("/person/1/merge", {"other": "2"}),
+                      ("/faces", {"face": "1", "action": "reject"}), ("/undo", {})]:
+        assert client.post(url, data={**data, "csrf": app.config["CSRF"]}).status_code == 403, url
+    assert people_rows(db) == before
+
+
+def test_images_only_by_id_and_bad_ids_are_404(clustered, tmp_path):
+    folder, db, truth = clustered
+    client = create_app(db).test_client()
+    with sqlite3.connect(db) as conn:
+        face, photo = conn.execute("SELECT id, photo_id FROM faces LIMIT 1").fetchone()
+    img = client.get(f"/img/face/{face}.jpg")
+    assert img.status_code == 200 and img.mimetype == "image/jpeg" and img.data[:2] == b"\xff\xd8"
+    assert client.get(f"/img/photo/{photo}.jpg").status_code == 200
+    assert Path(db + ".thumbs").is_dir()  # cut once, then served from the cache
+    for url in ["/img/face/999999.jpg", "/img/photo/999999.jpg", "/img/photo/..%2F..%2Fetc%2Fpasswd",
+                "/static/../../pyproject.toml", "/person/999999", "/photo/999999"]:
+        assert client.get(url).status_code == 404, url
+    # the photo vanished since it was indexed: 404, not a crash
+    with sqlite3.connect(db) as conn:
+        path = conn.execute("SELECT path FROM photos WHERE id = ?", [photo]).fetchone()[0]
+    shutil.rmtree(db + ".thumbs")
+    os.rename(path, tmp_path / "gone.jpg")
+    try:
+        assert client.get(f"/img/photo/{photo}.jpg").status_code == 404
+    finally:
+        os.rename(tmp_path / "gone.jpg", path)
+
+
+def test_search_by_uploaded_face(clustered):
+    folder, db, truth = clustered
+    app = create_app(db)
+    client = app.test_client()
+    with open(PHOTOS / "biden.jpg", "rb") as fh:
+        resp = client.post("/search/face", data={"csrf": app.config["CSRF"], "photo": (fh, "q.jpg")},
+                           content_type="multipart/form-data")
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and "similar face" in page
+    with sqlite3.connect(db) as conn:
+        biden_faces = {r[0] for r in conn.execute(
+            "SELECT f.id FROM faces f JOIN photos p ON p.id = f.photo_id WHERE p.path LIKE ?", [f"{folder}/biden/%"])}
+    first = page.index("/img/face/")
+    assert int(page[first + len("/img/face/"):].split(".", 1)[0]) in biden_faces  # the closest is Biden
+    with open(PHOTOS / "chelsea_cat.jpg", "rb") as fh:
+        resp = client.post("/search/face", data={"csrf": app.config["CSRF"], "photo": (fh, "cat.jpg")},
+                           content_type="multipart/form-data", follow_redirects=True)
+    assert "no face found" in resp.get_data(as_text=True)
+
+
+def test_serve_command_errors_are_one_line(tmp_path, capsys):
+    assert main(["serve", "--db", str(tmp_path / "missing.db")]) != 0
+    err = capsys.readouterr().err
+    assert err.startswith("photoface: error:") and err.count("\n") == 1
+    assert main(["serve", "--db", str(tmp_path / "x.db"), "--port", "70000"]) != 0
+    assert "photoface: error:" in capsys.readouterr().err
