@@ -112,8 +112,11 @@ def test_ctrl_c_marks_the_run_interrupted_and_the_next_run_completes_it(tmp_path
     for i in range(24):
         shutil.copy(PHOTOS / "obama2.jpg", folder / f"copy{i:02d}.jpg")
     db = tmp_path / "int.db"
+    # A shell that starts a job in the background (`cmd &`) makes it ignore SIGINT, and
+    # children inherit that; Python then installs no Ctrl-C handler. Restore the default.
     proc = subprocess.Popen([*PHOTOFACE, "index", folder, "--db", db, "--scheduler", "sync", "--batch-size", "1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 300
     while time.time() < deadline:
         time.sleep(0.3)
