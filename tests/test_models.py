@@ -45,3 +45,28 @@ def test_facenet_batched_equals_one_at_a_time():
     assert np.allclose(np.linalg.norm(batched, axis=1), 1.0, atol=1e-5)
     with pytest.raises(ValueError, match="160"):
         embedder.embed(np.zeros((1, 100, 100, 3), np.uint8))
+
+
+def test_compiled_mtcnn_finds_what_the_package_finds():
+    """The detector runs MTCNN's networks as TensorFlow graphs: same boxes, scores and
+    landmarks as the mtcnn package's own eager run, on every committed photo (the cat
+    included: R-Net then O-Net get empty batches)."""
+    from mtcnn import MTCNN
+    from PIL import Image
+
+    from conftest import PHOTOS
+    from photoface.models.detector import MTCNNDetector
+
+    ours, package = MTCNNDetector(device="cpu"), MTCNN(device="CPU:0")
+    found = 0
+    for path in sorted(PHOTOS.glob("*.jpg")):
+        rgb = np.asarray(Image.open(path).convert("RGB"))
+        got = ours.detect(rgb)
+        want = np.asarray(package.detect_faces(rgb, box_format="xyxy", output_type="numpy", min_face_size=20),
+                          dtype=np.float64).reshape(-1, 16)
+        assert len(got) == len(want), path.name
+        for d, row in zip(got, want):
+            assert np.allclose([d.x1, d.y1, d.x2, d.y2, d.score], row[1:6], atol=1e-3), path.name
+            assert np.allclose(np.array(d.landmarks).T.ravel(), row[6:16], atol=1e-3), path.name
+        found += len(got)
+    assert found >= 6
