@@ -1,0 +1,87 @@
+"""photoface index against the face_recognition CLI on the same folder of real photos.
+
+    python benchmarks/peer_face_recognition.py FOLDER [--limit 300] [--repeats 2]
+
+The peer is the face_recognition command (dlib's HOG detector + ResNet embedding) run
+with `--cpus 2`, in its own virtual environment (made as in dlib_baseline.py, plus
+click for its command line). Both commands run whole, start-up and model loading
+included, on the same hard-linked copy of the first N photos of FOLDER, alternating, and
+the median wall time is reported with photos/s, faces found and the ratio. The peer is
+asked to match the faces against one known photo (it has no "index only" mode), which
+costs it nothing measurable next to detection and embedding.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from dlib_baseline import VENV, ensure_venv  # noqa: E402
+
+from photoface.scan import scan  # noqa: E402
+
+KNOWN = os.path.join(os.path.dirname(__file__), "..", "tests", "data", "photos", "obama.jpg")
+
+
+def link_or_copy(src: str, dest: str) -> None:
+    try:
+        os.link(src, dest)
+    except OSError:  # another file system
+        shutil.copy(src, dest)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("folder")
+    ap.add_argument("--limit", type=int, default=300)
+    ap.add_argument("--repeats", type=int, default=2)
+    args = ap.parse_args()
+    python = ensure_venv()
+    subprocess.run([python, "-m", "pip", "install", "-q", "click"], check=True)
+    peer = os.path.join(VENV, "bin", "face_recognition")
+    with tempfile.TemporaryDirectory() as work:
+        photos = os.path.join(work, "photos")
+        known = os.path.join(work, "known")
+        os.makedirs(photos)
+        os.makedirs(known)
+        link_or_copy(KNOWN, os.path.join(known, "obama.jpg"))
+        for i, item in enumerate(scan(args.folder)):
+            if i == args.limit:
+                break
+            link_or_copy(item.path, os.path.join(photos, f"{i:05d}{os.path.splitext(item.path)[1].lower()}"))
+        n = len(os.listdir(photos))
+        times = {"face_recognition --cpus 2": [], "photoface index": []}
+        faces = {}
+        for r in range(args.repeats):
+            t = time.perf_counter()
+            out = subprocess.run([peer, "--cpus", "2", known, photos], capture_output=True, text=True, check=True)
+            times["face_recognition --cpus 2"].append(time.perf_counter() - t)
+            faces["face_recognition --cpus 2"] = sum(1 for line in out.stdout.splitlines()
+                                                     if line.strip() and not line.endswith("no_persons_found"))
+            db = os.path.join(work, f"run{r}.db")
+            t = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "photoface", "index", photos, "--db", db],
+                           capture_output=True, text=True, check=True)
+            times["photoface index"].append(time.perf_counter() - t)
+            with sqlite3.connect(db) as conn:
+                faces["photoface index"] = conn.execute("SELECT count(*) FROM faces").fetchone()[0]
+    print(f"{n} photos from {args.folder}, {args.repeats} runs each, alternating, whole commands")
+    print("| command | wall s (runs) | median s | photos/s | faces found |")
+    print("|---|---|---|---|---|")
+    med = {}
+    for name, ts in times.items():
+        med[name] = statistics.median(ts)
+        print(f"| {name} | {', '.join(f'{t:.1f}' for t in ts)} | {med[name]:.1f} | {n / med[name]:.2f} | {faces[name]} |")
+    print(f"photoface is {med['face_recognition --cpus 2'] / med['photoface index']:.2f}x the peer's speed")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
