@@ -11,7 +11,7 @@ from photoface.config import SAME_PERSON_DISTANCE, Settings
 from photoface.errors import DeviceError, InputError
 from photoface.store import Store
 
-from conftest import GROUP, MANIFEST, make_bad_files
+from conftest import GROUP, MANIFEST, PHOTOS, make_bad_files
 
 SETTINGS = Settings(device="cpu")
 
@@ -236,3 +236,15 @@ def test_unreadable_file_is_recorded_and_the_rest_indexed(tmp_path, monkeypatch)
     row = sqlite3.connect(tmp_path / "ro.db").execute(
         "SELECT status, error FROM photos WHERE path = ?", [secret]).fetchone()
     assert row == ("failed", "unreadable: permission denied")
+
+
+def test_auto_scheduler_runs_small_jobs_in_process_and_big_ones_on_a_cluster(tmp_path, monkeypatch):
+    folder = tmp_path / "p"
+    folder.mkdir()
+    shutil.copy(PHOTOS / "obama.jpg", folder / "a.jpg")
+    small = api.index(str(folder), str(tmp_path / "a.db"), settings=SETTINGS)  # scheduler="auto"
+    assert (small.scheduler, small.workers, small.photos_indexed, small.faces_found) == ("sync", 1, 1, 1)
+    monkeypatch.setattr(api, "SMALL_JOB", 1)  # now one photo is a "big" job
+    shutil.copy(PHOTOS / "biden.jpg", folder / "b.jpg")
+    big = api.index(str(folder), str(tmp_path / "a.db"), settings=SETTINGS, workers=1)
+    assert (big.scheduler, big.photos_indexed, big.photos_unchanged) == ("local", 1, 1)

@@ -74,12 +74,18 @@ def _file_sha256(path: str) -> str | None:
         return None
 
 
+#: Below this many photos to index, "auto" runs in this process: measured here, in-process
+#: indexing of 150 small photos took 13.0 s against 15.4 s on a 2-worker local cluster, 40
+#: photos of 0.6-3.3 MP 12.6 s against 15.5 s; at 300 small photos the two were even.
+SMALL_JOB = 100
+
+
 def index(
     folder: str,
     db: str = "photoface.db",
     *,
     workers: int | None = None,
-    scheduler: str = "local",
+    scheduler: str = "auto",
     settings: Settings | None = None,
     retry_failed: bool = False,
     on_progress: Callable[[int, int, int], None] | None = None,
@@ -90,8 +96,10 @@ def index(
     Incremental: unchanged files are skipped, changed ones re-indexed, moved ones
     recognized by content (faces kept), deleted ones marked missing. A run that was
     interrupted is completed by the next one. ``scheduler`` is "local" (a new local Dask
-    cluster of ``workers`` processes), "sync" (in this process) or the address of an
-    existing dask.distributed scheduler ("tcp://HOST:8786").
+    cluster of ``workers`` processes), "sync" (in this process), the address of an
+    existing dask.distributed scheduler ("tcp://HOST:8786"), or "auto": in this process
+    when fewer than SMALL_JOB photos need indexing (starting workers and loading the
+    models in each costs more than they save), else a local cluster.
     ``on_start(total)`` and ``on_progress(done, total, faces)`` report progress.
     """
     from . import parallel
@@ -100,8 +108,8 @@ def index(
     settings = settings or Settings()
     if settings.device not in ("auto", "cpu", "gpu"):
         raise InputError(f"unknown device {settings.device!r}: use auto, cpu or gpu")
-    if not (scheduler in ("local", "sync") or "://" in scheduler):
-        raise InputError(f"unknown scheduler {scheduler!r}: use local, sync, or an address like tcp://HOST:8786")
+    if not (scheduler in ("auto", "local", "sync") or "://" in scheduler):
+        raise InputError(f"unknown scheduler {scheduler!r}: use auto, local, sync, or an address like tcp://HOST:8786")
     if workers is not None and workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
     if not os.path.exists(folder):
@@ -120,6 +128,11 @@ def index(
             summary = IndexSummary(run_id, root, os.path.abspath(db), workers=workers, scheduler=scheduler)
             try:
                 to_process = _plan(store, root, run_id, summary, retry_failed)
+                if scheduler == "auto":
+                    scheduler = "sync" if len(to_process) < SMALL_JOB else "local"
+                    summary.scheduler = scheduler
+                if scheduler == "sync":
+                    summary.workers = 1
                 if on_start:
                     on_start(len(to_process))
                 # Split this machine's cores between local workers; elsewhere TensorFlow decides.

@@ -33,9 +33,10 @@ def cli():
 @DB_OPTION
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Worker processes of the local Dask cluster [default: one per two cores].")
-@click.option("--scheduler", default="local", show_default=True, metavar="local|sync|tcp://HOST:PORT",
+@click.option("--scheduler", default="auto", show_default=True, metavar="auto|local|sync|tcp://HOST:PORT",
               help="local: start a local Dask cluster; sync: run in this process; "
-                   "tcp://HOST:PORT: use an existing dask.distributed scheduler.")
+                   "tcp://HOST:PORT: use an existing dask.distributed scheduler; "
+                   "auto: in this process when fewer than 100 photos need indexing, else local.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "gpu"]), default="auto", show_default=True,
               help="Where TensorFlow runs: auto uses a GPU when one is visible; gpu fails if there is none.")
 @click.option("--batch-size", "partition_size", type=click.IntRange(min=1), default=_DEFAULTS.partition_size, show_default=True,
@@ -114,8 +115,8 @@ def _print_summary(s) -> None:
         f"{s.faces_found} faces found"
     )
     if s.photos_indexed + s.photos_failed:
-        click.echo(f"{s.photos_per_s:.2f} photos/s, {s.faces_per_s:.2f} faces/s with {s.workers} worker(s) "
-                   f"({s.scheduler}); {s.elapsed_s:.1f} s in all")
+        where = "in this process (sync)" if s.scheduler == "sync" else f"with {s.workers} worker(s) ({s.scheduler})"
+        click.echo(f"{s.photos_per_s:.2f} photos/s, {s.faces_per_s:.2f} faces/s {where}; {s.elapsed_s:.1f} s in all")
     for path, error in s.errors:
         click.echo(f"failed: {_printable(path)}: {error}")
     if s.photos_failed > len(s.errors):
