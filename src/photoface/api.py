@@ -669,9 +669,7 @@ def similar_people(db: str, person, *, limit: int = 5, model: str = FACENET_MODE
         dist, ids = index.search(centre[None, :], 200)
         best: dict[int, float] = {}
         hits = [(float(d), int(i)) for d, i in zip(dist[0], ids[0]) if i >= 0]
-        owner = dict(store.db.execute(
-            f"SELECT id, person_id FROM faces WHERE id IN ({','.join('?' * len(hits))})", [i for _, i in hits])
-            .fetchall()) if hits else {}
+        owner = {r[0]: r[1] for r in store.face_states(i for _, i in hits)}
         for d, i in hits:
             other = owner.get(i)
             if other is not None and other != p["id"] and d < best.get(other, np.inf):
@@ -702,12 +700,7 @@ def review_queue(db: str, *, limit: int = 50, candidates: int = 2000, model: str
         index.sync(store, model)
         X = np.stack([np.frombuffer(r[3], "<f4") for r in rows])
         dist, nbr = index.search(X, 16)
-        found = sorted({int(i) for i in nbr.ravel() if i >= 0})
-        owner = {}
-        for start in range(0, len(found), 500):
-            chunk = found[start:start + 500]
-            owner.update(store.db.execute(
-                f"SELECT id, person_id FROM faces WHERE id IN ({','.join('?' * len(chunk))})", chunk).fetchall())
+        owner = {r[0]: r[1] for r in store.face_states(sorted({int(i) for i in nbr.ravel() if i >= 0}))}
         names = dict(store.db.execute("SELECT id, name FROM people").fetchall())
         out = []
         for (fid, pid, photo, _), drow, irow in zip(rows, dist, nbr):

@@ -147,10 +147,8 @@ def create_app(db: str, read_only: bool = False) -> Flask:
     def _jpeg(make, key: int):
         try:
             data = make(db, key)
-        except InputError:
+        except (OSError, PhotofaceError):  # unknown id, or the photo moved or became unreadable since indexing
             abort(404)
-        except (OSError, PhotofaceError):
-            abort(404)  # the photo moved or became unreadable since it was indexed
         resp = Response(data, mimetype="image/jpeg")
         resp.headers["Cache-Control"] = "private, max-age=86400"
         return resp
