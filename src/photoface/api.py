@@ -42,6 +42,7 @@ class IndexSummary:
     process_s: float = 0.0
     workers: int = 0
     scheduler: str = ""
+    attributes: dict | None = None  # with --attributes: the run that filled in older faces
 
     @property
     def photos_per_s(self) -> float:
@@ -153,6 +154,8 @@ def index(
                     store.update_run(run_id, **summary.counts())
                     if on_progress:
                         on_progress(done, len(to_process), summary.faces_found)
+                if settings.attributes:  # faces indexed earlier without attributes get them too
+                    summary.attributes = _fill_attributes(store, False, workers, scheduler, settings)
                 summary.elapsed_s = time.monotonic() - started
                 store.finish_run(run_id, "completed", summary.counts())
             except KeyboardInterrupt:
@@ -261,6 +264,7 @@ def people(db: str = "photoface.db", *, include_hidden: bool = False, examples: 
 
 def person_faces(db: str, person) -> dict:
     """One person (by id or name) with every face: id, photo, box, how it was assigned."""
+    from .demographics import person_summary
     from .label import resolve_person
 
     with _open(db) as store:
@@ -271,6 +275,7 @@ def person_faces(db: str, person) -> dict:
             [p["id"]]).fetchall()
         p["face_list"] = [{"face_id": r[0], "path": r[1], "box": [round(v, 1) for v in r[2:6]],
                            "assigned_by": r[6], "distance": r[7]} for r in rows]
+        p["attributes"] = person_summary(store, p["id"])
         return p
 
 
@@ -379,12 +384,67 @@ def _box(face) -> list:
 
 
 def search(db: str = "photoface.db", people=(), *, any_of=(), none_of=(), only: bool = False,
-           after: str | None = None, before: str | None = None) -> list[dict]:
-    """Photos by the people in them: all of ``people``, one of ``any_of``, none of ``none_of``."""
+           after: str | None = None, before: str | None = None, emotion: str | None = None,
+           age: str | None = None, gender: str | None = None) -> list[dict]:
+    """Photos by the people in them: all of ``people``, one of ``any_of``, none of ``none_of``;
+    and/or with a face of that ``emotion`` (happy, sad, ...), ``age`` ("20-35", "60-") and ``gender``."""
+    from .demographics import AttributeFilter
     from .search import people_query
 
+    attrs = AttributeFilter.parse(emotion, age, gender)
     with _open(db) as store:
-        return people_query(store, people, any_of, none_of, only, after, before)
+        return people_query(store, people, any_of, none_of, only, after, before, attrs)
+
+
+def attributes(db: str = "photoface.db", *, redo: bool = False, workers: int | None = None,
+               scheduler: str = "auto", settings: Settings | None = None,
+               on_start: Callable[[int], None] | None = None,
+               on_progress: Callable[[int, int, int], None] | None = None) -> dict:
+    """Estimate age, gender and expression for indexed faces that have none yet (all with
+    ``redo``). Photos are decoded again; one that cannot be read any more is reported and
+    its faces keep no attributes. Resumable: an interrupted run keeps what it stored."""
+    with RunLock(db), _open(db) as store:
+        return _fill_attributes(store, redo, workers, scheduler, settings or Settings(), on_start, on_progress)
+
+
+def _fill_attributes(store: Store, redo, workers, scheduler, settings, on_start=None, on_progress=None) -> dict:
+    from . import parallel
+    from .pipeline import AttributeJob, PipelineSpec, attributes_for_photos
+
+    todo = store.faces_needing_attributes(redo)
+    jobs = [AttributeJob(path, tuple(faces)) for path, faces in todo]
+    faces_total = sum(len(j.faces) for j in jobs)
+    if scheduler == "auto":
+        scheduler = "sync" if len(jobs) < SMALL_JOB else "local"
+    workers = workers or parallel.default_workers()
+    threads = parallel.threads_per_worker(workers) if scheduler == "local" else 0
+    spec = PipelineSpec.from_settings(settings, threads)
+    started = time.monotonic()
+    done, failed, errors = 0, 0, []
+    if on_start:
+        on_start(faces_total)
+    for rows in parallel.run(jobs, spec, scheduler, workers, settings.partition_size, task=attributes_for_photos):
+        ok = [(fid, attrs) for fid, attrs, _ in rows if attrs is not None]
+        store.write_attributes(ok)
+        done += len(ok)
+        for fid, attrs, why in rows:
+            if attrs is None:
+                failed += 1
+                if len(errors) < SUMMARY_ERRORS:
+                    errors.append({"face_id": fid, "error": why})
+        if on_progress:
+            on_progress(done + failed, faces_total, done)
+    elapsed = time.monotonic() - started
+    return {"faces": faces_total, "estimated": done, "failed": failed, "errors": errors,
+            "elapsed_s": round(elapsed, 2), "faces_per_s": round(done / elapsed, 2) if elapsed > 0 else 0.0}
+
+
+def demographics(db: str = "photoface.db", *, per_person: bool = False, include_hidden: bool = False) -> dict:
+    """Counts by age band, gender and expression over faces and over people (see demographics.report)."""
+    from .demographics import report
+
+    with _open(db) as store:
+        return report(store, per_person, include_hidden)
 
 
 def search_face(db: str, photo: str, *, limit: int = 20, max_distance: float = SAME_PERSON_DISTANCE,
@@ -633,6 +693,7 @@ def people_page(db: str, *, offset: int = 0, limit: int = 60, include_hidden: bo
 
 def person_page(db: str, person, *, offset: int = 0, limit: int = 120) -> dict:
     """One person (id or name) with a page of their faces and their count."""
+    from .demographics import person_summary
     from .label import resolve_person
 
     with _open(db) as store:
@@ -645,6 +706,7 @@ def person_page(db: str, person, *, offset: int = 0, limit: int = 120) -> dict:
             "JOIN photos p ON p.id = f.photo_id WHERE f.person_id = ? AND p.status = 'indexed' "
             "ORDER BY p.taken_at, p.path, f.id LIMIT ? OFFSET ?", [p["id"], limit, offset]).fetchall()
         p["total_faces"], p["offset"], p["limit"] = total, offset, limit
+        p["attributes"] = person_summary(store, p["id"])
         p["face_list"] = [{"face_id": r[0], "photo_id": r[1], "path": r[2], "assigned_by": r[3], "distance": r[4]}
                           for r in rows]
         return p

@@ -28,11 +28,15 @@ def cli():
     """
 
 
+WORKERS_OPTION_INDEX = click.option(
+    "--workers", type=click.IntRange(min=1), default=None,
+    help="Worker processes of the local Dask cluster [default: one per two cores].")
+
+
 @cli.command()
 @click.argument("folder", type=click.Path(file_okay=False))
 @DB_OPTION
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Worker processes of the local Dask cluster [default: one per two cores].")
+@WORKERS_OPTION_INDEX
 @click.option("--scheduler", default="auto", show_default=True, metavar="auto|local|sync|tcp://HOST:PORT",
               help="local: start a local Dask cluster; sync: run in this process; "
                    "tcp://HOST:PORT: use an existing dask.distributed scheduler; "
@@ -50,11 +54,13 @@ def cli():
 @click.option("--min-face", "min_face_px", type=click.IntRange(min=20), default=_DEFAULTS.min_face_px, show_default=True,
               help="Minimum face size in pixels at detection resolution.")
 @click.option("--retry-failed", is_flag=True, help="Try again files that failed in an earlier run.")
+@click.option("--attributes", is_flag=True,
+              help="Also estimate age, gender and expression of every face (new and already indexed).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--progress/--no-progress", default=None,
               help="Show a progress bar [default: only when stderr is a terminal].")
 def index(folder, db, workers, scheduler, device, partition_size, embed_batch, detect_max_side_px, min_score,
-          min_face_px, retry_failed, as_json, progress):
+          min_face_px, retry_failed, attributes, as_json, progress):
     """Find, embed and store every face in the photos under FOLDER.
 
     Re-running it is cheap: unchanged files are skipped, moved ones are recognized by
@@ -65,6 +71,7 @@ def index(folder, db, workers, scheduler, device, partition_size, embed_batch, d
     settings = Settings(
         device=device, partition_size=partition_size, embed_batch=embed_batch,
         detect_max_side_px=detect_max_side_px, min_score=min_score, min_face_px=min_face_px,
+        attributes=attributes,
     )
     with _ProgressBar(progress, "indexing") as bar:
         summary = api.index(folder, db, workers=workers, scheduler=scheduler, settings=settings,
@@ -78,9 +85,10 @@ def index(folder, db, workers, scheduler, device, partition_size, embed_batch, d
 class _ProgressBar:
     """A tqdm bar fed by the index's on_start / on_progress callbacks (only on a terminal by default)."""
 
-    def __init__(self, progress: bool | None, desc: str):
+    def __init__(self, progress: bool | None, desc: str, unit: str = "photo"):
         self.show = sys.stderr.isatty() if progress is None else progress
         self.desc = desc
+        self.unit = unit
         self.bar = None
 
     def on_start(self, total: int) -> None:
@@ -88,7 +96,7 @@ class _ProgressBar:
             from tqdm import tqdm
 
             self.close()
-            self.bar = tqdm(total=total, unit="photo", desc=self.desc, dynamic_ncols=True, file=sys.stderr)
+            self.bar = tqdm(total=total, unit=self.unit, desc=self.desc, dynamic_ncols=True, file=sys.stderr)
 
     def on_progress(self, done: int, total: int, faces: int) -> None:
         if self.bar is not None:
@@ -123,7 +131,38 @@ def _print_summary(s) -> None:
         click.echo(f"... and {s.photos_failed - len(s.errors)} more (see the photos table, status 'failed')")
     for path, error in s.scan_errors:
         click.echo(f"skipped folder: {_printable(path)}: {error}")
+    if s.attributes:
+        _print_attributes_summary(s.attributes)
     click.echo(f"database: {s.db}")
+
+
+def _print_attributes_summary(a: dict) -> None:
+    click.echo(f"age, gender and expression estimated for {a['estimated']} of {a['faces']} faces "
+               f"({a['faces_per_s']:.1f} faces/s)" + (f"; {a['failed']} failed" if a["failed"] else ""))
+    for e in a["errors"]:
+        click.echo(f"failed: face {e['face_id']}: {e['error']}")
+
+
+@cli.command()
+@DB_OPTION
+@click.option("--redo", is_flag=True, help="Estimate again for every face, not only those without estimates.")
+@WORKERS_OPTION_INDEX
+@click.option("--device", type=click.Choice(["auto", "cpu", "gpu"]), default="auto", show_default=True,
+              help="Where TensorFlow runs.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--progress/--no-progress", default=None,
+              help="Show a progress bar [default: only when stderr is a terminal].")
+def attributes(db, redo, workers, device, as_json, progress):
+    """Estimate age, gender and expression for faces already indexed (those without estimates)."""
+    from . import api
+
+    with _ProgressBar(progress, "attributes", unit="face") as bar:
+        out = api.attributes(db, redo=redo, workers=workers, settings=Settings(device=device),
+                             on_start=bar.on_start, on_progress=bar.on_progress)
+    if as_json:
+        click.echo(json.dumps(out, indent=2))
+    else:
+        _print_attributes_summary(out)
 
 
 def _printable(path: str) -> str:
@@ -224,6 +263,11 @@ def people(person, db, include_hidden, as_json):
         if as_json:
             return _echo_json(info)
         click.echo(f"{_who(info).strip()}{' (hidden)' if info['hidden'] else ''}: {len(info['face_list'])} faces")
+        if info["attributes"]:
+            a = info["attributes"]
+            click.echo(f"  estimated: age about {a['median_age']:.0f} (middle half {a['age_iqr'][0]:.0f}-{a['age_iqr'][1]:.0f}), "
+                       f"{a['gender']} ({a['gender_agreement']:.0%} of faces agree), "
+                       f"smiling in {a['smiling_share']:.0%} of {a['faces_with_attributes']} faces")
         for f in info["face_list"]:
             click.echo(f"  face {f['face_id']:>7}  {_printable(f['path'])}  box {f['box']}  ({f['assigned_by']})")
         return
@@ -407,10 +451,19 @@ def train_classifier(db):
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="With --face.")
 @click.option("--max-distance", type=click.FloatRange(0, 2), default=None,
               help="With --face: farthest match shown [default: the same-person threshold].")
+@click.option("--emotion", default=None, metavar="EXPRESSION",
+              help="A face with this expression: angry, disgust, fear, happy, sad, surprise, neutral.")
+@click.option("--age", default=None, metavar="RANGE", help="A face estimated this old: 20-35, 60- or -12.")
+@click.option("--gender", default=None, metavar="female|male", help="A face estimated of this gender.")
 @DB_OPTION
 @JSON_OPTION
-def search(people, and_, or_, not_, only, after, before, face_photo, all_faces, limit, max_distance, db, as_json):
-    """Photos of PEOPLE (names or ids), or faces like the one in --face PHOTO."""
+def search(people, and_, or_, not_, only, after, before, face_photo, all_faces, limit, max_distance, emotion, age,
+           gender, db, as_json):
+    """Photos of PEOPLE (names or ids), or faces like the one in --face PHOTO.
+
+    --emotion, --age and --gender keep photos with such a face (one of PEOPLE's faces when
+    people are named); they need estimates from `photoface attributes`.
+    """
     from . import api
 
     if face_photo:
@@ -426,7 +479,8 @@ def search(people, and_, or_, not_, only, after, before, face_photo, all_faces, 
         if not hits:
             click.echo("no similar face in the library")
         return
-    rows = api.search(db, list(people) + list(and_), any_of=or_, none_of=not_, only=only, after=after, before=before)
+    rows = api.search(db, list(people) + list(and_), any_of=or_, none_of=not_, only=only, after=after, before=before,
+                      emotion=emotion, age=age, gender=gender)
     if as_json:
         return _echo_json(rows)
     for r in rows:
@@ -575,6 +629,41 @@ def calibrate(labeled, fmr, cache, workers, progress, as_json):
                    f"same-person pairs accepted {level['tmr']:.4f} (measured FMR {level['fmr']:.5f}){mark}")
     click.echo(f"(photoface's default 1:1 threshold is {out['default_threshold']:.2f}; "
                "`photoface verify` and search use it)")
+
+
+@cli.group("report")
+def report_group():
+    """Summaries of the library."""
+
+
+@report_group.command("demographics")
+@DB_OPTION
+@click.option("--per-person", is_flag=True, help="Also one line per person.")
+@click.option("--all", "include_hidden", is_flag=True, help="Include hidden people.")
+@JSON_OPTION
+def report_demographics(db, per_person, include_hidden, as_json):
+    """Faces and people by estimated age band, gender and expression."""
+    from . import api
+
+    r = api.demographics(db, per_person=per_person, include_hidden=include_hidden)
+    if as_json:
+        return _echo_json(r)
+    f, p = r["faces"], r["people"]
+    click.echo(f"{f['count']} faces with estimates ({r['unassigned_faces']} not in any person), {p['count']} people")
+    click.echo(f"{'age band':<10} {'faces':>7} {'people':>7}")
+    for band, n in f["age_bands"].items():
+        click.echo(f"{band:<10} {n:>7} {p['age_bands'][band]:>7}")
+    click.echo(f"{'gender':<10} {'faces':>7} {'people':>7}")
+    for g in ("female", "male", "uncertain"):
+        click.echo(f"{g:<10} {f['gender'].get(g, 0):>7} {p['gender'][g]:>7}")
+    click.echo(f"{'expression':<10} {'faces':>7} {'mean p':>7}")
+    for e, n in f["emotion"].items():
+        click.echo(f"{e:<10} {n:>7} {f['mean_probability'][e]:>7.3f}")
+    if per_person:
+        click.echo(f"{'id':>5}  {'name':<28} {'faces':>5} {'age':>5} {'gender':<8} {'agree':>5} {'smiling':>7}")
+        for s in r["per_person"]:
+            click.echo(f"{s['person_id']:>5}  {(s['name'] or '(unnamed cluster)'):<28} {s['faces_with_attributes']:>5} "
+                       f"{s['median_age']:>5.0f} {s['gender']:<8} {s['gender_agreement']:>5.0%} {s['smiling_share']:>7.0%}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 FACENET_MODEL = "facenet-20180408-102900"
 MTCNN_MODEL = "mtcnn-1.0.0"
+AGE_GENDER_MODEL = "wrn16x8-imdbwiki-agender"
+EMOTION_MODEL = "mini-xception-fer2013"
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,8 @@ class Settings:
     # embed
     embed_batch: int = 64
     device: str = "auto"  # auto | cpu | gpu
+    # age, gender and expression for each face (two more networks per face; off by default)
+    attributes: bool = False
     # parallel
     partition_size: int = 16  # photos per Dask task
     write_batch: int = 64  # photos per SQLite transaction on the client

@@ -27,14 +27,15 @@ def threads_per_worker(workers: int) -> int:
     return max(1, _cores() // max(1, workers))
 
 
-def build_graph(items: list[WorkItem], spec: PipelineSpec, partition_size: int):
-    """One Dask task per partition of files; each task decodes, detects and embeds its photos in batches."""
+def build_graph(items: list, spec: PipelineSpec, partition_size: int, task=index_files):
+    """One Dask task per partition of files; each task decodes, detects and embeds its photos
+    in batches (``task``: pipeline.index_files, or another pipeline function of (items, spec))."""
     import dask.bag as db
 
     if not items:
         return []
     bag = db.from_sequence(items, partition_size=max(1, partition_size))
-    return bag.map_partitions(index_files, spec).to_delayed()
+    return bag.map_partitions(task, spec).to_delayed()
 
 
 @contextmanager
@@ -64,7 +65,7 @@ def dask_client(scheduler: str, workers: int):
 
 
 def run(items: list[WorkItem], spec: PipelineSpec, scheduler: str = "local", workers: int = 1,
-        partition_size: int = 16, max_in_flight: int | None = None) -> Iterator[list[PhotoResult]]:
+        partition_size: int = 16, max_in_flight: int | None = None, task=index_files) -> Iterator[list[PhotoResult]]:
     """Run the graph and yield each partition's results as soon as it finishes.
 
     scheduler: "local" (a new multi-process LocalCluster of ``workers``), "sync" (this
@@ -72,7 +73,7 @@ def run(items: list[WorkItem], spec: PipelineSpec, scheduler: str = "local", wor
     dask.distributed scheduler. At most ``max_in_flight`` partitions are submitted at once,
     so memory stays bounded on the client and the workers however many files there are.
     """
-    parts = build_graph(items, spec, partition_size)
+    parts = build_graph(items, spec, partition_size, task)
     if not parts:
         return
     if scheduler == "sync":

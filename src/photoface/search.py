@@ -27,13 +27,17 @@ def _check_date(text: str | None, what: str) -> str | None:
 
 
 def people_query(store: Store, all_of=(), any_of=(), none_of=(), only: bool = False,
-                 after: str | None = None, before: str | None = None) -> list[dict]:
+                 after: str | None = None, before: str | None = None, attrs=None) -> list[dict]:
     """Photos showing every person in ``all_of``, at least one in ``any_of`` (when given),
     nobody in ``none_of``; with ``only``, nobody else either (every face in the photo is
-    one of the asked people). Dates (EXIF, YYYY-MM-DD) are inclusive."""
+    one of the asked people). Dates (EXIF, YYYY-MM-DD) are inclusive. ``attrs`` (a
+    demographics.AttributeFilter) keeps photos with a face of that age, gender and
+    expression; when people are named, that face must be one of theirs."""
+    from .demographics import matching_faces, require_attributes
+
     after, before = _check_date(after, "after"), _check_date(before, "before")
-    if not all_of and not any_of:
-        raise InputError("name at least one person to search for")
+    if not all_of and not any_of and not attrs:
+        raise InputError("name at least one person, or an --emotion, --age or --gender, to search for")
     need = [resolve_person(store, r)["id"] for r in all_of]
     some = [resolve_person(store, r)["id"] for r in any_of]
     avoid = [resolve_person(store, r)["id"] for r in none_of]
@@ -44,14 +48,29 @@ def people_query(store: Store, all_of=(), any_of=(), none_of=(), only: bool = Fa
     if some:
         found = set().union(*(_photos_of(store, pid) for pid in some))
         photos = found if photos is None else photos & found
+    matched = None
+    if attrs:
+        require_attributes(store)
+        matched = matching_faces(store, attrs)
+        named = set(need) | set(some)
+        if named:
+            theirs = {r[0] for r in store.db.execute(
+                f"SELECT id FROM faces WHERE person_id IN ({','.join('?' * len(named))})", list(named))}
+            matched = {ph: fs & theirs for ph, fs in matched.items()}
+            matched = {ph: fs for ph, fs in matched.items() if fs}
+        photos = set(matched) if photos is None else photos & set(matched)
     for pid in avoid:
         photos -= _photos_of(store, pid)
     return describe_photos(store, sorted(photos), only_people=set(need) | set(some) if only else None,
-                           after=after, before=before)
+                           after=after, before=before, matched=matched)
 
 
-def describe_photos(store: Store, photo_ids, only_people=None, after=None, before=None) -> list[dict]:
-    """Present photos with their faces (box, person), filtered by date and "only these people"."""
+def describe_photos(store: Store, photo_ids, only_people=None, after=None, before=None, matched=None) -> list[dict]:
+    """Present photos with their faces (box, person, and age/gender/expression where
+    estimated), filtered by date and "only these people". ``matched`` ({photo: {face ids}})
+    marks the faces an attribute filter matched."""
+    from .demographics import face_attributes
+
     out = []
     ids = list(photo_ids)
     for start in range(0, len(ids), 500):
@@ -68,6 +87,13 @@ def describe_photos(store: Store, photo_ids, only_people=None, after=None, befor
             faces.setdefault(photo, []).append({
                 "face_id": fid, "person_id": pid, "name": name,
                 "box": [round(x1, 1), round(y1, 1), round(x2, 1), round(y2, 1)]})
+        attrs = face_attributes(store, [f["face_id"] for fs in faces.values() for f in fs])
+        for photo, fs in faces.items():
+            for f in fs:
+                if f["face_id"] in attrs:
+                    f["attributes"] = attrs[f["face_id"]]
+                if matched is not None:
+                    f["matched"] = f["face_id"] in matched.get(photo, ())
         for pid in chunk:
             if pid not in photos:
                 continue

@@ -13,7 +13,7 @@ import sqlite_utils
 
 from . import __version__
 from .errors import DatabaseError
-from .types import PhotoResult
+from .types import Attributes, Detection, PhotoResult
 
 # Each migration runs once, in order, in one transaction; never edit a released one.
 MIGRATIONS: list[tuple[int, str, str]] = [
@@ -117,6 +117,22 @@ INSERT INTO counters VALUES ('faces_deleted', 0);
 CREATE TRIGGER faces_deleted AFTER DELETE ON faces BEGIN UPDATE counters SET value = value + 1 WHERE name = 'faces_deleted'; END;
 CREATE INDEX idx_faces_unclustered ON faces(model) WHERE clustered = 0;
 CREATE INDEX idx_faces_model_person ON faces(model, person_id);
+"""),
+    (4, "face attributes", """
+CREATE TABLE face_attributes (
+    face_id INTEGER PRIMARY KEY REFERENCES faces(id) ON DELETE CASCADE,
+    model TEXT NOT NULL,
+    age REAL NOT NULL,
+    age_sd REAL NOT NULL,
+    gender TEXT NOT NULL CHECK (gender IN ('female', 'male')),
+    gender_confidence REAL NOT NULL,
+    emotion TEXT NOT NULL,
+    emotion_confidence REAL NOT NULL,
+    emotions TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX idx_face_attributes_emotion ON face_attributes(emotion);
+CREATE INDEX idx_face_attributes_gender_age ON face_attributes(gender, age);
 """),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -303,12 +319,54 @@ class Store:
                         }
                         for i, f in enumerate(res.faces)
                     )
+                    with_attrs = [(i, f.attributes) for i, f in enumerate(res.faces) if f.attributes is not None]
+                    if with_attrs:
+                        ids = dict(self.db.execute(
+                            "SELECT face_index, id FROM faces WHERE photo_id = ?", [photo_id]).fetchall())
+                        self._insert_attributes([(ids[i], a) for i, a in with_attrs], stamp)
                 faces += len(res.faces)
                 if res.status == "indexed":
                     indexed += 1
                 else:
                     failed += 1
         return indexed, failed, faces
+
+    # --- face attributes -----------------------------------------------------------------
+    def _insert_attributes(self, rows: Iterable[tuple[int, Attributes]], stamp: str) -> None:
+        from .models.emotion import EMOTIONS
+
+        self.db["face_attributes"].insert_all(({
+            "face_id": fid, "model": a.model, "age": a.age, "age_sd": a.age_sd, "gender": a.gender,
+            "gender_confidence": round(a.gender_confidence, 4), "emotion": a.emotion,
+            "emotion_confidence": a.emotion_confidence, "emotions": json.dumps(dict(zip(EMOTIONS, a.emotions))),
+            "created_at": stamp} for fid, a in rows), replace=True)
+
+    def write_attributes(self, rows: Iterable[tuple[int, Attributes]]) -> int:
+        """Store attributes of existing faces (replacing older ones); faces deleted meanwhile are skipped."""
+        rows = list(rows)
+        if not rows:
+            return 0
+        with self.db.atomic():
+            alive = set()
+            for start in range(0, len(rows), 500):
+                chunk = [f for f, _ in rows[start:start + 500]]
+                marks = ",".join("?" * len(chunk))
+                alive |= {r[0] for r in self.db.execute(f"SELECT id FROM faces WHERE id IN ({marks})", chunk)}
+            self._insert_attributes([(f, a) for f, a in rows if f in alive], now_iso())
+        return len(alive)
+
+    def faces_needing_attributes(self, redo: bool = False) -> list[tuple[str, list[tuple[int, Detection]]]]:
+        """[(photo path, [(face id, box)])] of present photos with faces that have no attributes
+        (every face with ``redo``), in path order."""
+        missing = "" if redo else "AND f.id NOT IN (SELECT face_id FROM face_attributes)"
+        out: dict[str, list] = {}
+        for fid, path, raw, x1, y1, x2, y2, score in self.db.execute(
+                f"SELECT f.id, p.path, p.path_bytes, f.x1, f.y1, f.x2, f.y2, f.score FROM faces f "
+                f"JOIN photos p ON p.id = f.photo_id WHERE p.status = 'indexed' {missing} "
+                f"ORDER BY p.path, f.face_index"):
+            key = os.fsdecode(raw) if raw is not None else path
+            out.setdefault(key, []).append((fid, Detection(x1, y1, x2, y2, score, ())))
+        return list(out.items())
 
     # --- reads --------------------------------------------------------------------------
     def counts(self) -> dict:

@@ -47,6 +47,27 @@ class Detection:
 
 
 @dataclass(frozen=True)
+class Attributes:
+    """Age, gender and expression estimated for one face, with each model's confidence."""
+
+    age: float  # expected value of the age distribution, years
+    age_sd: float  # its standard deviation: a wide distribution is an unsure estimate
+    female: float  # P(female) from the gender head; gender is the likelier side
+    emotion: str  # the most probable of the 7 FER2013 expressions
+    emotion_confidence: float
+    emotions: tuple[float, ...]  # all 7 probabilities, in models.emotion.EMOTIONS order
+    model: str  # "<age/gender model>+<emotion model>"
+
+    @property
+    def gender(self) -> str:
+        return "female" if self.female >= 0.5 else "male"
+
+    @property
+    def gender_confidence(self) -> float:
+        return max(self.female, 1.0 - self.female)
+
+
+@dataclass(frozen=True)
 class Face:
     """A detected face with its embedding (unit-length float32 vector)."""
 
@@ -54,6 +75,7 @@ class Face:
     embedding: np.ndarray
     model: str
     sharpness: float | None = None  # variance of the Laplacian of the grey crop; low means blurred
+    attributes: Attributes | None = None
 
 
 @dataclass

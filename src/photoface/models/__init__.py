@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 
-from ..config import FACENET_MODEL, MTCNN_MODEL
+from ..config import AGE_GENDER_MODEL, EMOTION_MODEL, FACENET_MODEL, MTCNN_MODEL
 from ..errors import ModelError
 from ..types import ModelSpec
 
@@ -21,8 +21,17 @@ def _load(spec: ModelSpec):
             from .detector import MTCNNDetector
 
             return MTCNNDetector(spec.device, spec.threads)
+        case name if name == AGE_GENDER_MODEL:
+            from .agegender import AgeGenderEstimator
+
+            return AgeGenderEstimator(spec.path, spec.device, spec.threads)
+        case name if name == EMOTION_MODEL:
+            from .emotion import EmotionClassifier
+
+            return EmotionClassifier(spec.path, spec.device, spec.threads)
         case _:
-            raise ModelError(f"unknown model {spec.name!r}: known models are {FACENET_MODEL}, {MTCNN_MODEL}")
+            known = ", ".join((FACENET_MODEL, MTCNN_MODEL, AGE_GENDER_MODEL, EMOTION_MODEL))
+            raise ModelError(f"unknown model {spec.name!r}: known models are {known}")
 
 
 def get_model(spec: ModelSpec):

