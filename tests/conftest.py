@@ -176,3 +176,35 @@ def lib(indexed_people, tmp_path):
     src.close()
     dst.close()
     return folder, str(db), truth
+
+
+# --- videos made from the committed photos ------------------------------------------------
+def make_video(path: Path, segments: list[tuple[str | None, float]], fps: float = 10.0,
+               size: tuple[int, int] = (640, 360), fourcc: str = "mp4v") -> int:
+    """Write a video of ``segments``: (photo name or None for a grey card, seconds). Each
+    photo is letterboxed into the frame and slowly zoomed, so frames differ like a real
+    shot. Returns the number of frames written."""
+    import cv2
+
+    w, h = size
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h))
+    assert writer.isOpened(), f"OpenCV cannot write {fourcc} video here"
+    frames = 0
+    for name, seconds in segments:
+        n = round(seconds * fps)
+        if name is None:
+            base = np.full((h, w, 3), 128, np.uint8)
+        else:
+            im = load_rgb(name)
+            scale = min(w / im.width, h / im.height)
+            im = im.resize((round(im.width * scale), round(im.height * scale)), Image.Resampling.LANCZOS)
+            canvas = Image.new("RGB", (w, h), (30, 30, 30))
+            canvas.paste(im, ((w - im.width) // 2, (h - im.height) // 2))
+            base = np.asarray(canvas)[:, :, ::-1]
+        for k in range(n):
+            zoom = 1.0 + 0.04 * k / max(1, n)  # a slow push-in
+            m = cv2.getRotationMatrix2D((w / 2, h / 2), 0, zoom)
+            writer.write(cv2.warpAffine(base, m, (w, h), borderMode=cv2.BORDER_REPLICATE))
+            frames += 1
+    writer.release()
+    return frames

@@ -439,6 +439,41 @@ def _fill_attributes(store: Store, redo, workers, scheduler, settings, on_start=
             "elapsed_s": round(elapsed, 2), "faces_per_s": round(done / elapsed, 2) if elapsed > 0 else 0.0}
 
 
+def annotate(video: str, output: str, *, db: str | None = None, every: int = 5, max_side: int = 640,
+             max_distance: float = 0.90, labels: str | None = None, settings: Settings | None = None,
+             on_progress: Callable[[int, int], None] | None = None, model: str = FACENET_MODEL) -> dict:
+    """Write ``output``: ``video`` with every face boxed and named after the library's named
+    people (``db``), or "unknown". Detection and recognition run every ``every`` frames at
+    ``max_side`` pixels; optical flow moves the boxes in between. ``labels`` writes one JSON
+    line per frame with its boxes and names."""
+    from .annotate import Recognizer, annotate_video
+    from .pipeline import PipelineSpec
+
+    if every < 1:
+        raise InputError(f"--every must be at least 1, got {every}")
+    if not os.path.isfile(video):
+        raise InputError(f"video not found: {video}")
+    if os.path.abspath(video) == os.path.abspath(output):
+        raise InputError("the output must be a new file, not the input video")
+    ensure_db_folder(output)
+    vectors, names = np.zeros((0, 512), np.float32), []
+    if db is not None:
+        with _open(db) as store:
+            rows = store.db.execute(
+                "SELECT f.embedding, pe.name FROM faces f JOIN people pe ON pe.id = f.person_id "
+                "JOIN photos p ON p.id = f.photo_id WHERE pe.name IS NOT NULL AND pe.hidden = 0 "
+                "AND p.status = 'indexed' AND f.model = ?", [model]).fetchall()
+        if rows:
+            vectors = np.stack([np.frombuffer(r[0], "<f4") for r in rows])
+            names = [r[1] for r in rows]
+    spec = PipelineSpec.from_settings(settings or Settings())
+    result = annotate_video(video, output, Recognizer(vectors, names, max_distance), spec, every=every,
+                            max_side=max_side, labels_path=labels, on_progress=on_progress)
+    out = result.to_dict()
+    out["named_people"] = len(set(names))
+    return out
+
+
 def demographics(db: str = "photoface.db", *, per_person: bool = False, include_hidden: bool = False) -> dict:
     """Counts by age band, gender and expression over faces and over people (see demographics.report)."""
     from .demographics import report

@@ -484,7 +484,19 @@ def search(people, and_, or_, not_, only, after, before, face_photo, all_faces, 
     if as_json:
         return _echo_json(rows)
     for r in rows:
-        click.echo(_printable(r["path"]))
+        if r.get("kind") == "video":
+            spans = ", ".join(f"{_clock(a['start'])}-{_clock(a['end'])}" + (f" {a['name']}" if a["name"] else "")
+                              for a in r["appearances"])
+            click.echo(f"{_printable(r['path'])}  [{spans}]")
+        else:
+            click.echo(_printable(r["path"]))
+
+
+def _clock(seconds: float) -> str:
+    """Seconds as m:ss.s (or h:mm:ss.s)."""
+    m, s = divmod(seconds, 60)
+    h, m = divmod(int(m), 60)
+    return f"{h}:{m:02d}:{s:04.1f}" if h else f"{m}:{s:04.1f}"
 
 
 @cli.command()
@@ -629,6 +641,36 @@ def calibrate(labeled, fmr, cache, workers, progress, as_json):
                    f"same-person pairs accepted {level['tmr']:.4f} (measured FMR {level['fmr']:.5f}){mark}")
     click.echo(f"(photoface's default 1:1 threshold is {out['default_threshold']:.2f}; "
                "`photoface verify` and search use it)")
+
+
+@cli.command()
+@click.argument("video", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The annotated copy to write (.mp4, or .avi for Motion JPEG).")
+@click.option("--db", default=None, envvar="PHOTOFACE_DB",
+              help="Library whose named people are recognized [default: $PHOTOFACE_DB; none: every face unknown].")
+@click.option("--every", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Detect and recognize every N frames; optical flow moves the boxes in between.")
+@click.option("--max-side", type=click.IntRange(min=64), default=640, show_default=True,
+              help="Frames are scaled to at most this many pixels for detection and tracking.")
+@click.option("--max-distance", type=click.FloatRange(0, 2), default=0.90, show_default=True,
+              help="A face takes the name of the nearest named face within this distance.")
+@click.option("--labels", type=click.Path(dir_okay=False), default=None,
+              help="Also write one JSON line per frame with its boxes and names.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "gpu"]), default="auto", show_default=True)
+@JSON_OPTION
+def annotate(video, output, db, every, max_side, max_distance, labels, device, as_json):
+    """Copy VIDEO with a box and a name drawn on every face (same size, frame rate and length)."""
+    from . import api
+
+    r = api.annotate(video, output, db=db, every=every, max_side=max_side, max_distance=max_distance,
+                     labels=labels, settings=Settings(device=device))
+    if as_json:
+        return _echo_json(r)
+    names = ", ".join(f"{n} ({k} frames)" for n, k in sorted(r["names"].items(), key=lambda x: -x[1])) or "no faces"
+    click.echo(f"{r['frames']} frames ({r['width']}x{r['height']}, {r['fps']:g} fps) written to {r['output']}: {names}")
+    click.echo(f"{r['frames_per_s']} frames/s, {r['realtime_factor']}x real time; "
+               f"faces detected on {r['detection_frames']} frames")
 
 
 @cli.group("report")

@@ -28,6 +28,10 @@ class Settings:
     device: str = "auto"  # auto | cpu | gpu
     # age, gender and expression for each face (two more networks per face; off by default)
     attributes: bool = False
+    # video: a frame every video_every_s seconds and at each scene cut; faces linked into tracks
+    video_every_s: float = 1.0
+    video_cut_threshold: float = 30.0  # mean grey-level change between frames 0.2 s apart (0: off)
+    video_max_side_px: int = 1024  # like detect_max_side_px, for video frames
     # parallel
     partition_size: int = 16  # photos per Dask task
     write_batch: int = 64  # photos per SQLite transaction on the client

@@ -123,16 +123,21 @@ def label_of(person: dict) -> str:
 
 
 def _check_photo_rule(store: Store, faces: list[dict], person_id: int) -> None:
-    """Refuse to put two faces of one photo into one person."""
+    """Refuse to put two faces of one photo into one person (face tracks of a video are
+    exempt: a person can appear in a video several times)."""
     moving = {f["id"] for f in faces}
+    tracks = {r[0] for r in store.db.execute(
+        f"SELECT id FROM faces WHERE t_start IS NOT NULL AND id IN ({','.join('?' * len(moving))})", list(moving))}
     seen = {}
     for face in faces:
+        if face["id"] in tracks:
+            continue
         if face["photo_id"] in seen:
             raise InputError(f"faces {seen[face['photo_id']]} and {face['id']} are in the same photo: "
                              "one photo cannot show the same person twice")
         seen[face["photo_id"]] = face["id"]
         other = store.db.execute(
-            "SELECT id FROM faces WHERE person_id = ? AND photo_id = ? AND id NOT IN ({})".format(
+            "SELECT id FROM faces WHERE person_id = ? AND photo_id = ? AND t_start IS NULL AND id NOT IN ({})".format(
                 ",".join("?" * len(moving))), [person_id, face["photo_id"], *moving]).fetchone()
         if other:
             raise InputError(f"face {face['id']} is in the same photo as face {other[0]}, already in person "

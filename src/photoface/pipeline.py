@@ -100,24 +100,85 @@ def detect_in_photo(item: WorkItem, spec: PipelineSpec):
         result.status, result.error = "failed", str(exc)
         return result, [], [], []
     result.width, result.height, result.taken_at = decoded.width, decoded.height, decoded.taken_at
-    rgb = decoded.rgb
+    detections, crops, extra = faces_in_image(decoded.rgb, spec)
+    return result, [d.scaled(decoded.scale) for d in detections], crops, extra
+
+
+def faces_in_image(rgb: np.ndarray, spec: PipelineSpec, max_side: int | None = None):
+    """Detect faces in an RGB image (scaled to at most ``max_side`` for detection) ->
+    (detections in this image's pixels, FaceNet crops, attribute crops if the settings ask)."""
+    s = spec.settings
+    max_side = max_side or s.detect_max_side_px
     det_scale = 1.0
-    if max(rgb.shape[:2]) > s.detect_max_side_px:
-        det_scale = max(rgb.shape[:2]) / s.detect_max_side_px
+    if max(rgb.shape[:2]) > max_side:
+        det_scale = max(rgb.shape[:2]) / max_side
         size = (max(1, round(rgb.shape[1] / det_scale)), max(1, round(rgb.shape[0] / det_scale)))
         det_rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
     else:
         det_rgb = rgb
-    detector = get_model(spec.detector)
-    detections = detector.detect(det_rgb, s.min_face_px, s.min_score)
-    crops, originals, extra = [], [], []
-    for det in detections:
-        in_decoded = det.scaled(det_scale)
-        crops.append(margin_crop(rgb, in_decoded, s.crop_size_px, s.crop_margin))
-        originals.append(in_decoded.scaled(decoded.scale))
-        if s.attributes:
-            extra.append(attribute_crops(rgb, in_decoded))
-    return result, originals, crops, extra
+    detections = [d.scaled(det_scale) for d in get_model(spec.detector).detect(det_rgb, s.min_face_px, s.min_score)]
+    crops = [margin_crop(rgb, d, s.crop_size_px, s.crop_margin) for d in detections]
+    extra = [attribute_crops(rgb, d) for d in detections] if s.attributes else []
+    return detections, crops, extra
+
+
+def index_video(item: WorkItem, spec: PipelineSpec) -> PhotoResult:
+    """Sample a video, detect and embed the faces of each sample in batches, and link them
+    into tracks: one Face per appearance, with its time range and representative faces.
+    A video that cannot be opened or decoded is a failed result, never an exception."""
+    from .models.weights import sha256_file
+    from .track import Observation, Tracker
+    from .types import TrackInfo
+    from .video import sample_frames
+
+    s = spec.settings
+    result = PhotoResult(item.path, item.size, item.mtime, kind="video")
+    tracker = Tracker(max_gap=2.5 * s.video_every_s)
+    pending: list[tuple] = []  # (t, cut, detections, crops, extras) waiting for embedding
+
+    def flush() -> None:
+        crops = [c for p in pending for c in p[3]]
+        vectors = iter(get_model(spec.embedder).embed(np.stack(crops), s.embed_batch) if crops else [])
+        for t, cut, dets, crops_, extras in pending:
+            obs = [Observation(t, d, next(vectors), (c, e)) for d, c, e in
+                   zip(dets, crops_, extras or [None] * len(dets))]
+            tracker.update(t, obs, cut)
+        pending.clear()
+        for tr in tracker.open:  # keep crops of each track's best face only: memory stays flat
+            top = max(tr.observations, key=lambda o: o.quality)
+            for o in tr.observations:
+                if o is not top:
+                    o.extra = None
+
+    try:
+        result.sha256 = sha256_file(item.path)
+        info, samples = sample_frames(item.path, s.video_every_s, s.video_cut_threshold)
+        result.width, result.height, result.fps = info.width, info.height, round(info.fps, 3)
+        last_t = 0.0
+        for smp in samples:
+            dets, crops, extras = faces_in_image(smp.rgb, spec, s.video_max_side_px)
+            pending.append((smp.t, smp.cut, dets, crops, extras))
+            last_t = smp.t
+            if sum(len(p[3]) for p in pending) >= s.embed_batch:
+                flush()
+        flush()
+        result.duration = round(max(info.duration, last_t), 3)
+    except ImageError as exc:
+        result.status, result.error = "failed", str(exc)
+        return result
+    except OSError as exc:
+        result.status, result.error = "failed", f"unreadable: {exc.strerror or exc}"
+        return result
+    tracks = tracker.finish()
+    best = [tr.representatives()[0] for tr in tracks]
+    attrs = estimate_attributes([o.extra[1] for o in best], spec) if s.attributes and best else [None] * len(best)
+    for tr, top, attr in zip(tracks, best, attrs):
+        reps = tr.representatives()
+        info_ = TrackInfo(round(tr.t_start, 3), round(tr.t_end, 3), round(top.t, 3), len(tr.observations),
+                          tuple((round(o.t, 3), o.detection, o.embedding) for o in reps))
+        result.faces.append(Face(top.detection, tr.embedding(), spec.embedder.name, sharpness(top.extra[0]),
+                                 attr, info_))
+    return result
 
 
 def index_files(items: list[WorkItem], spec: PipelineSpec) -> list[PhotoResult]:
@@ -125,8 +186,21 @@ def index_files(items: list[WorkItem], spec: PipelineSpec) -> list[PhotoResult]:
 
     Never raises for a bad file: its PhotoResult has status "failed" and an error.
     """
+    from .video import is_video
+
     results, owners, dets, crops, extra = [], [], [], [], []
     for item in items:
+        if is_video(item.path):
+            try:
+                results.append(index_video(item, spec))
+            except (ModelError, DeviceError):
+                raise
+            except Exception as exc:  # as for photos: one bad video never loses the partition
+                log.exception("indexing %r failed", item.path)
+                result = PhotoResult(item.path, item.size, item.mtime, kind="video")
+                result.status, result.error = "failed", f"internal error: {type(exc).__name__}: {exc}"
+                results.append(result)
+            continue
         try:
             result, photo_dets, photo_crops, photo_extra = detect_in_photo(item, spec)
         except (ModelError, DeviceError):

@@ -13,6 +13,7 @@ log = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = frozenset(
     ".jpg .jpeg .jpe .jfif .png .webp .tif .tiff .bmp .dib .gif .heic .heif .hif .avif".split()
 )
+VIDEO_EXTENSIONS = frozenset(".mp4 .m4v .mov .avi .mkv .webm .mpg .mpeg .wmv".split())
 _HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis")
 
 
@@ -37,7 +38,7 @@ def sniff_image(head: bytes) -> str | None:
 
 def _looks_like_image(path: str, name: str) -> bool:
     """Image extension (even if the content is bad: it is then recorded as failed), or image content."""
-    if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+    if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS:
         return True
     try:
         with open(path, "rb") as fh:
@@ -47,7 +48,7 @@ def _looks_like_image(path: str, name: str) -> bool:
 
 
 def scan(root: str, known: dict[str, tuple[int, float]] | None = None, errors: list | None = None) -> Iterator[WorkItem]:
-    """Yield every image file under ``root`` (recursively, sorted, symlinks followed once).
+    """Yield every image and video file under ``root`` (recursively, sorted, symlinks followed once).
 
     ``known`` maps paths to (size, mtime) already indexed: those files are yielded without
     opening them, so an unchanged re-scan costs one stat per file. Folders that cannot be

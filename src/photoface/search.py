@@ -62,10 +62,21 @@ def people_query(store: Store, all_of=(), any_of=(), none_of=(), only: bool = Fa
     for pid in avoid:
         photos -= _photos_of(store, pid)
     return describe_photos(store, sorted(photos), only_people=set(need) | set(some) if only else None,
-                           after=after, before=before, matched=matched)
+                           after=after, before=before, matched=matched, wanted=set(need) | set(some))
 
 
-def describe_photos(store: Store, photo_ids, only_people=None, after=None, before=None, matched=None) -> list[dict]:
+def _appearances(faces: list[dict], people, matched, photo_id) -> list[dict]:
+    """Time ranges of a video's face tracks that answer the query (the asked people's, or
+    the attribute filter's), in order."""
+    keep = [f for f in faces if "t_start" in f and (
+        (matched is not None and f["face_id"] in matched.get(photo_id, ())) or
+        (matched is None and (not people or f["person_id"] in people)))]
+    return [{"start": f["t_start"], "end": f["t_end"], "face_id": f["face_id"], "person_id": f["person_id"],
+             "name": f["name"]} for f in sorted(keep, key=lambda f: f["t_start"])]
+
+
+def describe_photos(store: Store, photo_ids, only_people=None, after=None, before=None, matched=None,
+                    wanted=None) -> list[dict]:
     """Present photos with their faces (box, person, and age/gender/expression where
     estimated), filtered by date and "only these people". ``matched`` ({photo: {face ids}})
     marks the faces an attribute filter matched."""
@@ -77,16 +88,19 @@ def describe_photos(store: Store, photo_ids, only_people=None, after=None, befor
         chunk = ids[start:start + 500]
         marks = ",".join("?" * len(chunk))
         photos = {r[0]: r for r in store.db.execute(
-            f"SELECT id, path, taken_at, width, height FROM photos WHERE +status = 'indexed' AND id IN ({marks})",
+            f"SELECT id, path, taken_at, width, height, kind, duration FROM photos "
+            f"WHERE +status = 'indexed' AND id IN ({marks})",
             chunk)}
         faces: dict[int, list] = {}
-        for fid, photo, pid, name, x1, y1, x2, y2 in store.db.execute(
-                f"SELECT f.id, f.photo_id, f.person_id, pe.name, f.x1, f.y1, f.x2, f.y2 FROM faces f "
-                f"LEFT JOIN people pe ON pe.id = f.person_id WHERE f.photo_id IN ({marks}) ORDER BY f.face_index",
-                chunk):
-            faces.setdefault(photo, []).append({
-                "face_id": fid, "person_id": pid, "name": name,
-                "box": [round(x1, 1), round(y1, 1), round(x2, 1), round(y2, 1)]})
+        for fid, photo, pid, name, x1, y1, x2, y2, t_start, t_end, t in store.db.execute(
+                f"SELECT f.id, f.photo_id, f.person_id, pe.name, f.x1, f.y1, f.x2, f.y2, f.t_start, f.t_end, f.t "
+                f"FROM faces f LEFT JOIN people pe ON pe.id = f.person_id WHERE f.photo_id IN ({marks}) "
+                f"ORDER BY f.face_index", chunk):
+            face = {"face_id": fid, "person_id": pid, "name": name,
+                    "box": [round(x1, 1), round(y1, 1), round(x2, 1), round(y2, 1)]}
+            if t_start is not None:  # a face track of a video: when it is on screen, and the box's frame
+                face.update(t_start=t_start, t_end=t_end, t=t)
+            faces.setdefault(photo, []).append(face)
         attrs = face_attributes(store, [f["face_id"] for fs in faces.values() for f in fs])
         for photo, fs in faces.items():
             for f in fs:
@@ -97,7 +111,7 @@ def describe_photos(store: Store, photo_ids, only_people=None, after=None, befor
         for pid in chunk:
             if pid not in photos:
                 continue
-            _, path, taken, width, height = photos[pid]
+            _, path, taken, width, height, kind, duration = photos[pid]
             if (after or before) and not taken:
                 continue
             if after and taken[:10] < after or before and taken[:10] > before:
@@ -105,8 +119,12 @@ def describe_photos(store: Store, photo_ids, only_people=None, after=None, befor
             fs = faces.get(pid, [])
             if only_people is not None and any(f["person_id"] not in only_people for f in fs):
                 continue
-            out.append({"photo_id": pid, "path": path, "taken_at": taken, "width": width, "height": height,
-                        "faces": fs})
+            row = {"photo_id": pid, "path": path, "taken_at": taken, "width": width, "height": height, "faces": fs}
+            if kind == "video":
+                row.update(kind="video", duration=duration,
+                           appearances=_appearances(fs, only_people if only_people is not None else wanted, matched,
+                                                    pid))
+            out.append(row)
     out.sort(key=lambda r: (r["taken_at"] or "", r["path"]))
     return out
 

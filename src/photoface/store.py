@@ -134,6 +134,27 @@ CREATE TABLE face_attributes (
 CREATE INDEX idx_face_attributes_emotion ON face_attributes(emotion);
 CREATE INDEX idx_face_attributes_gender_age ON face_attributes(gender, age);
 """),
+    (5, "videos and face tracks", """
+ALTER TABLE photos ADD COLUMN kind TEXT NOT NULL DEFAULT 'photo';
+ALTER TABLE photos ADD COLUMN duration REAL;
+ALTER TABLE photos ADD COLUMN fps REAL;
+ALTER TABLE faces ADD COLUMN t_start REAL;
+ALTER TABLE faces ADD COLUMN t_end REAL;
+ALTER TABLE faces ADD COLUMN t REAL;
+CREATE TABLE track_faces (
+    id INTEGER PRIMARY KEY,
+    face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+    rank INTEGER NOT NULL,
+    t REAL NOT NULL,
+    x1 REAL NOT NULL,
+    y1 REAL NOT NULL,
+    x2 REAL NOT NULL,
+    y2 REAL NOT NULL,
+    score REAL NOT NULL,
+    embedding BLOB NOT NULL
+);
+CREATE INDEX idx_track_faces_face_id ON track_faces(face_id);
+"""),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -299,6 +320,7 @@ class Store:
                     "path": key, "path_bytes": raw, "size": res.size, "mtime": res.mtime, "sha256": res.sha256,
                     "width": res.width, "height": res.height, "taken_at": res.taken_at, "status": res.status,
                     "error": res.error, "face_count": len(res.faces), "run_id": run_id, "indexed_at": stamp,
+                    "kind": res.kind, "duration": res.duration, "fps": res.fps,
                 }
                 existing = self.db.execute("SELECT id FROM photos WHERE path = ?", [key]).fetchone()
                 if existing:
@@ -316,9 +338,13 @@ class Store:
                             "landmarks": json.dumps([[round(x, 2), round(y, 2)] for x, y in f.detection.landmarks]),
                             "embedding": embedding_to_blob(f.embedding), "model": f.model,
                             "sharpness": None if f.sharpness is None else round(f.sharpness, 2),
+                            "t_start": f.track and f.track.t_start, "t_end": f.track and f.track.t_end,
+                            "t": f.track and f.track.t,
                         }
                         for i, f in enumerate(res.faces)
                     )
+                    if res.kind == "video":
+                        self._insert_track_faces(photo_id, res.faces)
                     with_attrs = [(i, f.attributes) for i, f in enumerate(res.faces) if f.attributes is not None]
                     if with_attrs:
                         ids = dict(self.db.execute(
@@ -330,6 +356,13 @@ class Store:
                 else:
                     failed += 1
         return indexed, failed, faces
+
+    def _insert_track_faces(self, photo_id: int, faces) -> None:
+        ids = dict(self.db.execute("SELECT face_index, id FROM faces WHERE photo_id = ?", [photo_id]).fetchall())
+        self.db["track_faces"].insert_all(
+            {"face_id": ids[i], "rank": r, "t": t, "x1": d.x1, "y1": d.y1, "x2": d.x2, "y2": d.y2,
+             "score": d.score, "embedding": embedding_to_blob(e)}
+            for i, f in enumerate(faces) if f.track for r, (t, d, e) in enumerate(f.track.representatives))
 
     # --- face attributes -----------------------------------------------------------------
     def _insert_attributes(self, rows: Iterable[tuple[int, Attributes]], stamp: str) -> None:
@@ -362,7 +395,7 @@ class Store:
         out: dict[str, list] = {}
         for fid, path, raw, x1, y1, x2, y2, score in self.db.execute(
                 f"SELECT f.id, p.path, p.path_bytes, f.x1, f.y1, f.x2, f.y2, f.score FROM faces f "
-                f"JOIN photos p ON p.id = f.photo_id WHERE p.status = 'indexed' {missing} "
+                f"JOIN photos p ON p.id = f.photo_id WHERE p.status = 'indexed' AND p.kind = 'photo' {missing} "
                 f"ORDER BY p.path, f.face_index"):
             key = os.fsdecode(raw) if raw is not None else path
             out.setdefault(key, []).append((fid, Detection(x1, y1, x2, y2, score, ())))
@@ -408,6 +441,10 @@ class Store:
     def face_table(self, model: str, ids: Iterable[int] | None = None) -> dict[str, np.ndarray]:
         """Faces of present photos as column arrays, in id order (``X``: n x d float32 embeddings).
 
+        ``photo_id`` groups the faces that can never be one person (the faces of one photo);
+        a face track of a video is its own group (minus its face id), since a person can
+        appear in a video several times.
+
         ``person_id`` is -1 for unassigned faces; ``size`` is the shorter side of the box in
         photo pixels; ``sharpness`` is NaN where it was not measured. Rows are read in chunks
         into preallocated arrays, so a million faces cost their embeddings' memory once.
@@ -427,7 +464,7 @@ class Store:
         }
         names = list(out)
         cursor = self.db.execute(
-            "SELECT f.id, f.photo_id, coalesce(f.person_id, -1), coalesce(f.assigned_by, ''), f.clustered, f.score, "
+            "SELECT f.id, CASE WHEN f.t_start IS NULL THEN f.photo_id ELSE -f.id END, coalesce(f.person_id, -1), coalesce(f.assigned_by, ''), f.clustered, f.score, "
             "min(f.x2 - f.x1, f.y2 - f.y1), coalesce(f.sharpness, 'nan'), coalesce(f.assign_distance, 'nan'), "
             f"f.embedding {where} ORDER BY f.id", [model])
         start = 0

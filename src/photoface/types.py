@@ -68,6 +68,18 @@ class Attributes:
 
 
 @dataclass(frozen=True)
+class TrackInfo:
+    """Where a face track of a video lies in time; its Face holds the track's mean embedding
+    and the box of its best frame (at ``t``)."""
+
+    t_start: float  # seconds: first and last sample the face was seen in
+    t_end: float
+    t: float  # the sample the box comes from
+    samples: int  # how many samples saw it
+    representatives: tuple[tuple[float, "Detection", np.ndarray], ...]  # (t, box, embedding), best first
+
+
+@dataclass(frozen=True)
 class Face:
     """A detected face with its embedding (unit-length float32 vector)."""
 
@@ -76,6 +88,7 @@ class Face:
     model: str
     sharpness: float | None = None  # variance of the Laplacian of the grey crop; low means blurred
     attributes: Attributes | None = None
+    track: TrackInfo | None = None  # set for a face track of a video
 
 
 @dataclass
@@ -92,6 +105,9 @@ class PhotoResult:
     status: str = "indexed"  # indexed | failed
     error: str | None = None
     faces: list[Face] = field(default_factory=list)
+    kind: str = "photo"  # photo | video
+    duration: float | None = None  # videos: seconds
+    fps: float | None = None
 
 
 @dataclass(frozen=True)
