@@ -159,3 +159,18 @@ def test_reindex_skips_an_unchanged_video(vlib):
     summary = api.index(str(lib), db, scheduler="sync")
     assert summary.photos_indexed == 0 and summary.photos_unchanged == 5  # failed files are not retried
     assert _tracks(db) == before
+
+
+def test_face_track_thumbnails_come_from_their_frame(vlib):
+    from PIL import Image
+    import io
+
+    lib, db, _ = vlib
+    for fid, start, end, t, _ in _tracks(db):
+        img = Image.open(io.BytesIO(api.face_image(db, fid)))
+        assert img.size[0] == img.size[1] > 0
+    photo_id = sqlite3.connect(db).execute("SELECT id FROM photos WHERE kind = 'video'").fetchone()[0]
+    assert Image.open(io.BytesIO(api.photo_image(db, photo_id))).size == (640, 360)
+    # the Obama track's thumbnail is a face, not the grey card: it has detail
+    obama = np.asarray(Image.open(io.BytesIO(api.face_image(db, _tracks(db)[0][0]))).convert("L"), float)
+    assert obama.std() > 20

@@ -839,11 +839,11 @@ def face_image(db: str, face_id: int) -> bytes:
 
     with _open(db) as store:
         row = store.db.execute(
-            "SELECT p.path, p.mtime, f.x1, f.y1, f.x2, f.y2 FROM faces f JOIN photos p ON p.id = f.photo_id "
+            "SELECT p.path, p.mtime, f.x1, f.y1, f.x2, f.y2, f.t FROM faces f JOIN photos p ON p.id = f.photo_id "
             "WHERE f.id = ? AND p.status = 'indexed'", [int(face_id)]).fetchone()
     if row is None:
         raise InputError(f"no face with id {face_id}")
-    return thumbs.face_jpeg(db, int(face_id), row[0], row[2:6], row[1] or 0)
+    return thumbs.face_jpeg(db, int(face_id), row[0], row[2:6], row[1] or 0, row[6])
 
 
 def photo_image(db: str, photo_id: int) -> bytes:

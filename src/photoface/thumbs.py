@@ -40,15 +40,26 @@ def _jpeg(img: Image.Image, quality: int = 85) -> bytes:
     return out.getvalue()
 
 
-def face_jpeg(db: str, face_id: int, path: str, box, mtime: float) -> bytes:
-    """A square crop around the face box (with some margin), FACE_PX wide."""
+def _image(path: str, t: float | None):
+    """(RGB array, scale to original pixels): the photo, or a video's frame at ``t`` seconds."""
+    from .video import frame_at, is_video
+
+    if is_video(path):
+        return frame_at(path, t or 0.0), 1.0
+    with open(path, "rb") as fh:
+        decoded = decode_image(fh.read(), PHOTO_PX)
+    return decoded.rgb, decoded.scale
+
+
+def face_jpeg(db: str, face_id: int, path: str, box, mtime: float, t: float | None = None) -> bytes:
+    """A square crop around the face box (with some margin), FACE_PX wide; for a face
+    track of a video, from the frame at ``t``."""
     def make():
-        with open(path, "rb") as fh:
-            decoded = decode_image(fh.read(), PHOTO_PX)
-        x1, y1, x2, y2 = (v / decoded.scale for v in box)
+        rgb, scale = _image(path, t)
+        x1, y1, x2, y2 = (v / scale for v in box)
         side = max(x2 - x1, y2 - y1) * 1.4
         cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-        img = Image.fromarray(decoded.rgb)
+        img = Image.fromarray(rgb)
         crop = img.crop((round(cx - side / 2), round(cy - side / 2), round(cx + side / 2), round(cy + side / 2)))
         return _jpeg(crop.resize((FACE_PX, FACE_PX), Image.Resampling.LANCZOS))
 
@@ -56,10 +67,10 @@ def face_jpeg(db: str, face_id: int, path: str, box, mtime: float) -> bytes:
 
 
 def photo_jpeg(db: str, photo_id: int, path: str, mtime: float) -> bytes:
-    """The photo, EXIF-oriented, at most PHOTO_PX on its longer side."""
+    """The photo, EXIF-oriented, at most PHOTO_PX on its longer side (a video: its first frame)."""
     def make():
-        with open(path, "rb") as fh:
-            decoded = decode_image(fh.read(), PHOTO_PX)
-        return _jpeg(Image.fromarray(decoded.rgb))
+        img = Image.fromarray(_image(path, None)[0])
+        img.thumbnail((PHOTO_PX, PHOTO_PX), Image.Resampling.LANCZOS)
+        return _jpeg(img)
 
     return _cached(db, f"photo/{photo_id % 1000:03d}/{photo_id}-{int(mtime)}.jpg", make)

@@ -99,3 +99,19 @@ def sample_frames(path: str, every_s: float = 1.0, cut_threshold: float = 30.0,
             raise ImageError("not a readable video: no frame could be decoded")
 
     return info, frames()
+
+
+def frame_at(path: str, t: float) -> np.ndarray:
+    """The RGB frame of a video at ``t`` seconds (thumbnails of face tracks)."""
+    cap, info = open_video(path)
+    try:
+        cap.set(cv2.CAP_PROP_POS_MSEC, max(0.0, t) * 1000.0)
+        ok, bgr = cap.read()
+        if not ok:
+            cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, bgr = cap.read()
+        if not ok:
+            raise ImageError("not a readable video: no frame could be decoded")
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    finally:
+        cap.release()
