@@ -153,6 +153,19 @@ def test_annotate_refuses_bad_arguments(vlib, tmp_path, capsys):
     assert capsys.readouterr().err.startswith("photoface: error:")
 
 
+def test_sampling_interval_from_the_command_line(tmp_path):
+    folder = tmp_path / "v"
+    folder.mkdir()
+    make_video(folder / "short.avi", [("obama.jpg", 2.0)], FPS, fourcc="MJPG")
+    db = str(tmp_path / "v.db")
+    assert main(["index", str(folder), "--db", db, "--video-every", "0.3", "--scene-cut", "0", "--no-progress"]) == 0
+    start, end, samples = sqlite3.connect(db).execute(
+        "SELECT f.t_start, f.t_end, (SELECT count(*) FROM track_faces t WHERE t.face_id = f.id) FROM faces f").fetchone()
+    assert (start, end) == (0.0, 1.8)  # samples at 0, 0.3, ..., 1.8 s (3 frames apart): one track
+    assert samples == 3
+    assert main(["index", str(folder), "--db", db, "--video-every", "0"]) != 0
+
+
 def test_reindex_skips_an_unchanged_video(vlib):
     lib, db, _ = vlib
     before = _tracks(db)

@@ -56,11 +56,15 @@ WORKERS_OPTION_INDEX = click.option(
 @click.option("--retry-failed", is_flag=True, help="Try again files that failed in an earlier run.")
 @click.option("--attributes", is_flag=True,
               help="Also estimate age, gender and expression of every face (new and already indexed).")
+@click.option("--video-every", "video_every_s", type=click.FloatRange(min=0.05), default=_DEFAULTS.video_every_s,
+              show_default=True, help="Videos: look for faces every this many seconds (and at each scene cut).")
+@click.option("--scene-cut", "video_cut_threshold", type=click.FloatRange(min=0), default=_DEFAULTS.video_cut_threshold,
+              show_default=True, help="Videos: mean grey-level change that counts as a scene cut (0: off).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--progress/--no-progress", default=None,
               help="Show a progress bar [default: only when stderr is a terminal].")
 def index(folder, db, workers, scheduler, device, partition_size, embed_batch, detect_max_side_px, min_score,
-          min_face_px, retry_failed, attributes, as_json, progress):
+          min_face_px, retry_failed, attributes, video_every_s, video_cut_threshold, as_json, progress):
     """Find, embed and store every face in the photos under FOLDER.
 
     Re-running it is cheap: unchanged files are skipped, moved ones are recognized by
@@ -71,7 +75,7 @@ def index(folder, db, workers, scheduler, device, partition_size, embed_batch, d
     settings = Settings(
         device=device, partition_size=partition_size, embed_batch=embed_batch,
         detect_max_side_px=detect_max_side_px, min_score=min_score, min_face_px=min_face_px,
-        attributes=attributes,
+        attributes=attributes, video_every_s=video_every_s, video_cut_threshold=video_cut_threshold,
     )
     with _ProgressBar(progress, "indexing") as bar:
         summary = api.index(folder, db, workers=workers, scheduler=scheduler, settings=settings,
