@@ -28,15 +28,17 @@ def cli():
     """
 
 
-WORKERS_OPTION_INDEX = click.option(
+WORKERS_OPTION = click.option(
     "--workers", type=click.IntRange(min=1), default=None,
     help="Worker processes of the local Dask cluster [default: one per two cores].")
+PROGRESS_OPTION = click.option("--progress/--no-progress", default=None,
+                               help="Show a progress bar [default: only when stderr is a terminal].")
 
 
 @cli.command()
 @click.argument("folder", type=click.Path(file_okay=False))
 @DB_OPTION
-@WORKERS_OPTION_INDEX
+@WORKERS_OPTION
 @click.option("--scheduler", default="auto", show_default=True, metavar="auto|local|sync|tcp://HOST:PORT",
               help="local: start a local Dask cluster; sync: run in this process; "
                    "tcp://HOST:PORT: use an existing dask.distributed scheduler; "
@@ -61,8 +63,7 @@ WORKERS_OPTION_INDEX = click.option(
 @click.option("--scene-cut", "video_cut_threshold", type=click.FloatRange(min=0), default=_DEFAULTS.video_cut_threshold,
               show_default=True, help="Videos: mean grey-level change that counts as a scene cut (0: off).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@click.option("--progress/--no-progress", default=None,
-              help="Show a progress bar [default: only when stderr is a terminal].")
+@PROGRESS_OPTION
 def index(folder, db, workers, scheduler, device, partition_size, embed_batch, detect_max_side_px, min_score,
           min_face_px, retry_failed, attributes, video_every_s, video_cut_threshold, as_json, progress):
     """Find, embed and store every face in the photos under FOLDER.
@@ -150,12 +151,11 @@ def _print_attributes_summary(a: dict) -> None:
 @cli.command()
 @DB_OPTION
 @click.option("--redo", is_flag=True, help="Estimate again for every face, not only those without estimates.")
-@WORKERS_OPTION_INDEX
+@WORKERS_OPTION
 @click.option("--device", type=click.Choice(["auto", "cpu", "gpu"]), default="auto", show_default=True,
               help="Where TensorFlow runs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@click.option("--progress/--no-progress", default=None,
-              help="Show a progress bar [default: only when stderr is a terminal].")
+@PROGRESS_OPTION
 def attributes(db, redo, workers, device, as_json, progress):
     """Estimate age, gender and expression for faces already indexed (those without estimates)."""
     from . import api
@@ -521,12 +521,8 @@ def verify(photo_a, photo_b, all_pairs, as_json):
                    + (f"  face A{p['face_a']} {p['box_a']} / B{p['face_b']} {p['box_b']}" if all_pairs else ""))
 
 
-PROGRESS_OPTION = click.option("--progress/--no-progress", default=None,
-                               help="Show a progress bar [default: only when stderr is a terminal].")
 CACHE_OPTION = click.option("--cache", type=click.Path(file_okay=False), default=None,
                             help="Where evaluation embeddings are kept [default: ~/.cache/photoface/eval].")
-WORKERS_OPTION = click.option("--workers", type=click.IntRange(min=1), default=None,
-                              help="Worker processes for embedding the photos [default: one per two cores].")
 
 
 @cli.group("eval")

@@ -126,11 +126,9 @@ def _check_photo_rule(store: Store, faces: list[dict], person_id: int) -> None:
     """Refuse to put two faces of one photo into one person (face tracks of a video are
     exempt: a person can appear in a video several times)."""
     moving = {f["id"] for f in faces}
-    tracks = {r[0] for r in store.db.execute(
-        f"SELECT id FROM faces WHERE t_start IS NOT NULL AND id IN ({','.join('?' * len(moving))})", list(moving))}
     seen = {}
     for face in faces:
-        if face["id"] in tracks:
+        if face["t_start"] is not None:
             continue
         if face["photo_id"] in seen:
             raise InputError(f"faces {seen[face['photo_id']]} and {face['id']} are in the same photo: "

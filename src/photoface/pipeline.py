@@ -170,10 +170,10 @@ def index_video(item: WorkItem, spec: PipelineSpec) -> PhotoResult:
         result.status, result.error = "failed", f"unreadable: {exc.strerror or exc}"
         return result
     tracks = tracker.finish()
-    best = [tr.representatives()[0] for tr in tracks]
+    reps_of = [tr.representatives() for tr in tracks]  # best first
+    best = [reps[0] for reps in reps_of]
     attrs = estimate_attributes([o.extra[1] for o in best], spec) if s.attributes and best else [None] * len(best)
-    for tr, top, attr in zip(tracks, best, attrs):
-        reps = tr.representatives()
+    for tr, reps, top, attr in zip(tracks, reps_of, best, attrs):
         info_ = TrackInfo(round(tr.t_start, 3), round(tr.t_end, 3), round(top.t, 3), len(tr.observations),
                           tuple((round(o.t, 3), o.detection, o.embedding) for o in reps))
         result.faces.append(Face(top.detection, tr.embedding(), spec.embedder.name, sharpness(top.extra[0]),
@@ -190,24 +190,17 @@ def index_files(items: list[WorkItem], spec: PipelineSpec) -> list[PhotoResult]:
 
     results, owners, dets, crops, extra = [], [], [], [], []
     for item in items:
-        if is_video(item.path):
-            try:
-                results.append(index_video(item, spec))
-            except (ModelError, DeviceError):
-                raise
-            except Exception as exc:  # as for photos: one bad video never loses the partition
-                log.exception("indexing %r failed", item.path)
-                result = PhotoResult(item.path, item.size, item.mtime, kind="video")
-                result.status, result.error = "failed", f"internal error: {type(exc).__name__}: {exc}"
-                results.append(result)
-            continue
         try:
+            if is_video(item.path):
+                results.append(index_video(item, spec))
+                continue
             result, photo_dets, photo_crops, photo_extra = detect_in_photo(item, spec)
         except (ModelError, DeviceError):
             raise  # the run cannot go on without its models; the client reports it once
-        except Exception as exc:  # a bug or a model failure on one photo must not lose the partition
+        except Exception as exc:  # a bug or a model failure on one file must not lose the partition
             log.exception("indexing %r failed", item.path)
-            result, photo_dets, photo_crops, photo_extra = PhotoResult(item.path, item.size, item.mtime), [], [], []
+            result, photo_dets, photo_crops, photo_extra = PhotoResult(
+                item.path, item.size, item.mtime, kind="video" if is_video(item.path) else "photo"), [], [], []
             result.status, result.error = "failed", f"internal error: {type(exc).__name__}: {exc}"
         results.append(result)
         owners.extend([result] * len(photo_dets))

@@ -121,9 +121,7 @@ def describe_photos(store: Store, photo_ids, only_people=None, after=None, befor
                 continue
             row = {"photo_id": pid, "path": path, "taken_at": taken, "width": width, "height": height, "faces": fs}
             if kind == "video":
-                row.update(kind="video", duration=duration,
-                           appearances=_appearances(fs, only_people if only_people is not None else wanted, matched,
-                                                    pid))
+                row.update(kind="video", duration=duration, appearances=_appearances(fs, wanted, matched, pid))
             out.append(row)
     out.sort(key=lambda r: (r["taken_at"] or "", r["path"]))
     return out

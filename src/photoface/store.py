@@ -343,13 +343,12 @@ class Store:
                         }
                         for i, f in enumerate(res.faces)
                     )
-                    if res.kind == "video":
-                        self._insert_track_faces(photo_id, res.faces)
-                    with_attrs = [(i, f.attributes) for i, f in enumerate(res.faces) if f.attributes is not None]
-                    if with_attrs:
+                    if any(f.track or f.attributes for f in res.faces):  # rows that need the new face ids
                         ids = dict(self.db.execute(
                             "SELECT face_index, id FROM faces WHERE photo_id = ?", [photo_id]).fetchall())
-                        self._insert_attributes([(ids[i], a) for i, a in with_attrs], stamp)
+                        self._insert_track_faces(ids, res.faces)
+                        self._insert_attributes(
+                            [(ids[i], f.attributes) for i, f in enumerate(res.faces) if f.attributes], stamp)
                 faces += len(res.faces)
                 if res.status == "indexed":
                     indexed += 1
@@ -357,8 +356,8 @@ class Store:
                     failed += 1
         return indexed, failed, faces
 
-    def _insert_track_faces(self, photo_id: int, faces) -> None:
-        ids = dict(self.db.execute("SELECT face_index, id FROM faces WHERE photo_id = ?", [photo_id]).fetchall())
+    def _insert_track_faces(self, ids: dict[int, int], faces) -> None:
+        """Representative faces of each face track; ``ids`` maps face_index to face id."""
         self.db["track_faces"].insert_all(
             {"face_id": ids[i], "rank": r, "t": t, "x1": d.x1, "y1": d.y1, "x2": d.x2, "y2": d.y2,
              "score": d.score, "embedding": embedding_to_blob(e)}
@@ -528,9 +527,9 @@ class Store:
 
     def face(self, face_id: int) -> dict | None:
         row = self.db.execute(
-            "SELECT f.id, f.photo_id, p.path, f.person_id, f.assigned_by, f.x1, f.y1, f.x2, f.y2, f.score "
+            "SELECT f.id, f.photo_id, p.path, f.person_id, f.assigned_by, f.x1, f.y1, f.x2, f.y2, f.score, f.t_start "
             "FROM faces f JOIN photos p ON p.id = f.photo_id WHERE f.id = ?", [face_id]).fetchone()
-        keys = ("id", "photo_id", "path", "person_id", "assigned_by", "x1", "y1", "x2", "y2", "score")
+        keys = ("id", "photo_id", "path", "person_id", "assigned_by", "x1", "y1", "x2", "y2", "score", "t_start")
         return dict(zip(keys, row)) if row else None
 
     def face_ids_of(self, person_id: int) -> list[int]:
