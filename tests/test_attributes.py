@@ -155,13 +155,14 @@ def test_backfill_is_incremental_and_survives_a_vanished_photo(lib, tmp_path):
     assert summary.photos_indexed == 0 and summary.attributes["faces"] == 0
 
 
-def test_index_with_attributes_stores_them_with_each_face(tmp_path):
+def test_index_with_attributes_stores_them_with_each_face(tmp_path, capsys):
     folder = tmp_path / "photos"
     folder.mkdir()
     for name in ("astronaut.jpg", "obama.jpg", "chelsea_cat.jpg"):
         load_rgb(name).save(folder / name, quality=92)
     db = str(tmp_path / "p.db")
     assert main(["index", str(folder), "--db", db, "--attributes", "--no-progress", "--scheduler", "sync"]) == 0
+    assert "estimated for 2 faces (2 new, 0 indexed earlier)" in capsys.readouterr().out
     attrs = _attributes(db)
     assert set(attrs) == {"astronaut.jpg", "obama.jpg"}
     assert attrs["astronaut.jpg"][0]["gender"] == "female" and attrs["obama.jpg"][0]["gender"] == "male"

@@ -137,13 +137,18 @@ def _print_summary(s) -> None:
     for path, error in s.scan_errors:
         click.echo(f"skipped folder: {_printable(path)}: {error}")
     if s.attributes:
-        _print_attributes_summary(s.attributes)
+        _print_attributes_summary(s.attributes, new_faces=s.faces_found)
     click.echo(f"database: {s.db}")
 
 
-def _print_attributes_summary(a: dict) -> None:
-    click.echo(f"age, gender and expression estimated for {a['estimated']} of {a['faces']} faces "
-               f"({a['faces_per_s']:.1f} faces/s)" + (f"; {a['failed']} failed" if a["failed"] else ""))
+def _print_attributes_summary(a: dict, new_faces: int | None = None) -> None:
+    """``a``: a fill-in run over faces without estimates; ``new_faces``: faces an index run
+    just estimated while indexing them (not in ``a``)."""
+    if new_faces is None:
+        what = f"{a['estimated']} of {a['faces']} faces ({a['faces_per_s']:.1f} faces/s)"
+    else:
+        what = f"{new_faces + a['estimated']} faces ({new_faces} new, {a['estimated']} indexed earlier)"
+    click.echo(f"age, gender and expression estimated for {what}" + (f"; {a['failed']} failed" if a["failed"] else ""))
     for e in a["errors"]:
         click.echo(f"failed: face {e['face_id']}: {e['error']}")
 
