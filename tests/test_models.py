@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from photoface.config import FACENET_MODEL
 from photoface.errors import ModelError
 from photoface.models import get_model
 from photoface.models.weights import FACENET_PB, MTCNN_WEIGHTS, WeightFile, locate
@@ -28,7 +29,7 @@ def test_missing_and_damaged_files_are_clear_errors(tmp_path):
     with pytest.raises(ModelError, match="sha256 .* expected 704afe26"):
         locate(FACENET_PB, str(damaged))
     with pytest.raises(ModelError, match="sha256"):
-        get_model(ModelSpec("facenet-20180408-102900", str(damaged), "cpu"))
+        get_model(ModelSpec(FACENET_MODEL, str(damaged), "cpu"))
 
 
 def test_unknown_model_name():
@@ -37,7 +38,7 @@ def test_unknown_model_name():
 
 
 def test_facenet_batched_equals_one_at_a_time():
-    embedder = get_model(ModelSpec("facenet-20180408-102900", None, "cpu"))
+    embedder = get_model(ModelSpec(FACENET_MODEL, None, "cpu"))
     faces = np.random.default_rng(0).integers(0, 256, (5, 160, 160, 3), dtype=np.uint8)
     batched = embedder.embed(faces, batch_size=5)
     single = np.concatenate([embedder.embed(faces[i:i + 1]) for i in range(5)])

@@ -187,3 +187,29 @@ def test_face_track_thumbnails_come_from_their_frame(vlib):
     # the Obama track's thumbnail is a face, not the grey card: it has detail
     obama = np.asarray(Image.open(io.BytesIO(api.face_image(db, _tracks(db)[0][0]))).convert("L"), float)
     assert obama.std() > 20
+
+
+def test_older_embeddings_of_tracks_are_redone_from_their_frames(vlib):
+    from photoface.config import FACENET_MODEL, LEGACY_FACENET_MODELS
+
+    lib, db, _ = vlib
+    conn = sqlite3.connect(db)
+    before = {fid: np.frombuffer(e, "<f4").copy() for fid, e in conn.execute(
+        "SELECT f.id, f.embedding FROM faces f JOIN photos p ON p.id = f.photo_id WHERE p.kind = 'video'")}
+    reps_before = {rid: np.frombuffer(e, "<f4").copy() for rid, e in conn.execute("SELECT id, embedding FROM track_faces")}
+    noise = np.ones(512, "<f4") / np.sqrt(512)
+    conn.execute("UPDATE faces SET model = ?, embedding = ?", [LEGACY_FACENET_MODELS[0], noise.tobytes()])
+    conn.execute("UPDATE track_faces SET embedding = ?", [noise.tobytes()])
+    conn.commit()
+    s = api.index(str(lib), db, scheduler="sync", settings=Settings(video_every_s=EVERY))
+    assert s.reembedded["failed"] == 0 and s.reembedded["reembedded"] == s.reembedded["faces"]
+    for fid, e, model in conn.execute("SELECT f.id, f.embedding, f.model FROM faces f WHERE f.id IN (%s)"
+                                      % ",".join(map(str, before))):
+        assert model == FACENET_MODEL
+        # a track is now the mean of its (up to 3) representatives, not of every sample: close, not equal
+        assert np.linalg.norm(np.frombuffer(e, "<f4") - before[fid]) < 0.3
+    for rid, e in conn.execute("SELECT id, embedding FROM track_faces"):
+        assert np.linalg.norm(np.frombuffer(e, "<f4") - reps_before[rid]) < 1e-3  # the same frame and box
+    conn.close()
+    api.cluster(db)
+    assert api.search(db, [api.people(db)[0]["id"]])  # the track joined a person again

@@ -1,7 +1,9 @@
 """Other photo organizers' face clustering, re-implemented from their published algorithms
 and default parameters, to compare with photoface on the same embeddings (`photoface eval
-cluster`). Distances are Euclidean between unit FaceNet embeddings; where a tool works in
-another distance or with another model, its parameter is converted as stated.
+cluster`). They run on FaceNet's raw outputs (photoface's embeddings with the centre put
+back, `models.facenet.uncentred`), the vectors PhotoPrism itself clusters; distances are
+Euclidean between those unit vectors. Where a tool works in another distance or with
+another model, its parameter is converted as stated.
 """
 from __future__ import annotations
 
@@ -9,8 +11,8 @@ import numpy as np
 
 from .neighbors import knn
 
-#: FaceNet's and dlib's same-person distances (photoface's 1:1 threshold; dlib's documented
-#: 0.6): LibrePhotos' epsilon, set for dlib embeddings, is scaled by their ratio.
+#: FaceNet's and dlib's same-person distances (raw FaceNet's 1:1 threshold on LFW; dlib's
+#: documented 0.6): LibrePhotos' epsilon, set for dlib embeddings, is scaled by their ratio.
 FACENET_SAME, DLIB_SAME = 1.10, 0.60
 
 

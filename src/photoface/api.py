@@ -43,6 +43,7 @@ class IndexSummary:
     workers: int = 0
     scheduler: str = ""
     attributes: dict | None = None  # with --attributes: the run that filled in older faces
+    reembedded: dict | None = None  # faces of an older embedding, embedded again (_reembed)
 
     @property
     def photos_per_s(self) -> float:
@@ -129,6 +130,7 @@ def index(
             summary = IndexSummary(run_id, root, os.path.abspath(db), workers=workers, scheduler=scheduler)
             try:
                 to_process = _plan(store, root, run_id, summary, retry_failed)
+                requested = scheduler
                 if scheduler == "auto":
                     scheduler = "sync" if len(to_process) < SMALL_JOB else "local"
                     summary.scheduler = scheduler
@@ -154,6 +156,7 @@ def index(
                     store.update_run(run_id, **summary.counts())
                     if on_progress:
                         on_progress(done, len(to_process), summary.faces_found)
+                summary.reembedded = _reembed(store, workers, requested, settings)
                 if settings.attributes:  # faces indexed earlier without attributes get them too
                     summary.attributes = _fill_attributes(store, False, workers, scheduler, settings)
                 summary.elapsed_s = time.monotonic() - started
@@ -227,7 +230,9 @@ def status(db: str = "photoface.db") -> dict:
 # --- people ---------------------------------------------------------------------------------
 from contextlib import contextmanager  # noqa: E402
 
-from .config import FACENET_MODEL, SAME_PERSON_DISTANCE, ClusterSettings  # noqa: E402
+from .config import (  # noqa: E402
+    FACENET_MODEL, LEGACY_FACENET_MODELS, NAMING_DISTANCE, SAME_PERSON_DISTANCE, ClusterSettings,
+)
 
 
 @contextmanager
@@ -243,6 +248,16 @@ def _open(db: str):
 def _nonempty(store: Store) -> None:
     if not store.db.execute("SELECT 1 FROM faces LIMIT 1").fetchone():
         raise InputError("the library has no faces yet: run `photoface index FOLDER` first")
+    _current(store)
+
+
+def _current(store: Store) -> None:
+    """Refuse to compare faces while some are stored with an older embedding."""
+    marks = ",".join("?" * len(LEGACY_FACENET_MODELS))
+    older = store.db.execute(f"SELECT count(*) FROM faces WHERE model IN ({marks})", LEGACY_FACENET_MODELS).fetchone()[0]
+    if older:
+        raise InputError(f"{older} faces were embedded by an older photoface: run `photoface index FOLDER` once "
+                         "to embed them again (faces, names and clusters are kept)")
 
 
 def cluster(db: str = "photoface.db", *, full: bool = False, settings: ClusterSettings | None = None,
@@ -407,23 +422,54 @@ def attributes(db: str = "photoface.db", *, redo: bool = False, workers: int | N
         return _fill_attributes(store, redo, workers, scheduler, settings or Settings(), on_start, on_progress)
 
 
-def _fill_attributes(store: Store, redo, workers, scheduler, settings, on_start=None, on_progress=None) -> dict:
+def _run_jobs(jobs: list, task, settings: Settings, workers, scheduler):
+    """The result rows of ``task`` over ``jobs`` (faces of indexed photos), partition by
+    partition, on the same Dask graph as indexing ("auto": in this process for few jobs)."""
     from . import parallel
-    from .pipeline import AttributeJob, PipelineSpec, attributes_for_photos
+    from .pipeline import PipelineSpec
 
-    todo = store.faces_needing_attributes(redo)
-    jobs = [AttributeJob(path, tuple(faces)) for path, faces in todo]
-    faces_total = sum(len(j.faces) for j in jobs)
     if scheduler == "auto":
         scheduler = "sync" if len(jobs) < SMALL_JOB else "local"
     workers = workers or parallel.default_workers()
     threads = parallel.threads_per_worker(workers) if scheduler == "local" else 0
     spec = PipelineSpec.from_settings(settings, threads)
+    yield from parallel.run(jobs, spec, scheduler, workers, settings.partition_size, task=task)
+
+
+def _reembed(store: Store, workers, scheduler, settings: Settings) -> dict | None:
+    """Embed again, from their stored boxes, the faces stored with an older embedding
+    (LEGACY_FACENET_MODELS): ids, names and clusters stay; only the vectors change. None
+    when there are none. A photo that cannot be read keeps its old faces for the next run."""
+    from .pipeline import EmbedJob, embeddings_for_photos
+
+    todo = store.faces_to_reembed(LEGACY_FACENET_MODELS)
+    if not todo:
+        return None
+    jobs = [EmbedJob(path, kind, tuple(faces)) for path, kind, faces in todo]
+    started = time.monotonic()
+    done, failed, errors = 0, 0, []
+    for rows in _run_jobs(jobs, embeddings_for_photos, settings, workers, scheduler):
+        done += store.replace_embeddings([r[:4] for r in rows if r[2] is not None], FACENET_MODEL)
+        for rid, owner, vector, _, why in rows:
+            if vector is None and owner is None:
+                failed += 1
+                if len(errors) < SUMMARY_ERRORS:
+                    errors.append({"face_id": rid, "error": why})
+    return {"faces": sum(1 for j in jobs for f in j.faces if f[1] is None), "reembedded": done, "failed": failed,
+            "errors": errors, "elapsed_s": round(time.monotonic() - started, 2)}
+
+
+def _fill_attributes(store: Store, redo, workers, scheduler, settings, on_start=None, on_progress=None) -> dict:
+    from .pipeline import AttributeJob, attributes_for_photos
+
+    todo = store.faces_needing_attributes(redo)
+    jobs = [AttributeJob(path, tuple(faces)) for path, faces in todo]
+    faces_total = sum(len(j.faces) for j in jobs)
     started = time.monotonic()
     done, failed, errors = 0, 0, []
     if on_start:
         on_start(faces_total)
-    for rows in parallel.run(jobs, spec, scheduler, workers, settings.partition_size, task=attributes_for_photos):
+    for rows in _run_jobs(jobs, attributes_for_photos, settings, workers, scheduler):
         ok = [(fid, attrs) for fid, attrs, _ in rows if attrs is not None]
         store.write_attributes(ok)
         done += len(ok)
@@ -440,7 +486,7 @@ def _fill_attributes(store: Store, redo, workers, scheduler, settings, on_start=
 
 
 def annotate(video: str, output: str, *, db: str | None = None, every: int = 5, max_side: int = 640,
-             max_distance: float = 0.90, labels: str | None = None, settings: Settings | None = None,
+             max_distance: float = NAMING_DISTANCE, labels: str | None = None, settings: Settings | None = None,
              on_progress: Callable[[int, int], None] | None = None, model: str = FACENET_MODEL) -> dict:
     """Write ``output``: ``video`` with every face boxed and named after the library's named
     people (``db``), or "unknown". Detection and recognition run every ``every`` frames at
@@ -459,6 +505,7 @@ def annotate(video: str, output: str, *, db: str | None = None, every: int = 5, 
     vectors, names = np.zeros((0, 512), np.float32), []
     if db is not None:
         with _open(db) as store:
+            _current(store)
             rows = store.db.execute(
                 "SELECT f.embedding, pe.name FROM faces f JOIN people pe ON pe.id = f.person_id "
                 "JOIN photos p ON p.id = f.photo_id WHERE pe.name IS NOT NULL AND pe.hidden = 0 "
@@ -503,7 +550,7 @@ def search_face(db: str, photo: str, *, limit: int = 20, max_distance: float = S
         return out if all_faces else out[:limit]
 
 
-def label_gallery(db: str, folder: str, *, threshold: float = 0.90, margin: float = 0.10, dry_run: bool = False,
+def label_gallery(db: str, folder: str, *, threshold: float = NAMING_DISTANCE, margin: float = 0.10, dry_run: bool = False,
                   model: str = FACENET_MODEL) -> dict:
     """Name clusters from FOLDER/<Person Name>/*.jpg. Names a user gave are never replaced."""
     from . import gallery as gal
@@ -564,6 +611,7 @@ def train_classifier(db: str = "photoface.db", *, model: str = FACENET_MODEL) ->
     from .gallery import train_classifier as fit
 
     with _open(db) as store:
+        _current(store)
         rows = store.db.execute(
             "SELECT pe.name, f.embedding FROM faces f JOIN people pe ON pe.id = f.person_id "
             "JOIN photos p ON p.id = f.photo_id WHERE p.status = 'indexed' AND pe.name_source = 'user' "
@@ -579,7 +627,7 @@ def train_classifier(db: str = "photoface.db", *, model: str = FACENET_MODEL) ->
 
 
 def label_classifier(db: str = "photoface.db", *, min_probability: float = 0.60,
-                     max_distance: float = 0.90, dry_run: bool = False) -> dict:
+                     max_distance: float = NAMING_DISTANCE, dry_run: bool = False) -> dict:
     """Propose names for unnamed clusters with the trained classifier (and apply them unless ``dry_run``).
 
     A linear SVM always picks one of the people it knows; a proposal also needs the
@@ -595,6 +643,8 @@ def label_classifier(db: str = "photoface.db", *, min_probability: float = 0.60,
     if not os.path.exists(path):
         raise InputError("no classifier yet: run `photoface train-classifier` first")
     saved = joblib.load(path)
+    if saved["model"] != FACENET_MODEL:
+        raise InputError("the classifier was trained on an older embedding: run `photoface train-classifier` again")
     with RunLock(db), _open(db) as store:
         clusters = {pid: X for pid, X in _unnamed_clusters(store, saved["model"]).items()
                     if store.person(pid)["name"] is None}
@@ -655,14 +705,12 @@ def eval_pairs(*, lfw: str | None = None, pairs: str | None = None, cache: str |
 
 def _labeled_faces(labeled: str, cache, workers, scheduler, on_start, on_progress):
     """Index a labeled folder (<Person>/<photos>) into its cache database; its face table and truth."""
-    import hashlib
-
     from . import evaluate
 
     if not os.path.isdir(labeled):
         raise InputError(f"labeled folder not found: {labeled}")
     root = os.path.abspath(labeled)
-    folder = os.path.join(evaluate.cache_dir(cache), "labeled-" + hashlib.sha256(root.encode()).hexdigest()[:16])
+    folder = os.path.join(evaluate.cache_dir(cache), "labeled-" + evaluate.cache_key([root]))
     os.makedirs(folder, exist_ok=True)
     db = os.path.join(folder, "faces.db")
     _indexer(workers, scheduler, on_start, on_progress)(root, db)
@@ -680,7 +728,8 @@ def eval_cluster(labeled: str, *, cache: str | None = None, settings: ClusterSet
                  anchors: bool = True, workers: int | None = None, scheduler: str = "local",
                  on_start=None, on_progress=None) -> dict:
     """How well clustering recovers the people of LABELED/<Person>/*.jpg: photoface's
-    clusterer and, side by side on the same embeddings, the anchors' algorithms."""
+    clusterer and, side by side on the same faces, the anchors' algorithms (on FaceNet's
+    raw outputs, which their parameters were set or converted for)."""
     import time
 
     from . import anchors as anchor_algorithms
@@ -694,9 +743,13 @@ def eval_cluster(labeled: str, *, cache: str | None = None, settings: ClusterSet
     runs["photoface"] = make_clusterer(s).fit_predict(table["X"], groups=table["photo_id"],
                                                       eligible=eligible_mask(table, s))
     seconds["photoface"] = time.perf_counter() - t
+    if anchors:  # the anchors cluster FaceNet's raw outputs, as their parameters assume
+        from .models.facenet import load_centre, uncentred
+
+        raw = uncentred(table["X"], load_centre())
     for name, algorithm in (anchor_algorithms.ANCHORS.items() if anchors else ()):
         t = time.perf_counter()
-        runs[name] = algorithm(table["X"])
+        runs[name] = algorithm(raw)
         seconds[name] = time.perf_counter() - t
     rows = evaluate.compare_clusterings(truth, runs)
     for r in rows:
@@ -753,6 +806,7 @@ def similar_people(db: str, person, *, limit: int = 5, model: str = FACENET_MODE
     from .neighbors import FaceIndex
 
     with _open(db) as store:
+        _current(store)
         p = resolve_person(store, person)
         blobs = [r[0] for r in store.db.execute(
             "SELECT embedding FROM faces WHERE person_id = ? AND model = ? ORDER BY score DESC LIMIT 200",
@@ -786,6 +840,7 @@ def review_queue(db: str, *, limit: int = 50, candidates: int = 2000, model: str
     from .neighbors import FaceIndex
 
     with _open(db) as store:
+        _current(store)
         rows = store.db.execute(
             "SELECT f.id, f.person_id, f.photo_id, f.embedding FROM faces f JOIN photos p ON p.id = f.photo_id "
             "WHERE f.person_id IS NOT NULL AND f.assigned_by IN ('cluster', 'assign') AND f.model = ? "

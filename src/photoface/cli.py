@@ -8,7 +8,7 @@ import click
 
 from . import __version__
 
-from .config import Settings
+from .config import NAMING_DISTANCE, Settings
 
 _DEFAULTS = Settings()
 
@@ -136,6 +136,11 @@ def _print_summary(s) -> None:
         click.echo(f"... and {s.photos_failed - len(s.errors)} more (see the photos table, status 'failed')")
     for path, error in s.scan_errors:
         click.echo(f"skipped folder: {_printable(path)}: {error}")
+    if s.reembedded:
+        r = s.reembedded
+        failed = f"; {r['failed']} could not be read and wait for the next run" if r["failed"] else ""
+        click.echo(f"embedded again: {r['reembedded']} of {r['faces']} faces stored by an older photoface "
+                   f"(boxes, names and clusters kept; {r['elapsed_s']:.1f} s){failed}")
     if s.attributes:
         _print_attributes_summary(s.attributes, new_faces=s.faces_found)
     click.echo(f"database: {s.db}")
@@ -658,7 +663,7 @@ def calibrate(labeled, fmr, cache, workers, progress, as_json):
               help="Detect and recognize every N frames; optical flow moves the boxes in between.")
 @click.option("--max-side", type=click.IntRange(min=64), default=640, show_default=True,
               help="Frames are scaled to at most this many pixels for detection and tracking.")
-@click.option("--max-distance", type=click.FloatRange(0, 2), default=0.90, show_default=True,
+@click.option("--max-distance", type=click.FloatRange(0, 2), default=NAMING_DISTANCE, show_default=True,
               help="A face takes the name of the nearest named face within this distance.")
 @click.option("--labels", type=click.Path(dir_okay=False), default=None,
               help="Also write one JSON line per frame with its boxes and names.")

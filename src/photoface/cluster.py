@@ -88,7 +88,7 @@ class FaceClusterer(ClusterMixin, BaseEstimator):
 
     def __init__(self, min_cluster_size: int = 2, min_samples: int = 2, n_neighbors: int = 10,
                  cluster_selection_epsilon: float = 0.0, cluster_selection_method: str = "eom",
-                 attach_distance: float = 0.85, single_cluster_radius: float = 1.0, max_link_distance: float = 1.0,
+                 attach_distance: float = 0.85, single_cluster_radius: float = 1.05, max_link_distance: float = 1.0,
                  pair_distance: float = 0.0):
         self.min_cluster_size = min_cluster_size
         self.min_samples = min_samples

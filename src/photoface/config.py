@@ -3,7 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-FACENET_MODEL = "facenet-20180408-102900"
+#: The embedding stored in faces.model: FaceNet 20180408-102900 on a 20% margin crop with
+#: the shared centre removed (models/facenet.md). Faces stored under an older name are
+#: re-embedded by the next `photoface index` (their boxes are kept, names too).
+FACENET_MODEL = "facenet-20180408-102900-centred"
+LEGACY_FACENET_MODELS = ("facenet-20180408-102900",)  # 30% margin, raw network output
 MTCNN_MODEL = "mtcnn-1.0.0"
 AGE_GENDER_MODEL = "wrn16x8-imdbwiki-agender"
 EMOTION_MODEL = "mini-xception-fer2013"
@@ -19,10 +23,10 @@ class Settings:
     max_pixels: int = 180_000_000  # larger images are refused as decompression bombs
     # detect
     min_face_px: int = 20  # at detection resolution; MTCNN 1.0.0 finds nothing above 20
-    min_score: float = 0.90
+    min_score: float = 0.80  # MTCNN's own default is 0.7; see models/mtcnn.md for what 0.8-0.9 holds
     # align
     crop_size_px: int = 160
-    crop_margin: float = 0.30  # total margin added around the box, as a fraction of its size
+    crop_margin: float = 0.20  # total margin added around the box, as a fraction of its size (docs/quality.md)
     # embed
     embed_batch: int = 64
     device: str = "auto"  # auto | cpu | gpu
@@ -37,9 +41,15 @@ class Settings:
     write_batch: int = 64  # photos per SQLite transaction on the client
 
 
+#: A face is given a known person's name (gallery, classifier, video annotation) only
+#: within this distance of that person's faces: stricter than the 1:1 threshold, whose
+#: false-match rate (about 1e-2) is too high for naming; 0.95 is about 1e-4 on LFW
+#: (docs/quality.md).
+NAMING_DISTANCE = 0.95
+
 #: Distance between two FaceNet embeddings (Euclidean, unit vectors) below which two
 #: faces are taken to be the same person. See models/facenet.md for how it was chosen.
-SAME_PERSON_DISTANCE = 1.10
+SAME_PERSON_DISTANCE = 1.15
 
 
 @dataclass(frozen=True)
@@ -51,8 +61,8 @@ class ClusterSettings:
     min_samples: int = 2
     n_neighbors: int = 15
     cluster_selection_epsilon: float = 0.0
-    max_link_distance: float = 0.9  # clusters are split where only longer links join their faces
-    pair_distance: float = 0.8  # two unclustered faces nearest to each other within this form a cluster (0: off)
+    max_link_distance: float = 0.85  # clusters are split where only longer links join their faces
+    pair_distance: float = 0.85  # two unclustered faces nearest to each other within this form a cluster (0: off)
     # faces that may form clusters; the others are only attached afterwards
     min_face_px: float = 50.0  # shorter side of the face box, in photo pixels
     min_score: float = 0.95

@@ -98,18 +98,33 @@ def cache_dir(base: str | None = None) -> str:
     return base or os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "photoface", "eval")
 
 
+def cache_key(parts: list[str]) -> str:
+    """A short hash of ``parts`` and of the detection and embedding recipe: an eval cache
+    made with other settings or another embedding is never reused."""
+    from .config import FACENET_MODEL, Settings
+
+    from .models.facenet import CENTRE_PATH
+
+    s = Settings()
+    centre = hashlib.sha256(CENTRE_PATH.read_bytes()).hexdigest()[:16] if CENTRE_PATH.exists() else "-"
+    recipe = f"{FACENET_MODEL} {centre} {s.min_score} {s.crop_margin} {s.detect_max_side_px} {s.decode_max_side_px}"
+    return hashlib.sha256("\n".join([recipe, *parts]).encode()).hexdigest()[:16]
+
+
 def embed_dataset(paths: list[str], cache: str, name: str, index_fn) -> dict[str, np.ndarray | None]:
     """The embedding of the main face of each photo (None where no face was found).
 
     The photos are linked into a folder inside ``cache`` and indexed there with
     ``index_fn(folder, db)`` (photoface's index: resumable, incremental), so an
-    interrupted or repeated evaluation only embeds what is missing. The main face is the
+    interrupted or repeated evaluation only embeds what is missing. The cache is keyed by
+    the photos and by the detection and embedding recipe, so a new recipe starts afresh. The main face is the
     one nearest the photo's centre (LFW photos are centred on their subject), the larger
     on ties.
     """
+    from .config import FACENET_MODEL
     from .store import Store
 
-    key = hashlib.sha256("\n".join(sorted(set(paths))).encode()).hexdigest()[:16]
+    key = cache_key(sorted(set(paths)))
     folder = os.path.join(cache, f"{name}-{key}")
     photos = os.path.join(folder, "photos")
     os.makedirs(photos, exist_ok=True)
@@ -128,7 +143,7 @@ def embed_dataset(paths: list[str], cache: str, name: str, index_fn) -> dict[str
     try:
         rows = store.db.execute(
             "SELECT p.path, p.width, p.height, f.x1, f.y1, f.x2, f.y2, f.embedding FROM photos p "
-            "LEFT JOIN faces f ON f.photo_id = p.id WHERE p.status = 'indexed'").fetchall()
+            "LEFT JOIN faces f ON f.photo_id = p.id AND f.model = ? WHERE p.status = 'indexed'", [FACENET_MODEL]).fetchall()
     finally:
         store.close()
     best: dict[str, tuple] = {}
@@ -214,8 +229,10 @@ def verification_report(pairs: list[Pair], dist: np.ndarray, far_target: float =
         "val": float(np.mean(vals)), "val_std": float(np.std(vals)), "far": float(np.mean(fars)),
         "far_target": far_target,
         "auc": float(np.trapezoid(tpr, fpr)),
-        "accuracy_faces_found_only": _accuracy(dist[found], same[found], float(np.median(thresholds)))
-        if found.any() else None,
+        # the same protocol on the pairs whose two faces were found
+        "accuracy_faces_found_only": float(np.mean(accs)) if found.all() else (
+            verification_report([p for p, f in zip(pairs, found) if f], dist[found], far_target)["accuracy"]
+            if found.any() else None),
         "roc": {"fpr": fpr.tolist(), "tpr": tpr.tolist()},
     }
 

@@ -240,3 +240,55 @@ def attributes_for_photos(jobs: list[AttributeJob], spec: PipelineSpec) -> list[
             crops.append(attribute_crops(decoded.rgb, det.scaled(1.0 / decoded.scale)))
     done.extend((fid, attrs, None) for fid, attrs in zip(ids, estimate_attributes(crops, spec)))
     return done
+
+
+@dataclass(frozen=True)
+class EmbedJob:
+    """Faces of one indexed photo or video to embed again from their stored boxes (after the
+    embedding changed): (row id, owner, t, box) as Store.faces_to_reembed lists them."""
+
+    path: str
+    kind: str
+    faces: tuple[tuple[int, int | None, float | None, Detection], ...]
+
+
+def embeddings_for_photos(jobs: list[EmbedJob], spec: PipelineSpec) -> list[tuple]:
+    """(row id, owner, vector, sharpness, None) for each face of ``jobs``, or (row id, owner,
+    None, None, why) when its photo or video cannot be read any more. A photo is decoded
+    again at indexing resolution; a video track is cut from its frames at the stored times,
+    and its face is the mean of its representatives, as when it was indexed."""
+    from .video import frame_at
+
+    s = spec.settings
+    done, keys, crops = [], [], []
+    for job in jobs:
+        try:
+            if job.kind == "video":
+                frames: dict[float, np.ndarray] = {}
+                for *_, t, det in job.faces:
+                    if t not in frames:
+                        frames[t] = frame_at(job.path, t or 0.0)
+                cut = [margin_crop(frames[t], det, s.crop_size_px, s.crop_margin) for *_, t, det in job.faces]
+            else:
+                decoded = decode_image(read_file(job.path), s.decode_max_side_px, s.max_pixels)
+                cut = [margin_crop(decoded.rgb, det.scaled(1.0 / decoded.scale), s.crop_size_px, s.crop_margin)
+                       for *_, det in job.faces]
+        except (ImageError, OSError) as exc:
+            why = str(exc) if isinstance(exc, ImageError) else f"unreadable: {exc.strerror or exc}"
+            done.extend((rid, owner, None, None, why) for rid, owner, _, _ in job.faces)
+            continue
+        keys.extend((rid, owner) for rid, owner, _, _ in job.faces)
+        crops.extend(cut)
+    if not crops:
+        return done
+    vectors = get_model(spec.embedder).embed(np.stack(crops), s.embed_batch)
+    reps: dict[int, list[np.ndarray]] = {}
+    for (rid, owner), vec in zip(keys, vectors):
+        if owner is not None:
+            reps.setdefault(owner, []).append(vec)
+    for (rid, owner), crop, vec in zip(keys, crops, vectors):
+        if owner is None and rid in reps:  # a video track: the mean of its representatives
+            mean = np.mean(reps[rid], axis=0)
+            vec = (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+        done.append((rid, owner, vec, sharpness(crop) if owner is None else None, None))
+    return done

@@ -5,7 +5,7 @@ import json
 import os
 import socket
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 
 import numpy as np
@@ -386,6 +386,46 @@ class Store:
                 alive |= {r[0] for r in self.db.execute(f"SELECT id FROM faces WHERE id IN ({marks})", chunk)}
             self._insert_attributes([(f, a) for f, a in rows if f in alive], now_iso())
         return len(alive)
+
+    def faces_to_reembed(self, models: Sequence[str]) -> list[tuple[str, str, list[tuple[int, int | None, float | None, Detection]]]]:
+        """Faces embedded by one of ``models`` (an older embedding), to be embedded again from
+        their stored boxes: [(path, kind, [(row id, owner, t, box)])] per present photo or video,
+        in path order. ``owner`` is None for a row of faces, and the track's face id for a
+        representative face of a video track (a row of track_faces)."""
+        marks = ",".join("?" * len(models))
+        out: dict[str, tuple[str, list]] = {}
+        for fid, path, raw, kind, t, x1, y1, x2, y2, score in self.db.execute(
+                f"SELECT f.id, p.path, p.path_bytes, p.kind, f.t, f.x1, f.y1, f.x2, f.y2, f.score FROM faces f "
+                f"JOIN photos p ON p.id = f.photo_id WHERE p.status = 'indexed' AND f.model IN ({marks}) "
+                f"ORDER BY p.path, f.face_index", list(models)):
+            key = os.fsdecode(raw) if raw is not None else path
+            out.setdefault(key, (kind, []))[1].append((fid, None, t, Detection(x1, y1, x2, y2, score, ())))
+        for rid, fid, path, raw, t, x1, y1, x2, y2, score in self.db.execute(
+                f"SELECT r.id, r.face_id, p.path, p.path_bytes, r.t, r.x1, r.y1, r.x2, r.y2, r.score "
+                f"FROM track_faces r JOIN faces f ON f.id = r.face_id JOIN photos p ON p.id = f.photo_id "
+                f"WHERE p.status = 'indexed' AND f.model IN ({marks}) ORDER BY r.face_id, r.rank", list(models)):
+            key = os.fsdecode(raw) if raw is not None else path
+            out[key][1].append((rid, fid, t, Detection(x1, y1, x2, y2, score, ())))
+        return [(path, kind, faces) for path, (kind, faces) in sorted(out.items())]
+
+    def replace_embeddings(self, rows: Iterable[tuple[int, int | None, np.ndarray, float | None]], model: str) -> int:
+        """Store new embeddings of existing faces, as ``model``: rows of (row id, owner, vector,
+        sharpness) as faces_to_reembed lists them (owner None: a face; else a track's
+        representative). Returns the number of faces updated."""
+        faces, reps = [], []
+        for rid, owner, vector, sharp in rows:
+            blob = embedding_to_blob(vector)
+            if owner is None:
+                faces.append((blob, model, None if sharp is None else round(sharp, 2), rid))
+            else:
+                reps.append((blob, rid))
+        with self.db.atomic():
+            self.db.conn.executemany("UPDATE faces SET embedding = ?, model = ?, sharpness = coalesce(?, sharpness) "
+                                "WHERE id = ?", faces)
+            self.db.conn.executemany("UPDATE track_faces SET embedding = ? WHERE id = ?", reps)
+            # Copies made from the database (the search index) must be rebuilt, as after a deletion.
+            self.db.execute("UPDATE counters SET value = value + 1 WHERE name = 'faces_deleted'")
+        return len(faces)
 
     def faces_needing_attributes(self, redo: bool = False) -> list[tuple[str, list[tuple[int, Detection]]]]:
         """[(photo path, [(face id, box)])] of present photos with faces that have no attributes

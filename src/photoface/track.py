@@ -75,7 +75,7 @@ class Tracker:
     seconds without a face, and every track closes at a scene cut.
     """
 
-    def __init__(self, max_gap: float, link_distance: float = 0.8, overlap_distance: float = 1.0,
+    def __init__(self, max_gap: float, link_distance: float = 0.85, overlap_distance: float = 1.05,
                  min_iou: float = 0.3):
         self.max_gap = max_gap
         self.link_distance = link_distance
