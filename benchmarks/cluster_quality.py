@@ -27,9 +27,9 @@ GRID = [
     {"min_cluster_size": 2, "min_samples": 1}, {"min_cluster_size": 3}, {"min_samples": 3},
     {"min_sharpness": 0.0}, {"min_face_px": 40.0}, {"min_face_px": 60.0}, {"n_neighbors": 10},
     {"min_score": 0.99},
-    {"attach_distance": 0.65}, {"attach_distance": 0.85},
-    {"max_link_distance": 0.85}, {"max_link_distance": 1.0}, {"max_link_distance": 4.0},
-    {"pair_distance": 0.0}, {"pair_distance": 0.7}, {"pair_distance": 0.9},
+    {"attach_distance": 0.7}, {"attach_distance": 0.8}, {"attach_distance": 0.85},
+    {"max_link_distance": 0.8}, {"max_link_distance": 0.9}, {"max_link_distance": 1.0}, {"max_link_distance": 4.0},
+    {"pair_distance": 0.0}, {"pair_distance": 0.8}, {"pair_distance": 0.9},
     {"attach_distance": 0.85, "max_link_distance": 1.0},
     {"max_link_distance": 4.0, "pair_distance": 0.0},
 ]

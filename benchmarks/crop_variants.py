@@ -8,12 +8,12 @@ The database is the full-LFW eval cache (every LFW photo indexed by photoface); 
 detections (box, five landmarks) are kept, and for each variant the main face of every
 View 2 photo is cut again and embedded with FaceNet (about 2 minutes per variant on 2
 cores; embeddings are cached in --out). Variants: ``mNN`` is the margin crop with NN%
-margin (photoface uses 30); ``warp`` is a 5-point similarity alignment to the mean
-landmark layout of the 30% crops (mirrored to be symmetric). Each is scored as stored,
-with a horizontal flip (embeddings summed, or concatenated), and centred: the mean
+margin (photoface uses 20); ``warp`` is a 5-point similarity alignment to the mean
+landmark layout of the 30% crops (mirrored to be symmetric). Each is scored on FaceNet's raw
+output, with a horizontal flip (embeddings summed, or concatenated), and centred: the mean
 embedding of the training folds subtracted before the distance (the facenet repository's
-recipe), or a fixed centre (the mean of the stored embeddings of the LFW photos outside
-View 2).
+recipe), or a fixed centre (the mean raw output for the LFW photos outside View 2, as stored in the
+cache: photoface's own crop, whatever the variant).
 """
 from __future__ import annotations
 
@@ -28,7 +28,9 @@ import numpy as np
 from PIL import Image
 
 from photoface.align import margin_crop
+from photoface.config import FACENET_MODEL
 from photoface.evaluate import _accuracy, _best_threshold, read_lfw_pairs, verification_report
+from photoface.models.facenet import load_centre, uncentred
 from photoface.types import Detection
 
 
@@ -91,6 +93,11 @@ def main() -> int:
     view2 = sorted({os.path.realpath(p) for pr in pairs for p in (pr.a, pr.b)})
     have = [p for p in view2 if p in faces]
     outside = np.stack([faces[p][1] for p in faces if p not in set(view2)])
+    con = sqlite3.connect(args.db)
+    stored_model = con.execute("SELECT model FROM faces LIMIT 1").fetchone()[0]
+    con.close()
+    if stored_model == FACENET_MODEL:  # stored embeddings are centred: compare raw outputs
+        outside = uncentred(outside, load_centre())
     print(f"{len(view2)} View 2 photos, {len(have)} with a face; fixed centre from {len(outside)} other LFW faces")
     row = {p: i for i, p in enumerate(have)}
     ia = np.array([row.get(os.path.realpath(p.a), -1) for p in pairs])
@@ -123,7 +130,7 @@ def main() -> int:
             for p in have:
                 c = cut(variant, np.asarray(Image.open(p).convert("RGB")), faces[p][0], tmpl)
                 crops.append(c[:, ::-1] if flip else c)
-            np.save(path, FaceNetEmbedder().embed(np.stack(crops)))
+            np.save(path, FaceNetEmbedder().network(np.stack(crops)))  # raw outputs: centring is a column here
             print(f"  embedded {variant}{' flipped' if flip else ''} in {time.perf_counter() - t:.0f} s")
         return np.load(path)
 

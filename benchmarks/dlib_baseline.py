@@ -118,6 +118,7 @@ def main() -> int:
     # photoface's index of the same folder (cached as by `photoface eval cluster`)
     from photoface import api
     from photoface.anchors import librephotos
+    from photoface.models.facenet import load_centre, uncentred
     from photoface.config import ClusterSettings
     from photoface.organize import eligible_mask, make_clusterer
 
@@ -136,7 +137,7 @@ def main() -> int:
         # LibrePhotos' own setting: HDBSCAN (min_cluster_size 2, epsilon 0.05) on dlib embeddings
         "LibrePhotos on dlib (HDBSCAN 2, eps 0.05)": hdbscan.HDBSCAN(
             min_cluster_size=2, cluster_selection_epsilon=0.05).fit_predict(X),
-        "LibrePhotos on FaceNet (eps 0.092)": librephotos(table["X"][rows]),
+        "LibrePhotos on FaceNet (eps 0.092)": librephotos(uncentred(table["X"][rows], load_centre())),
         "photoface on FaceNet": make_clusterer(settings).fit_predict(
             table["X"][rows], groups=table["photo_id"][rows], eligible=eligible_mask(table, settings)[rows]),
     }

@@ -43,8 +43,8 @@ class Settings:
 
 #: A face is given a known person's name (gallery, classifier, video annotation) only
 #: within this distance of that person's faces: stricter than the 1:1 threshold, whose
-#: false-match rate (about 1e-2) is too high for naming; 0.95 is about 1e-4 on LFW
-#: (docs/quality.md).
+#: false-match rate (about 1e-2) is too high for naming; 0.95 is about 1e-4 over pairs
+#: of LFW's main faces (models/facenet.md).
 NAMING_DISTANCE = 0.95
 
 #: Distance between two FaceNet embeddings (Euclidean, unit vectors) below which two
@@ -61,7 +61,7 @@ class ClusterSettings:
     min_samples: int = 2
     n_neighbors: int = 15
     cluster_selection_epsilon: float = 0.0
-    max_link_distance: float = 0.85  # clusters are split where only longer links join their faces
+    max_link_distance: float = 0.9  # clusters are split where only longer links join their faces
     pair_distance: float = 0.85  # two unclustered faces nearest to each other within this form a cluster (0: off)
     # faces that may form clusters; the others are only attached afterwards
     min_face_px: float = 50.0  # shorter side of the face box, in photo pixels
