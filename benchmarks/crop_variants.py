@@ -130,7 +130,8 @@ def main() -> int:
             for p in have:
                 c = cut(variant, np.asarray(Image.open(p).convert("RGB")), faces[p][0], tmpl)
                 crops.append(c[:, ::-1] if flip else c)
-            np.save(path, FaceNetEmbedder().network(np.stack(crops)))  # raw outputs: centring is a column here
+            # raw float32 outputs: centring is a column of the table
+            np.save(path, FaceNetEmbedder(precision="fp32").network(np.stack(crops)))
             print(f"  embedded {variant}{' flipped' if flip else ''} in {time.perf_counter() - t:.0f} s")
         return np.load(path)
 

@@ -43,7 +43,7 @@ def main() -> int:
     faces = main_faces(args.db)
     view2 = {os.path.realpath(p) for pr in read_lfw_pairs(args.lfw) for p in (pr.a, pr.b)}
     photos = sorted(p for p in faces if p not in view2)
-    net = FaceNetEmbedder()
+    net = FaceNetEmbedder(precision="fp32")  # the reference arithmetic
     t = time.perf_counter()
     sums: dict[str, np.ndarray] = {}
     counts: dict[str, int] = {}

@@ -71,3 +71,42 @@ def test_compiled_mtcnn_finds_what_the_package_finds():
             assert np.allclose(np.array(d.landmarks).T.ravel(), row[6:16], atol=1e-3), path.name
         found += len(got)
     assert found >= 6
+
+
+def test_facenet_bf16_agrees_with_fp32_or_is_refused():
+    """bfloat16 FaceNet (oneDNN, on CPUs with AMX or AVX512-BF16) gives the float32
+    embeddings to within 0.03 and the same same-person decisions on the committed photos;
+    on a CPU without those instructions asking for it is a clear error."""
+    import json
+
+    from conftest import DATA, PHOTOS
+    from photoface.align import margin_crop
+    from photoface.config import SAME_PERSON_DISTANCE, Settings
+    from photoface.decode import decode_image
+    from photoface.errors import DeviceError
+    from photoface.models.facenet import FaceNetEmbedder
+    from photoface.models.runtime import cpu_has_bf16
+
+    people = {k: v["person"] for k, v in json.loads((DATA / "faces.json").read_text()).items()
+              if not k.startswith("_") and v["faces"]}
+    detector = get_model(ModelSpec("mtcnn-1.0.0", None, "cpu"))
+    crops, who = [], []
+    for name, person in sorted(people.items()):
+        rgb = decode_image((PHOTOS / name).read_bytes(), 1024).rgb
+        best = max(detector.detect(rgb), key=lambda d: d.score)
+        crops.append(margin_crop(rgb, best, 160, Settings().crop_margin))
+        who.append(person)
+    crops = np.stack(crops)
+    fp32 = get_model(ModelSpec(FACENET_MODEL, None, "cpu")).embed(crops)
+    if not cpu_has_bf16():
+        with pytest.raises(DeviceError, match="bfloat16"):
+            FaceNetEmbedder(device="cpu", precision="bf16")
+        return
+    bf16_model = FaceNetEmbedder(device="cpu", precision="bf16")
+    assert bf16_model.precision == "bf16"
+    bf16 = bf16_model.embed(crops)
+    assert np.linalg.norm(bf16 - fp32, axis=1).max() < 0.03
+    same = np.array([[a == b for b in who] for a in who])
+    for E in (fp32, bf16):
+        d = np.linalg.norm(E[:, None] - E[None], axis=2)
+        assert ((d < SAME_PERSON_DISTANCE) == same).all()

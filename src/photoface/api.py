@@ -110,6 +110,8 @@ def index(
     settings = settings or Settings()
     if settings.device not in ("auto", "cpu", "gpu"):
         raise InputError(f"unknown device {settings.device!r}: use auto, cpu or gpu")
+    if settings.embed_precision not in ("auto", "fp32", "bf16"):
+        raise InputError(f"unknown precision {settings.embed_precision!r}: use auto, fp32 or bf16")
     if not (scheduler in ("auto", "local", "sync") or "://" in scheduler):
         raise InputError(f"unknown scheduler {scheduler!r}: use auto, local, sync, or an address like tcp://HOST:8786")
     if workers is not None and workers < 1:

@@ -49,6 +49,10 @@ PROGRESS_OPTION = click.option("--progress/--no-progress", default=None,
               help="Photos per Dask task; their faces are embedded together.")
 @click.option("--embed-batch", type=click.IntRange(min=1), default=_DEFAULTS.embed_batch, show_default=True,
               help="Faces per FaceNet batch.")
+@click.option("--precision", "embed_precision", type=click.Choice(["auto", "fp32", "bf16"]),
+              default=_DEFAULTS.embed_precision, show_default=True,
+              help="FaceNet's arithmetic: bf16 (about 3x faster on CPUs with AMX or AVX512-BF16, same accuracy), "
+                   "fp32, or auto (bf16 where the CPU has it).")
 @click.option("--max-side", "detect_max_side_px", type=click.IntRange(min=64), default=_DEFAULTS.detect_max_side_px, show_default=True,
               help="Photos are scaled to at most this many pixels on the long side for detection.")
 @click.option("--min-score", type=click.FloatRange(0, 1), default=_DEFAULTS.min_score, show_default=True,
@@ -64,8 +68,8 @@ PROGRESS_OPTION = click.option("--progress/--no-progress", default=None,
               show_default=True, help="Videos: mean grey-level change that counts as a scene cut (0: off).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @PROGRESS_OPTION
-def index(folder, db, workers, scheduler, device, partition_size, embed_batch, detect_max_side_px, min_score,
-          min_face_px, retry_failed, attributes, video_every_s, video_cut_threshold, as_json, progress):
+def index(folder, db, workers, scheduler, device, partition_size, embed_batch, embed_precision, detect_max_side_px,
+          min_score, min_face_px, retry_failed, attributes, video_every_s, video_cut_threshold, as_json, progress):
     """Find, embed and store every face in the photos under FOLDER.
 
     Re-running it is cheap: unchanged files are skipped, moved ones are recognized by
@@ -74,7 +78,7 @@ def index(folder, db, workers, scheduler, device, partition_size, embed_batch, d
     from . import api
 
     settings = Settings(
-        device=device, partition_size=partition_size, embed_batch=embed_batch,
+        device=device, partition_size=partition_size, embed_batch=embed_batch, embed_precision=embed_precision,
         detect_max_side_px=detect_max_side_px, min_score=min_score, min_face_px=min_face_px,
         attributes=attributes, video_every_s=video_every_s, video_cut_threshold=video_cut_threshold,
     )

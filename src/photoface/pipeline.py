@@ -33,7 +33,7 @@ class PipelineSpec:
         return cls(
             settings,
             ModelSpec(MTCNN_MODEL, None, settings.device, threads),
-            ModelSpec(FACENET_MODEL, None, settings.device, threads),
+            ModelSpec(FACENET_MODEL, None, settings.device, threads, settings.embed_precision),
             ModelSpec(AGE_GENDER_MODEL, None, settings.device, threads),
             ModelSpec(EMOTION_MODEL, None, settings.device, threads),
         )

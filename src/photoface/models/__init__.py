@@ -16,7 +16,7 @@ def _load(spec: ModelSpec):
         case name if name == FACENET_MODEL:
             from .facenet import FaceNetEmbedder
 
-            return FaceNetEmbedder(spec.path, spec.device, spec.threads)
+            return FaceNetEmbedder(spec.path, spec.device, spec.threads, spec.precision)
         case name if name == MTCNN_MODEL:
             from .detector import MTCNNDetector
 

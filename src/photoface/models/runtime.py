@@ -71,6 +71,20 @@ def _quiet_native_stderr():
         os.close(devnull)
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has bfloat16 instructions oneDNN uses (AMX-BF16 or AVX512-BF16).
+    Read from /proc/cpuinfo; other systems report no."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"amx_bf16", "avx512_bf16"})
+    except OSError:
+        pass
+    return False
+
+
 def tf_device_name(tf, device: str) -> str:
     """The TensorFlow device string a model should be placed on."""
     if device != "cpu" and tf.config.list_logical_devices("GPU"):
