@@ -9,7 +9,7 @@ import numpy as np
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .config import Settings
+from .config import PRECISIONS, Settings
 from .errors import InputError
 from .lock import RunLock
 from .models.weights import sha256_file
@@ -110,7 +110,7 @@ def index(
     settings = settings or Settings()
     if settings.device not in ("auto", "cpu", "gpu"):
         raise InputError(f"unknown device {settings.device!r}: use auto, cpu or gpu")
-    if settings.embed_precision not in ("auto", "fp32", "bf16"):
+    if settings.embed_precision not in PRECISIONS:
         raise InputError(f"unknown precision {settings.embed_precision!r}: use auto, fp32 or bf16")
     if not (scheduler in ("auto", "local", "sync") or "://" in scheduler):
         raise InputError(f"unknown scheduler {scheduler!r}: use auto, local, sync, or an address like tcp://HOST:8786")

@@ -8,7 +8,7 @@ import click
 
 from . import __version__
 
-from .config import NAMING_DISTANCE, Settings
+from .config import NAMING_DISTANCE, PRECISIONS, Settings
 
 _DEFAULTS = Settings()
 
@@ -49,7 +49,7 @@ PROGRESS_OPTION = click.option("--progress/--no-progress", default=None,
               help="Photos per Dask task; their faces are embedded together.")
 @click.option("--embed-batch", type=click.IntRange(min=1), default=_DEFAULTS.embed_batch, show_default=True,
               help="Faces per FaceNet batch.")
-@click.option("--precision", "embed_precision", type=click.Choice(["auto", "fp32", "bf16"]),
+@click.option("--precision", "embed_precision", type=click.Choice(PRECISIONS),
               default=_DEFAULTS.embed_precision, show_default=True,
               help="FaceNet's arithmetic: bf16 (about 3x faster on CPUs with AMX or AVX512-BF16, same accuracy), "
                    "fp32, or auto (bf16 where the CPU has it).")

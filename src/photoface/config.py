@@ -7,6 +7,7 @@ from dataclasses import dataclass
 #: the shared centre removed (models/facenet.md). Faces stored under an older name are
 #: re-embedded by the next `photoface index` (their boxes are kept, names too).
 FACENET_MODEL = "facenet-20180408-102900-centred"
+PRECISIONS = ("auto", "fp32", "bf16")  # FaceNet's arithmetic (Settings.embed_precision)
 LEGACY_FACENET_MODELS = ("facenet-20180408-102900",)  # 30% margin, raw network output
 MTCNN_MODEL = "mtcnn-1.0.0"
 AGE_GENDER_MODEL = "wrn16x8-imdbwiki-agender"

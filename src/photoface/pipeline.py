@@ -273,9 +273,8 @@ def embeddings_for_photos(jobs: list[EmbedJob], spec: PipelineSpec) -> list[tupl
                 decoded = decode_image(read_file(job.path), s.decode_max_side_px, s.max_pixels)
                 cut = [margin_crop(decoded.rgb, det.scaled(1.0 / decoded.scale), s.crop_size_px, s.crop_margin)
                        for *_, det in job.faces]
-        except (ImageError, OSError) as exc:
-            why = str(exc) if isinstance(exc, ImageError) else f"unreadable: {exc.strerror or exc}"
-            done.extend((rid, owner, None, None, why) for rid, owner, _, _ in job.faces)
+        except ImageError as exc:  # read_file, decode_image and frame_at report every failure so
+            done.extend((rid, owner, None, None, str(exc)) for rid, owner, _, _ in job.faces)
             continue
         keys.extend((rid, owner) for rid, owner, _, _ in job.faces)
         crops.extend(cut)

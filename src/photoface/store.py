@@ -173,6 +173,11 @@ def path_key(path: str) -> tuple[str, bytes | None]:
         return raw.decode("utf-8", "backslashreplace"), raw
 
 
+def stored_path(path: str, raw: bytes | None) -> str:
+    """A path as read back from the photos table (the inverse of path_key)."""
+    return os.fsdecode(raw) if raw is not None else path
+
+
 def ensure_db_folder(path: str) -> None:
     """Raise a DatabaseError unless the folder that will hold the database file exists."""
     folder = os.path.dirname(os.path.abspath(path))
@@ -265,7 +270,7 @@ class Store:
         )
         out = {}
         for path, raw, size, mtime, status in rows:
-            out[os.fsdecode(raw) if raw is not None else path] = (size, mtime, status)
+            out[stored_path(path, raw)] = (size, mtime, status)
         return out
 
     def missing_photos_by_size(self, sizes: Iterable[int]) -> dict[int, list[tuple[int, str, str]]]:
@@ -398,14 +403,12 @@ class Store:
                 f"SELECT f.id, p.path, p.path_bytes, p.kind, f.t, f.x1, f.y1, f.x2, f.y2, f.score FROM faces f "
                 f"JOIN photos p ON p.id = f.photo_id WHERE p.status = 'indexed' AND f.model IN ({marks}) "
                 f"ORDER BY p.path, f.face_index", list(models)):
-            key = os.fsdecode(raw) if raw is not None else path
-            out.setdefault(key, (kind, []))[1].append((fid, None, t, Detection(x1, y1, x2, y2, score, ())))
+            out.setdefault(stored_path(path, raw), (kind, []))[1].append((fid, None, t, Detection(x1, y1, x2, y2, score, ())))
         for rid, fid, path, raw, t, x1, y1, x2, y2, score in self.db.execute(
                 f"SELECT r.id, r.face_id, p.path, p.path_bytes, r.t, r.x1, r.y1, r.x2, r.y2, r.score "
                 f"FROM track_faces r JOIN faces f ON f.id = r.face_id JOIN photos p ON p.id = f.photo_id "
                 f"WHERE p.status = 'indexed' AND f.model IN ({marks}) ORDER BY r.face_id, r.rank", list(models)):
-            key = os.fsdecode(raw) if raw is not None else path
-            out[key][1].append((rid, fid, t, Detection(x1, y1, x2, y2, score, ())))
+            out[stored_path(path, raw)][1].append((rid, fid, t, Detection(x1, y1, x2, y2, score, ())))
         return [(path, kind, faces) for path, (kind, faces) in sorted(out.items())]
 
     def replace_embeddings(self, rows: Iterable[tuple[int, int | None, np.ndarray, float | None]], model: str) -> int:
@@ -436,8 +439,7 @@ class Store:
                 f"SELECT f.id, p.path, p.path_bytes, f.x1, f.y1, f.x2, f.y2, f.score FROM faces f "
                 f"JOIN photos p ON p.id = f.photo_id WHERE p.status = 'indexed' AND p.kind = 'photo' {missing} "
                 f"ORDER BY p.path, f.face_index"):
-            key = os.fsdecode(raw) if raw is not None else path
-            out.setdefault(key, []).append((fid, Detection(x1, y1, x2, y2, score, ())))
+            out.setdefault(stored_path(path, raw), []).append((fid, Detection(x1, y1, x2, y2, score, ())))
         return list(out.items())
 
     # --- reads --------------------------------------------------------------------------

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelError
-from ..errors import DeviceError
+from ..config import PRECISIONS
+from ..errors import DeviceError, ModelError
 from .runtime import cpu_has_bf16, tensorflow, tf_device_name
 from .weights import FACENET_PB, locate
 
@@ -59,9 +59,6 @@ def uncentred(emb: np.ndarray, centre: np.ndarray) -> np.ndarray:
 def preprocess(faces_rgb_uint8: np.ndarray) -> np.ndarray:
     """Fixed standardization the model was trained with: (x - 127.5) / 128 on RGB."""
     return (faces_rgb_uint8.astype(np.float32) - 127.5) / 128.0
-
-
-PRECISIONS = ("auto", "fp32", "bf16")
 
 
 class FaceNetEmbedder:
