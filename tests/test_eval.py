@@ -145,9 +145,11 @@ def test_eval_cluster_and_calibrate_on_real_photos(labeled, tmp_path, capsys):
     assert len(rows) == 4 and [r["bcubed_f1"] for r in out["results"]] == sorted(
         (r["bcubed_f1"] for r in out["results"]), reverse=True)
     mine = rows["photoface"]
-    # Obama (4 photos) and Biden (2) are found, nothing is mixed; Collins' second photo
-    # has a face under 50 px, which may only join an existing cluster: she stays unknown
-    assert mine["clusters"] == 2 and mine["bcubed_p"] == 1.0 and mine["noise"] == 0.25
+    # Obama (4 photos) and Biden (2) are found and nothing is mixed. Collins' second photo
+    # is scaled so that her face is about 50 px, the clustering gate's minimum: depending
+    # on a pixel of box size she forms her own cluster or both her faces stay unknown
+    assert mine["bcubed_p"] == 1.0
+    assert (mine["clusters"], mine["noise"]) in ((3, 0.0), (2, 0.25))
     # other settings on the cached embeddings, from the command line
     assert main(["eval", "cluster", "--labeled", str(labeled), "--cache", cache, "--no-anchors", "--json",
                  "--set", "min_samples=1", "--no-progress"]) == 0

@@ -48,29 +48,57 @@ def test_facenet_batched_equals_one_at_a_time():
         embedder.embed(np.zeros((1, 100, 100, 3), np.uint8))
 
 
-def test_compiled_mtcnn_finds_what_the_package_finds():
-    """The detector runs MTCNN's networks as TensorFlow graphs: same boxes, scores and
-    landmarks as the mtcnn package's own eager run, on every committed photo (the cat
-    included: R-Net then O-Net get empty batches)."""
+def test_cascade_finds_what_the_mtcnn_package_finds():
+    """photoface runs MTCNN's networks in a cascade of its own (pyramid, greedy NMS, crops
+    in the graphs): on every committed photo at detection size (the cat included: R-Net
+    and O-Net then get no candidates), each face the mtcnn package reports with a score
+    of at least 0.9 is found in the same place, with the same landmarks to within 5% of the
+    face's size and the same score to within 0.1 (the widest gaps: the face cut by the
+    frame in obama_partial_face.jpg, 0.94 or 1.0, landmarks 8 px apart on a 179 px box),
+    and nothing confident is found that the package does not report."""
     from mtcnn import MTCNN
-    from PIL import Image
 
     from conftest import PHOTOS
+    from photoface.decode import decode_image
     from photoface.models.detector import MTCNNDetector
 
     ours, package = MTCNNDetector(device="cpu"), MTCNN(device="CPU:0")
     found = 0
     for path in sorted(PHOTOS.glob("*.jpg")):
-        rgb = np.asarray(Image.open(path).convert("RGB"))
-        got = ours.detect(rgb)
-        want = np.asarray(package.detect_faces(rgb, box_format="xyxy", output_type="numpy", min_face_size=20),
-                          dtype=np.float64).reshape(-1, 16)
+        rgb = decode_image(path.read_bytes(), 1024).rgb
+        got = ours.detect(rgb, 20, 0.9)
+        want = [row for row in np.asarray(package.detect_faces(
+            rgb, box_format="xyxy", output_type="numpy", min_face_size=20), dtype=np.float64).reshape(-1, 16)
+            if row[5] >= 0.9 and min(row[3] - row[1], row[4] - row[2]) >= 20]
         assert len(got) == len(want), path.name
-        for d, row in zip(got, want):
-            assert np.allclose([d.x1, d.y1, d.x2, d.y2, d.score], row[1:6], atol=1e-3), path.name
-            assert np.allclose(np.array(d.landmarks).T.ravel(), row[6:16], atol=1e-3), path.name
+        for row in want:
+            box = row[1:5]
+            d = max(got, key=lambda d: _iou(box, (d.x1, d.y1, d.x2, d.y2)))
+            assert _iou(box, (d.x1, d.y1, d.x2, d.y2)) > 0.8, path.name
+            assert abs(d.score - row[5]) < 0.1, path.name
+            marks = np.array(d.landmarks).T.ravel()
+            assert np.abs(marks - row[6:16]).max() < 0.05 * (box[2] - box[0]), path.name
         found += len(got)
     assert found >= 6
+
+
+def test_nms_is_greedy_and_knows_both_overlaps():
+    from photoface.models.detector import nms
+
+    boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [9, 0, 19, 10], [2, 2, 6, 6]], np.float64)
+    scores = np.array([0.9, 0.8, 0.95, 0.7])
+    # IoU(0, 1) = 90 / 110 > 0.5: 1 goes; 2 overlaps 0 by 10 / 190 and stays; 3 is inside 0
+    # (IoU 16 / 100, kept by union; overlap over the smaller box 1.0, dropped by "min")
+    assert nms(boxes, scores, 0.5).tolist() == [2, 0, 3]
+    assert nms(boxes, scores, 0.5, method="min").tolist() == [2, 0]
+    assert nms(boxes[:0], scores[:0], 0.5).tolist() == []
+
+
+def _iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
+    return ix * iy / union
 
 
 def test_facenet_bf16_agrees_with_fp32_or_is_refused():

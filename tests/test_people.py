@@ -5,6 +5,7 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import PHOTOS, compose_group, variant_photo
@@ -244,3 +245,19 @@ def test_bad_input_is_one_line_and_changes_nothing(lib, tmp_path, capsys):
     api.index(str(tmp_path / "nothing"), str(empty), scheduler="sync")
     assert main(["cluster", "--db", str(empty)]) == 1
     assert "no faces yet" in capsys.readouterr().err
+
+
+def test_gallery_photo_ignores_unclear_faces_around_the_portrait():
+    """A gallery portrait with a doubtful detection in its background (score under the
+    clustering gate, or small, or blurred) still counts; two clear faces do not."""
+    from photoface.gallery import clear_faces
+    from photoface.types import Detection, Face
+
+    def face(x, size, score, sharpness=100.0):
+        return Face(Detection(x, 0, x + size, size, score, ((0, 0),) * 5), np.zeros(512, np.float32), "m", sharpness)
+
+    portrait = face(0, 200, 0.999)
+    assert clear_faces([portrait]) == [portrait]
+    assert clear_faces([portrait, face(300, 36, 0.83)]) == [portrait]  # doubtful and small
+    assert clear_faces([portrait, face(300, 120, 0.99, sharpness=3.0)]) == [portrait]  # blurred
+    assert len(clear_faces([portrait, face(300, 120, 0.99)])) == 2

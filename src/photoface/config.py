@@ -23,7 +23,7 @@ class Settings:
     detect_max_side_px: int = 1024  # MTCNN runs on an image at most this large
     max_pixels: int = 180_000_000  # larger images are refused as decompression bombs
     # detect
-    min_face_px: int = 20  # at detection resolution; MTCNN 1.0.0 finds nothing above 20
+    min_face_px: int = 20  # at detection resolution; the pyramid starts here (fewer, smaller levels above it)
     min_score: float = 0.80  # MTCNN's own default is 0.7; see models/mtcnn.md for what 0.8-0.9 holds
     # align
     crop_size_px: int = 160

@@ -103,11 +103,12 @@ def cache_key(parts: list[str]) -> str:
     made with other settings or another embedding is never reused."""
     from .config import FACENET_MODEL, Settings
 
+    from .models.detector import CASCADE_VERSION
     from .models.facenet import CENTRE_PATH
 
     s = Settings()
     centre = hashlib.sha256(CENTRE_PATH.read_bytes()).hexdigest()[:16] if CENTRE_PATH.exists() else "-"
-    recipe = f"{FACENET_MODEL} {centre} {s.min_score} {s.crop_margin} {s.detect_max_side_px} {s.decode_max_side_px}"
+    recipe = f"{FACENET_MODEL} {centre} mtcnn-cascade-{CASCADE_VERSION} {s.min_score} {s.crop_margin} {s.detect_max_side_px} {s.decode_max_side_px}"
     return hashlib.sha256("\n".join([recipe, *parts]).encode()).hexdigest()[:16]
 
 

@@ -43,8 +43,23 @@ def gallery_files(folder: str) -> dict[str, list[str]]:
     return out
 
 
+def clear_faces(faces: list) -> list:
+    """The faces of a photo that pass the clustering quality gate (large, confident and
+    sharp: organize.eligible_mask): a blurred face in the background, or a detection
+    MTCNN is unsure of, does not make a portrait a group photo."""
+    from .config import ClusterSettings
+    from .organize import eligible_mask
+
+    if len(faces) < 2:
+        return faces
+    size = np.array([min(f.detection.width, f.detection.height) for f in faces], np.float64)
+    table = {"size": size, "score": np.array([f.detection.score for f in faces], np.float64),
+             "sharpness": np.array([np.nan if f.sharpness is None else f.sharpness for f in faces], np.float64)}
+    return [f for f, ok in zip(faces, eligible_mask(table, ClusterSettings())) if ok]
+
+
 def build_gallery(folder: str, embed_photos) -> Gallery:
-    """Embed every gallery photo; a photo must show exactly one face to count."""
+    """Embed every gallery photo; a photo must show exactly one clear face to count."""
     files = gallery_files(folder)
     all_paths = [p for paths in files.values() for p in paths]
     results = {r.path: r for r in embed_photos(all_paths)}
@@ -57,10 +72,10 @@ def build_gallery(folder: str, embed_photos) -> Gallery:
                 skipped.append((path, res.error or "unreadable"))
             elif not res.faces:
                 skipped.append((path, "no face found"))
-            elif len(res.faces) > 1:
+            elif len(clear := clear_faces(res.faces)) != 1:
                 skipped.append((path, f"{len(res.faces)} faces: a gallery photo must show only {name}"))
             else:
-                vectors.append(res.faces[0].embedding)
+                vectors.append(clear[0].embedding)
                 used.append(path)
         if not paths:
             skipped.append((os.path.join(folder, name), "no photos"))
