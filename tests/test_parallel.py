@@ -13,7 +13,7 @@ from PIL import Image, ImageOps
 
 from photoface import api
 from photoface.config import FACENET_MODEL, Settings
-from photoface.parallel import build_graph
+from photoface.parallel import partitions
 from photoface.pipeline import PipelineSpec
 from photoface.types import WorkItem
 
@@ -56,8 +56,8 @@ def assert_same_index(db, expected_db, root):
 def test_graph_is_small_and_holds_no_model(variants):
     items = [WorkItem(str(p), p.stat().st_size, p.stat().st_mtime) for p in sorted(variants.iterdir())]
     spec = PipelineSpec.from_settings(SETTINGS)
-    parts = build_graph(items, spec, partition_size=4)
-    assert len(parts) == (len(items) + 3) // 4
+    parts = partitions(items, partition_size=4)
+    assert len(parts) == (len(items) + 3) // 4 and sum(parts, []) == items
     assert len(pickle.dumps(spec)) < 2000  # a description of the models, not the models
 
 
@@ -75,6 +75,27 @@ def test_runs_on_an_existing_distributed_cluster(variants, baseline, tmp_path):
     for names in loaded.values():
         assert names in ([], sorted([FACENET_MODEL, "mtcnn-1.0.0"]))
     assert any(loaded.values())
+
+
+def test_gpu_workers_get_the_embedding_and_only_they(variants, baseline, tmp_path):
+    """On a cluster where one worker declares a GPU resource (here a label: no GPU is
+    needed for Dask's routing), detection runs anywhere and FaceNet only on that worker."""
+    from dask.distributed import Client, Nanny, Scheduler, SpecCluster
+
+    workers = {"plain": {"cls": Nanny, "options": {"nthreads": 1}},
+               "gpu": {"cls": Nanny, "options": {"nthreads": 1, "resources": {"GPU": 1}}}}
+    with SpecCluster(workers=workers, scheduler={"cls": Scheduler, "options": {"dashboard_address": ":0"}}) as cluster:
+        db = tmp_path / "gpu.db"
+        summary = api.index(str(variants), str(db), scheduler=cluster.scheduler_address, settings=SETTINGS)
+        assert summary.photos_indexed == 21
+        with Client(cluster) as client:
+            client.wait_for_workers(2)
+            loaded = client.run(lambda: sorted(spec.name for spec in __import__("photoface.models").models._cache))
+            resources = {addr: w.get("resources") for addr, w in client.scheduler_info()["workers"].items()}
+    assert_same_index(db, baseline, variants)
+    gpu = [addr for addr, r in resources.items() if r.get("GPU")]
+    assert len(gpu) == 1 and FACENET_MODEL in loaded[gpu[0]]
+    assert all(FACENET_MODEL not in names for addr, names in loaded.items() if addr not in gpu)
 
 
 def test_kill_9_then_rerun_equals_an_uninterrupted_run(variants, baseline, tmp_path):

@@ -181,18 +181,31 @@ def index_video(item: WorkItem, spec: PipelineSpec) -> PhotoResult:
     return result
 
 
-def index_files(items: list[WorkItem], spec: PipelineSpec) -> list[PhotoResult]:
-    """Index a partition of files; faces of all its photos are embedded in shared batches.
+@dataclass
+class Detected:
+    """A partition's photos read, detected and cropped, waiting for their faces to be
+    embedded: what a detection task hands to an embedding task (on a GPU worker)."""
+
+    results: list[PhotoResult]
+    owners: list[int]  # for each face, the index of its photo in results
+    detections: list[Detection]
+    crops: list[np.ndarray]  # FaceNet crops
+    extra: list  # attribute crops, when the settings ask for attributes
+
+
+def detect_files(items: list[WorkItem], spec: PipelineSpec) -> Detected:
+    """Read, decode, detect and crop a partition of files. A video is indexed whole here
+    (its tracker needs each sample's embeddings before the next sample).
 
     Never raises for a bad file: its PhotoResult has status "failed" and an error.
     """
     from .video import is_video
 
-    results, owners, dets, crops, extra = [], [], [], [], []
+    out = Detected([], [], [], [], [])
     for item in items:
         try:
             if is_video(item.path):
-                results.append(index_video(item, spec))
+                out.results.append(index_video(item, spec))
                 continue
             result, photo_dets, photo_crops, photo_extra = detect_in_photo(item, spec)
         except (ModelError, DeviceError):
@@ -202,18 +215,30 @@ def index_files(items: list[WorkItem], spec: PipelineSpec) -> list[PhotoResult]:
             result, photo_dets, photo_crops, photo_extra = PhotoResult(
                 item.path, item.size, item.mtime, kind="video" if is_video(item.path) else "photo"), [], [], []
             result.status, result.error = "failed", f"internal error: {type(exc).__name__}: {exc}"
-        results.append(result)
-        owners.extend([result] * len(photo_dets))
-        dets.extend(photo_dets)
-        crops.extend(photo_crops)
-        extra.extend(photo_extra)
-    if crops:
-        embedder = get_model(spec.embedder)
-        vectors = embedder.embed(np.stack(crops), spec.settings.embed_batch)
-        attributes = estimate_attributes(extra, spec) if extra else [None] * len(crops)
-        for owner, det, crop, vec, attrs in zip(owners, dets, crops, vectors, attributes):
-            owner.faces.append(Face(det, vec, spec.embedder.name, sharpness(crop), attrs))
-    return results
+        out.owners.extend([len(out.results)] * len(photo_dets))
+        out.results.append(result)
+        out.detections.extend(photo_dets)
+        out.crops.extend(photo_crops)
+        out.extra.extend(photo_extra)
+    return out
+
+
+def embed_detected(part: Detected, spec: PipelineSpec) -> list[PhotoResult]:
+    """Embed (and, if asked, estimate attributes of) a partition's faces in shared batches."""
+    if part.crops:
+        vectors = get_model(spec.embedder).embed(np.stack(part.crops), spec.settings.embed_batch)
+        attributes = estimate_attributes(part.extra, spec) if part.extra else [None] * len(part.crops)
+        for owner, det, crop, vec, attrs in zip(part.owners, part.detections, part.crops, vectors, attributes):
+            part.results[owner].faces.append(Face(det, vec, spec.embedder.name, sharpness(crop), attrs))
+    return part.results
+
+
+def index_files(items: list[WorkItem], spec: PipelineSpec) -> list[PhotoResult]:
+    """Index a partition of files: detect_files then embed_detected, in one task.
+
+    Never raises for a bad file: its PhotoResult has status "failed" and an error.
+    """
+    return embed_detected(detect_files(items, spec), spec)
 
 
 @dataclass(frozen=True)
