@@ -6,7 +6,10 @@ The peer is the face_recognition command (dlib's HOG detector + ResNet embedding
 with `--cpus 2`, in its own virtual environment (made as in dlib_baseline.py, plus
 click for its command line). Both commands run whole, start-up and model loading
 included, on the same hard-linked copy of the first N photos of FOLDER, alternating, and
-the median wall time is reported with photos/s, faces found and the ratio. The peer is
+the median wall time is reported with photos/s, faces/s, faces found, photos in which a
+face was found, the peak memory of each command (the sum of the peak resident sets of
+its processes: a worker-per-core command and its workers, or the peer's pool) and the
+ratio. The peer is
 asked to match the faces against one known photo (it has no "index only" mode), which
 costs it nothing measurable next to detection and embedding.
 """
@@ -37,6 +40,26 @@ def link_or_copy(src: str, dest: str) -> None:
         shutil.copy(src, dest)
 
 
+def run_measured(cmd: list[str]) -> tuple[str, float]:
+    """Run a command to completion -> (its stdout, the sum of the peak resident sets of
+    it and every process it started, read from /proc twice a second)."""
+    from memory_scale import descendants, hwm_mb
+
+    peaks: dict[int, float] = {}
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, text=True)
+        while proc.poll() is None:
+            for pid in {proc.pid} | descendants(proc.pid):
+                m = hwm_mb(pid)
+                if m is not None:
+                    peaks[pid] = max(peaks.get(pid, 0.0), m)
+            time.sleep(0.5)
+        if proc.returncode:
+            raise SystemExit(f"{cmd[0]} failed with exit status {proc.returncode}")
+        out.seek(0)
+        return out.read(), sum(peaks.values())
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("folder")
@@ -57,28 +80,33 @@ def main() -> int:
                 break
             link_or_copy(item.path, os.path.join(photos, f"{i:05d}{os.path.splitext(item.path)[1].lower()}"))
         n = len(os.listdir(photos))
-        times = {"face_recognition --cpus 2": [], "photoface index": []}
-        faces = {}
+        peer_name, ours_name = "face_recognition --cpus 2", "photoface index"
+        times = {peer_name: [], ours_name: []}
+        faces, with_face, memory = {}, {}, {peer_name: 0.0, ours_name: 0.0}
         for r in range(args.repeats):
             t = time.perf_counter()
-            out = subprocess.run([peer, "--cpus", "2", known, photos], capture_output=True, text=True, check=True)
-            times["face_recognition --cpus 2"].append(time.perf_counter() - t)
-            faces["face_recognition --cpus 2"] = sum(1 for line in out.stdout.splitlines()
-                                                     if line.strip() and not line.endswith("no_persons_found"))
+            out, mem = run_measured([peer, "--cpus", "2", known, photos])
+            times[peer_name].append(time.perf_counter() - t)
+            memory[peer_name] = max(memory[peer_name], mem)
+            lines = [line for line in out.splitlines() if line.strip()]
+            faces[peer_name] = sum(1 for line in lines if not line.endswith("no_persons_found"))
+            with_face[peer_name] = len({line.rsplit(",", 1)[0] for line in lines if not line.endswith("no_persons_found")})
             db = os.path.join(work, f"run{r}.db")
             t = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "photoface", "index", photos, "--db", db],
-                           capture_output=True, text=True, check=True)
-            times["photoface index"].append(time.perf_counter() - t)
+            _, mem = run_measured([sys.executable, "-m", "photoface", "index", photos, "--db", db])
+            times[ours_name].append(time.perf_counter() - t)
+            memory[ours_name] = max(memory[ours_name], mem)
             with sqlite3.connect(db) as conn:
-                faces["photoface index"] = conn.execute("SELECT count(*) FROM faces").fetchone()[0]
+                faces[ours_name] = conn.execute("SELECT count(*) FROM faces").fetchone()[0]
+                with_face[ours_name] = conn.execute("SELECT count(*) FROM photos WHERE face_count > 0").fetchone()[0]
     print(f"{n} photos from {args.folder}, {args.repeats} runs each, alternating, whole commands")
-    print("| command | wall s (runs) | median s | photos/s | faces found |")
-    print("|---|---|---|---|---|")
+    print("| command | wall s (runs) | median s | photos/s | faces/s | faces found | photos with a face | peak MB (all processes) |")
+    print("|---|---|---|---|---|---|---|---|")
     med = {}
     for name, ts in times.items():
         med[name] = statistics.median(ts)
-        print(f"| {name} | {', '.join(f'{t:.1f}' for t in ts)} | {med[name]:.1f} | {n / med[name]:.2f} | {faces[name]} |")
+        print(f"| {name} | {', '.join(f'{t:.1f}' for t in ts)} | {med[name]:.1f} | {n / med[name]:.2f} | "
+              f"{faces[name] / med[name]:.2f} | {faces[name]} | {with_face[name]} | {memory[name]:.0f} |")
     print(f"photoface is {med['face_recognition --cpus 2'] / med['photoface index']:.2f}x the peer's speed")
     return 0
 
