@@ -180,10 +180,14 @@ def _pnet_graph(tf, model):
     k1, b1, head_k, head_b = const(k1), const(b1), const(head_k), const(head_b)
     k2, b2 = (const(a) for a in layers["conv2"])
     k3, b3 = (const(a) for a in layers["conv3"])
-    a1, a2, a3 = (const(-layers[n][0].reshape(-1)) for n in ("prelu1", "prelu2", "prelu3"))
+    a1, a2, a3 = (layers[n][0].reshape(-1) for n in ("prelu1", "prelu2", "prelu3"))
 
-    def prelu(x, minus_alpha):
-        return tf.nn.relu(x) + minus_alpha * tf.nn.relu(-x)
+    def prelu(x, alpha):
+        # max(x, a x) is PReLU exactly when every a <= 1 (prelu2 and prelu3): two passes
+        # over the feature map instead of five; prelu1 has a channel at 1.012
+        if (alpha <= 1).all():
+            return tf.maximum(x, const(alpha) * x)
+        return tf.nn.relu(x) + const(-alpha) * tf.nn.relu(-x)
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([], tf.float32)])
     def pnet(level, scale):
