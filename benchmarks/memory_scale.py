@@ -86,6 +86,19 @@ def hwm_mb(pid: int) -> float | None:
     return None
 
 
+def wait_with_peaks(proc: subprocess.Popen) -> dict[int, float]:
+    """Wait for ``proc``, reading the peak resident set (MB) of it and of every process it
+    starts twice a second -> {pid: peak MB}."""
+    peaks: dict[int, float] = {}
+    while proc.poll() is None:
+        for pid in {proc.pid} | descendants(proc.pid):
+            m = hwm_mb(pid)
+            if m is not None:
+                peaks[pid] = max(peaks.get(pid, 0.0), m)
+        time.sleep(0.5)
+    return peaks
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("lfw")
@@ -105,13 +118,7 @@ def main() -> int:
         t = time.perf_counter()
         proc = subprocess.Popen([exe, "index", folder, "--db", db, "--workers", str(args.workers),
                                  "--scheduler", "local", "--json"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        peaks: dict[int, float] = {}
-        while proc.poll() is None:
-            for pid in {proc.pid} | descendants(proc.pid):
-                m = hwm_mb(pid)
-                if m is not None:
-                    peaks[pid] = max(peaks.get(pid, 0.0), m)
-            time.sleep(0.5)
+        peaks = wait_with_peaks(proc)
         wall = time.perf_counter() - t
         import json
 

@@ -43,17 +43,11 @@ def link_or_copy(src: str, dest: str) -> None:
 def run_measured(cmd: list[str]) -> tuple[str, float]:
     """Run a command to completion -> (its stdout, the sum of the peak resident sets of
     it and every process it started, read from /proc twice a second)."""
-    from memory_scale import descendants, hwm_mb
+    from memory_scale import wait_with_peaks
 
-    peaks: dict[int, float] = {}
     with tempfile.TemporaryFile("w+") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, text=True)
-        while proc.poll() is None:
-            for pid in {proc.pid} | descendants(proc.pid):
-                m = hwm_mb(pid)
-                if m is not None:
-                    peaks[pid] = max(peaks.get(pid, 0.0), m)
-            time.sleep(0.5)
+        peaks = wait_with_peaks(proc)
         if proc.returncode:
             raise SystemExit(f"{cmd[0]} failed with exit status {proc.returncode}")
         out.seek(0)

@@ -41,7 +41,7 @@ def gpu_workers(client) -> list[str]:
     return [addr for addr, w in info.items() if (w.get("resources") or {}).get("GPU", 0) > 0]
 
 
-def submit_partition(client, part: list, spec: PipelineSpec, task, gpu: bool):
+def submit_partition(client, part: list, spec: PipelineSpec, task, gpu: int):
     """One partition as Dask tasks: one task of ``task``, or, for indexing on a cluster with
     GPU workers, detection on any worker followed by embedding on a GPU worker (the
     crops travel between them, about 77 KB per face)."""
@@ -99,9 +99,9 @@ def run(items: list[WorkItem], spec: PipelineSpec, scheduler: str = "local", wor
 
     with dask_client(scheduler, workers) as client:
         n_workers = max(1, len(client.scheduler_info().get("workers", {})) or workers)
-        gpu = bool(gpu_workers(client))
+        gpu = len(gpu_workers(client))
         if gpu:
-            log.info("embedding on the %d worker(s) with a GPU resource", len(gpu_workers(client)))
+            log.info("embedding on the %d worker(s) with a GPU resource", gpu)
         window = max_in_flight or 3 * n_workers
         pending = iter(parts)
         first = [submit_partition(client, p, spec, task, gpu) for _, p in zip(range(window), pending)]

@@ -76,7 +76,7 @@ class MTCNNDetector:
         tf = self._tf
         h, w = image.shape[:2]
         scale = _CELL / min_face_px
-        levels, found = [], []
+        first_two, n_levels, found = [], 0, []
         while min(h, w) * scale >= _CELL:
             size = (int(w * scale), int(h * scale))
             # The first two levels are resized from the image, each later one from the first
@@ -84,9 +84,11 @@ class MTCNNDetector:
             # step more than resizing everything from the image, at a quarter of the cost.
             # Chaining level from level blurred the small levels (those that find large
             # faces) enough to cost LFW accuracy and to make a helmet ring a face.
-            source = image if len(levels) < 2 else levels[len(levels) % 2]
+            source = image if n_levels < 2 else first_two[n_levels % 2]
             level = cv2.resize(source, size, interpolation=cv2.INTER_AREA)
-            levels.append(level)
+            if n_levels < 2:
+                first_two.append(level)
+            n_levels += 1
             boxes, scores = self._pnet(tf.constant(level), tf.constant(scale, tf.float32))
             if scores.shape[0]:
                 found.append(np.column_stack([boxes.numpy(), scores.numpy()]))
