@@ -1,11 +1,16 @@
 """Throughput and memory of `photoface index` on a folder of real photos.
 
     python benchmarks/index_throughput.py FOLDER [--limit N] [--workers 2] [--repeats 3]
+    python benchmarks/index_throughput.py FOLDER --limit 2000 --workers 1 2 --repeats 3
 
 Copies (hard-links) the first N images of FOLDER (recursively, sorted) into a scratch
-folder, then indexes it from scratch `--repeats` times on a LocalCluster started here,
-and prints photos/s and faces/s (model loading excluded: the cluster is warmed on a few
-photos first; the medians are quoted), plus peak resident memory of each worker process.
+folder, then indexes it from scratch `--repeats` times on a LocalCluster started here for
+each `--workers` count, and prints photos/s and faces/s (model loading excluded: every
+worker is warmed first; medians are quoted), plus the peak resident memory of each worker
+process. With several worker counts the clusters take turns run by run (the idle one
+holds its memory, not the cores), so the machine's noise falls on all of them, and the
+ratio of each median to the first is printed. TensorFlow threads per worker are set as
+`photoface index` sets them (the cores shared among the workers).
 """
 from __future__ import annotations
 
@@ -15,10 +20,12 @@ import os
 import statistics
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
-from photoface import api
+from photoface import api, parallel
 from photoface.config import Settings
+from photoface.pipeline import PipelineSpec
 from photoface.scan import scan
 
 
@@ -28,11 +35,21 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def warm(spec) -> None:
+    """Load and run the detector and FaceNet once in this worker (what a first photo does)."""
+    import numpy as np
+
+    from photoface.models import get_model
+
+    get_model(spec.detector).detect(np.full((240, 320, 3), 128, np.uint8), spec.settings.min_face_px)
+    get_model(spec.embedder).embed(np.zeros((1, spec.settings.crop_size_px, spec.settings.crop_size_px, 3), np.uint8))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("folder")
     parser.add_argument("--limit", type=int, default=500)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, nargs="+", default=[2])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=Settings().partition_size)
     args = parser.parse_args()
@@ -40,41 +57,46 @@ def main() -> None:
     from dask.distributed import Client, LocalCluster
 
     files = [item.path for item in scan(args.folder)][: args.limit]
-    with tempfile.TemporaryDirectory() as scratch:
+    with tempfile.TemporaryDirectory() as scratch, ExitStack() as stack:
         lib = Path(scratch) / "lib"
         lib.mkdir()
         for i, src in enumerate(files):
             os.link(src, lib / f"{i:06d}{Path(src).suffix}")
-        warm = Path(scratch) / "warm"
-        warm.mkdir()
-        for i, src in enumerate(files[:4]):
-            os.link(src, warm / f"{i}{Path(src).suffix}")
         settings = Settings(partition_size=args.batch_size)
-        runs = []
-        with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                          dashboard_address=None, memory_limit=0) as cluster, Client(cluster) as client:
-            address = cluster.scheduler_address
-            api.index(str(warm), str(Path(scratch) / "warm.db"), scheduler=address, settings=settings)
-            for r in range(args.repeats):
-                db = Path(scratch) / f"run{r}.db"
+        clusters = {}
+        for n in args.workers:
+            cluster = stack.enter_context(LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                                       dashboard_address=None, memory_limit=0))
+            client = stack.enter_context(Client(cluster))
+            client.wait_for_workers(n)
+            spec = PipelineSpec.from_settings(settings, parallel.threads_per_worker(n))
+            client.run(warm, spec)  # every worker loads and runs its models once
+            clusters[n] = (cluster.scheduler_address, client)
+        runs = {n: [] for n in args.workers}
+        for r in range(args.repeats):
+            for n, (address, _) in clusters.items():
+                db = Path(scratch) / f"run{n}-{r}.db"
                 t0 = time.monotonic()
                 s = api.index(str(lib), str(db), scheduler=address, settings=settings)
                 wall = time.monotonic() - t0
-                runs.append({"photos": s.photos_indexed + s.photos_failed, "faces": s.faces_found,
-                             "failed": s.photos_failed, "wall_s": round(wall, 2),
-                             "photos_per_s": round((s.photos_indexed + s.photos_failed) / wall, 2),
-                             "faces_per_s": round(s.faces_found / wall, 2)})
-                print(json.dumps(runs[-1]), flush=True)
-            worker_rss = client.run(peak_rss_mb)
-        report = {
-            "folder": args.folder, "photos": len(files), "workers": args.workers, "cores": os.cpu_count(),
-            "median_photos_per_s": statistics.median(r["photos_per_s"] for r in runs),
-            "median_faces_per_s": statistics.median(r["faces_per_s"] for r in runs),
-            "peak_rss_mb_per_worker": sorted(round(v) for v in worker_rss.values()),
-            "client_peak_rss_mb": round(peak_rss_mb()),
-            "runs": runs,
-        }
-        print(json.dumps(report, indent=2))
+                runs[n].append({"workers": n, "photos": s.photos_indexed + s.photos_failed, "faces": s.faces_found,
+                                "failed": s.photos_failed, "wall_s": round(wall, 2),
+                                "photos_per_s": round((s.photos_indexed + s.photos_failed) / wall, 2),
+                                "faces_per_s": round(s.faces_found / wall, 2)})
+                print(json.dumps(runs[n][-1]), flush=True)
+        first = statistics.median(r["photos_per_s"] for r in runs[args.workers[0]])
+        for n, (_, client) in clusters.items():
+            median = statistics.median(r["photos_per_s"] for r in runs[n])
+            report = {
+                "folder": args.folder, "photos": len(files), "workers": n, "cores": os.cpu_count(),
+                "median_photos_per_s": median,
+                "median_faces_per_s": statistics.median(r["faces_per_s"] for r in runs[n]),
+                f"vs_{args.workers[0]}_workers": round(median / first, 3),
+                "peak_rss_mb_per_worker": sorted(round(v) for v in client.run(peak_rss_mb).values()),
+                "client_peak_rss_mb": round(peak_rss_mb()),
+                "photos_per_s_runs": [r["photos_per_s"] for r in runs[n]],
+            }
+            print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

@@ -94,6 +94,20 @@ def test_nms_is_greedy_and_knows_both_overlaps():
     assert nms(boxes[:0], scores[:0], 0.5).tolist() == []
 
 
+def test_nms_in_opencv_keeps_what_the_greedy_loop_keeps():
+    from photoface.models.detector import _greedy_nms, nms
+
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        n = int(rng.integers(1, 250))
+        corner = rng.uniform(0, 400, (n, 2))
+        boxes = np.hstack([corner, corner + rng.uniform(5, 120, (n, 2))]).astype(np.float32)
+        scores = rng.uniform(0.6, 1.0, n).astype(np.float32)
+        if trial % 3 == 0:
+            scores = np.round(scores, 2)  # equal scores: the same one must win
+        assert nms(boxes, scores, 0.7).tolist() == _greedy_nms(boxes, scores, 0.7, "union").tolist()
+
+
 def _iou(a, b) -> float:
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))

@@ -34,6 +34,18 @@ def partitions(items: list, partition_size: int) -> list[list]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
+def cluster_threads(client) -> int:
+    """TensorFlow threads per worker on an existing cluster: the cores of each worker's
+    machine shared among the workers on it (the fewest over machines), as a local cluster
+    does; left to TensorFlow, every worker would take all its machine's cores."""
+    cores = client.run(_cores)
+    info = client.scheduler_info().get("workers", {})
+    hosts = [info[a].get("host", a) for a in cores if a in info]
+    if not hosts:
+        return 0
+    return max(1, min(cores[a] // hosts.count(info[a].get("host", a)) for a in cores if a in info))
+
+
 def gpu_workers(client) -> list[str]:
     """Addresses of the cluster's workers that declare a GPU resource (`dask worker
     --resources GPU=1`): when there are any, embedding runs only there."""
@@ -99,6 +111,8 @@ def run(items: list[WorkItem], spec: PipelineSpec, scheduler: str = "local", wor
 
     with dask_client(scheduler, workers) as client:
         n_workers = max(1, len(client.scheduler_info().get("workers", {})) or workers)
+        if spec.threads == 0:
+            spec = spec.with_threads(cluster_threads(client))
         gpu = len(gpu_workers(client))
         if gpu:
             log.info("embedding on the %d worker(s) with a GPU resource", gpu)

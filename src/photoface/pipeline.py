@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -37,6 +37,15 @@ class PipelineSpec:
             ModelSpec(AGE_GENDER_MODEL, None, settings.device, threads),
             ModelSpec(EMOTION_MODEL, None, settings.device, threads),
         )
+
+    @property
+    def threads(self) -> int:
+        return self.detector.threads
+
+    def with_threads(self, threads: int) -> "PipelineSpec":
+        """The same spec with every model on ``threads`` TensorFlow threads."""
+        return replace(self, **{name: replace(getattr(self, name), threads=threads)
+                                for name in ("detector", "embedder", "age_gender", "emotion")})
 
 
 def read_file(path: str) -> bytes:
