@@ -58,7 +58,8 @@ PROGRESS_OPTION = click.option("--progress/--no-progress", default=None,
 @click.option("--min-score", type=click.FloatRange(0, 1), default=_DEFAULTS.min_score, show_default=True,
               help="Minimum MTCNN detection score for a face to be kept.")
 @click.option("--min-face", "min_face_px", type=click.IntRange(min=20), default=_DEFAULTS.min_face_px, show_default=True,
-              help="Minimum face size in pixels at detection resolution.")
+              help="Smallest face looked for, in pixels at detection resolution; larger is faster "
+                   "(40: 2.5x at 1000x700) and finds no face below it.")
 @click.option("--retry-failed", is_flag=True, help="Try again files that failed in an earlier run.")
 @click.option("--attributes", is_flag=True,
               help="Also estimate age, gender and expression of every face (new and already indexed).")
