@@ -75,8 +75,23 @@ def test_large_jpeg_decoded_at_reduced_size_with_scale(face_photo):
     big = face_photo.resize((626 * 5, 1200 * 5))
     out = decode_image(encode(big, "JPEG", quality=85), max_side_px=1600)
     assert (out.width, out.height) == (3130, 6000)
-    assert max(out.rgb.shape[:2]) == 1600
-    assert out.scale == pytest.approx(6000 / 1600, rel=1e-6)
+    # decoded at 1/2 (1/4 would be under 1600) and kept at that size, not resized again
+    assert out.rgb.shape[:2] == (3000, 1565)
+    assert out.scale == pytest.approx(2.0, rel=1e-6)
+    diff = np.abs(out.rgb.astype(int) - np.asarray(big.resize((1565, 3000), Image.Resampling.BOX), int)).mean()
+    assert diff < 6
+
+
+def test_jpeg_below_twice_the_limit_is_kept_whole_other_formats_are_resized(face_photo):
+    photo = face_photo.resize((2400, 1800))
+    jpeg = decode_image(encode(photo, "JPEG", quality=90), max_side_px=1600)
+    assert jpeg.rgb.shape[:2] == (1800, 2400) and jpeg.scale == 1.0
+    png = decode_image(encode(photo, "PNG"), max_side_px=1600)
+    assert png.rgb.shape[:2] == (1200, 1600)
+    assert png.scale == pytest.approx(1.5, rel=1e-6)
+    # a JPEG still twice the limit at 1/8 (a panorama) is resized to the limit
+    wide = decode_image(encode(face_photo.resize((28000, 400)), "JPEG", quality=80), max_side_px=1600)
+    assert max(wide.rgb.shape[:2]) == 1600
 
 
 def test_exif_date_taken():

@@ -59,13 +59,15 @@ def test_cascade_finds_what_the_mtcnn_package_finds():
     from mtcnn import MTCNN
 
     from conftest import PHOTOS
+    from photoface.config import Settings
     from photoface.decode import decode_image
     from photoface.models.detector import MTCNNDetector
+    from photoface.pipeline import detection_image
 
     ours, package = MTCNNDetector(device="cpu"), MTCNN(device="CPU:0")
     found = 0
     for path in sorted(PHOTOS.glob("*.jpg")):
-        rgb = decode_image(path.read_bytes(), 1024).rgb
+        rgb, _ = detection_image(decode_image(path.read_bytes(), Settings().decode_max_side_px).rgb, 1024)
         got = ours.detect(rgb, 20, 0.9)
         want = [row for row in np.asarray(package.detect_faces(
             rgb, box_format="xyxy", output_type="numpy", min_face_size=20), dtype=np.float64).reshape(-1, 16)
@@ -128,13 +130,14 @@ def test_facenet_bf16_agrees_with_fp32_or_is_refused():
     from photoface.errors import DeviceError
     from photoface.models.facenet import FaceNetEmbedder
     from photoface.models.runtime import cpu_has_bf16
+    from photoface.pipeline import detection_image
 
     people = {k: v["person"] for k, v in json.loads((DATA / "faces.json").read_text()).items()
               if not k.startswith("_") and v["faces"]}
     detector = get_model(ModelSpec("mtcnn-1.0.0", None, "cpu"))
     crops, who = [], []
     for name, person in sorted(people.items()):
-        rgb = decode_image((PHOTOS / name).read_bytes(), 1024).rgb
+        rgb, _ = detection_image(decode_image((PHOTOS / name).read_bytes(), Settings().decode_max_side_px).rgb, 1024)
         best = max(detector.detect(rgb), key=lambda d: d.score)
         crops.append(margin_crop(rgb, best, 160, Settings().crop_margin))
         who.append(person)

@@ -19,7 +19,7 @@ class Settings:
     """Indexing settings. Workers receive a copy; nothing here holds a model."""
 
     # decode
-    decode_max_side_px: int = 1600  # faces are cropped from an image at most this large
+    decode_max_side_px: int = 1600  # faces are cropped from the photo decoded at least this large (a JPEG at its DCT scale, < 2x this)
     detect_max_side_px: int = 1024  # MTCNN runs on an image at most this large
     max_pixels: int = 180_000_000  # larger images are refused as decompression bombs
     # detect

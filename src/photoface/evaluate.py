@@ -102,13 +102,13 @@ def cache_key(parts: list[str]) -> str:
     """A short hash of ``parts`` and of the detection and embedding recipe: an eval cache
     made with other settings or another embedding is never reused."""
     from .config import FACENET_MODEL, Settings
-
+    from .decode import DECODE_VERSION
     from .models.detector import CASCADE_VERSION
     from .models.facenet import CENTRE_PATH
 
     s = Settings()
     centre = hashlib.sha256(CENTRE_PATH.read_bytes()).hexdigest()[:16] if CENTRE_PATH.exists() else "-"
-    recipe = f"{FACENET_MODEL} {centre} mtcnn-cascade-{CASCADE_VERSION} {s.min_score} {s.crop_margin} {s.detect_max_side_px} {s.decode_max_side_px}"
+    recipe = f"{FACENET_MODEL} {centre} mtcnn-cascade-{CASCADE_VERSION} {s.min_score} {s.crop_margin} {s.detect_max_side_px} {s.decode_max_side_px} decode-{DECODE_VERSION}"
     return hashlib.sha256("\n".join([recipe, *parts]).encode()).hexdigest()[:16]
 
 

@@ -113,18 +113,21 @@ def detect_in_photo(item: WorkItem, spec: PipelineSpec):
     return result, [d.scaled(decoded.scale) for d in detections], crops, extra
 
 
+def detection_image(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """The image MTCNN looks at: ``rgb`` area-averaged down to at most ``max_side`` on its
+    longer side -> (that image, the factor from its pixels to ``rgb``'s)."""
+    if max(rgb.shape[:2]) <= max_side:
+        return rgb, 1.0
+    scale = max(rgb.shape[:2]) / max_side
+    size = (max(1, round(rgb.shape[1] / scale)), max(1, round(rgb.shape[0] / scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), scale
+
+
 def faces_in_image(rgb: np.ndarray, spec: PipelineSpec, max_side: int | None = None):
     """Detect faces in an RGB image (scaled to at most ``max_side`` for detection) ->
     (detections in this image's pixels, FaceNet crops, attribute crops if the settings ask)."""
     s = spec.settings
-    max_side = max_side or s.detect_max_side_px
-    det_scale = 1.0
-    if max(rgb.shape[:2]) > max_side:
-        det_scale = max(rgb.shape[:2]) / max_side
-        size = (max(1, round(rgb.shape[1] / det_scale)), max(1, round(rgb.shape[0] / det_scale)))
-        det_rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-    else:
-        det_rgb = rgb
+    det_rgb, det_scale = detection_image(rgb, max_side or s.detect_max_side_px)
     detections = [d.scaled(det_scale) for d in get_model(spec.detector).detect(det_rgb, s.min_face_px, s.min_score)]
     crops = [margin_crop(rgb, d, s.crop_size_px, s.crop_margin) for d in detections]
     extra = [attribute_crops(rgb, d) for d in detections] if s.attributes else []
