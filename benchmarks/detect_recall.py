@@ -36,10 +36,11 @@ FACES_PER_SCENE = 8
 
 
 def iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+    """Intersection over union of two (x1, y1, x2, y2, ...) boxes (photoface's own, for tracks)."""
+    from photoface.track import iou as detection_iou
+    from photoface.types import Detection
+
+    return detection_iou(Detection(*a[:4], 0.0, ()), Detection(*b[:4], 0.0, ()))
 
 
 def clean_face(path: str, detector):

@@ -63,6 +63,8 @@ def test_cascade_finds_what_the_mtcnn_package_finds():
     from photoface.decode import decode_image
     from photoface.models.detector import MTCNNDetector
     from photoface.pipeline import detection_image
+    from photoface.track import iou
+    from photoface.types import Detection
 
     ours, package = MTCNNDetector(device="cpu"), MTCNN(device="CPU:0")
     found = 0
@@ -75,8 +77,9 @@ def test_cascade_finds_what_the_mtcnn_package_finds():
         assert len(got) == len(want), path.name
         for row in want:
             box = row[1:5]
-            d = max(got, key=lambda d: _iou(box, (d.x1, d.y1, d.x2, d.y2)))
-            assert _iou(box, (d.x1, d.y1, d.x2, d.y2)) > 0.8, path.name
+            theirs = Detection(*box, row[5], ())
+            d = max(got, key=lambda d: iou(theirs, d))
+            assert iou(theirs, d) > 0.8, path.name
             assert abs(d.score - row[5]) < 0.1, path.name
             marks = np.array(d.landmarks).T.ravel()
             assert np.abs(marks - row[6:16]).max() < 0.05 * (box[2] - box[0]), path.name
@@ -108,13 +111,6 @@ def test_nms_in_opencv_keeps_what_the_greedy_loop_keeps():
         if trial % 3 == 0:
             scores = np.round(scores, 2)  # equal scores: the same one must win
         assert nms(boxes, scores, 0.7).tolist() == _greedy_nms(boxes, scores, 0.7, "union").tolist()
-
-
-def _iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
-    return ix * iy / union
 
 
 def test_facenet_bf16_agrees_with_fp32_or_is_refused():

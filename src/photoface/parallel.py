@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -40,10 +41,9 @@ def cluster_threads(client) -> int:
     does; left to TensorFlow, every worker would take all its machine's cores."""
     cores = client.run(_cores)
     info = client.scheduler_info().get("workers", {})
-    hosts = [info[a].get("host", a) for a in cores if a in info]
-    if not hosts:
-        return 0
-    return max(1, min(cores[a] // hosts.count(info[a].get("host", a)) for a in cores if a in info))
+    host = {a: info[a].get("host", a) for a in cores if a in info}
+    per_host = Counter(host.values())
+    return max(1, min(cores[a] // per_host[h] for a, h in host.items())) if host else 0
 
 
 def gpu_workers(client) -> list[str]:

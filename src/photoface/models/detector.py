@@ -4,9 +4,9 @@ The three networks and their weights are the mtcnn package's (PyPI mtcnn 1.0.0, 
 from Zhang et al.'s Caffe models); the cascade around them is photoface's own, written for
 speed (docs/performance.md, "Detection"):
 
-- the scale pyramid is made with OpenCV on the uint8 image, each level from the one before
-  (the package resized the whole float64 image at every scale: 14 ms of copies and 14 ms
-  of resizes per 1000x700 photo);
+- the scale pyramid is made with OpenCV on the uint8 image, the first two levels from the
+  photo and each later one from the first or second (the package resized the whole
+  float64 image at every scale: 14 ms of copies and 14 ms of resizes per 1000x700 photo);
 - P-Net is one TensorFlow graph per pyramid level that also turns the score map into boxes
   and runs the level's non-maximum suppression; its input normalisation is folded into
   the first convolution and its two 1x1 heads are one convolution;
