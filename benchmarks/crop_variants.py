@@ -12,8 +12,13 @@ margin (photoface uses 20); ``warp`` is a 5-point similarity alignment to the me
 landmark layout of the 30% crops (mirrored to be symmetric). Each is scored on FaceNet's raw
 output, with a horizontal flip (embeddings summed, or concatenated), and centred: the mean
 embedding of the training folds subtracted before the distance (the facenet repository's
-recipe), or a fixed centre (the mean raw output for the LFW photos outside View 2, as stored in the
-cache: photoface's own crop, whatever the variant).
+recipe, as its validate_on_lfw.py runs with --subtract_mean: the mean over the training pairs'
+two embeddings, then angular distance), or a fixed centre (the mean raw output for the LFW
+photos outside View 2, as stored in the cache: photoface's own crop, whatever the variant;
+with a database of View 2 photos only, such as `photoface eval pairs` makes, the centre
+photoface ships). The row "m20, flip, concatenated" centred on training folds is the
+published recipe for this model (validate_on_lfw.py --use_flipped_images --subtract_mean
+--distance_metric 1 --use_fixed_image_standardization) on photoface's own detections.
 """
 from __future__ import annotations
 
@@ -86,19 +91,27 @@ def main() -> int:
     ap.add_argument("--variants", nargs="+", default=["m30", "m20", "m15", "warp"])
     ap.add_argument("--flip", nargs="*", default=["m30", "m20"], help="variants also embedded flipped")
     ap.add_argument("--out", default="crops-cache")
+    ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                    help="FaceNet's precision, as photoface index --precision (auto: bf16 where the CPU has it)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     faces = main_faces(args.db)
     pairs = read_lfw_pairs(args.lfw)
     view2 = sorted({os.path.realpath(p) for pr in pairs for p in (pr.a, pr.b)})
     have = [p for p in view2 if p in faces]
-    outside = np.stack([faces[p][1] for p in faces if p not in set(view2)])
-    con = sqlite3.connect(args.db)
-    stored_model = con.execute("SELECT model FROM faces LIMIT 1").fetchone()[0]
-    con.close()
-    if stored_model == FACENET_MODEL:  # stored embeddings are centred: compare raw outputs
-        outside = uncentred(outside, load_centre())
-    print(f"{len(view2)} View 2 photos, {len(have)} with a face; fixed centre from {len(outside)} other LFW faces")
+    outside = [faces[p][1] for p in faces if p not in set(view2)]
+    if outside:
+        outside = np.stack(outside)
+        con = sqlite3.connect(args.db)
+        stored_model = con.execute("SELECT model FROM faces LIMIT 1").fetchone()[0]
+        con.close()
+        if stored_model == FACENET_MODEL:  # stored embeddings are centred: compare raw outputs
+            outside = uncentred(outside, load_centre())
+        centre = outside.mean(0)
+        print(f"{len(view2)} View 2 photos, {len(have)} with a face; fixed centre from {len(outside)} other LFW faces")
+    else:
+        centre = load_centre()
+        print(f"{len(view2)} View 2 photos, {len(have)} with a face; fixed centre: the one photoface ships")
     row = {p: i for i, p in enumerate(have)}
     ia = np.array([row.get(os.path.realpath(p.a), -1) for p in pairs])
     ib = np.array([row.get(os.path.realpath(p.b), -1) for p in pairs])
@@ -115,13 +128,13 @@ def main() -> int:
         accs = []
         for k in np.unique(fold):
             train = fold != k
-            used = np.unique(np.concatenate([ia[train], ib[train]]))
-            d = distances(unit(E - E[used[used >= 0]].mean(0)))
+            slots = np.concatenate([ia[train], ib[train]])  # facenet: each pair's two embeddings
+            d = distances(unit(E - E[slots[slots >= 0]].mean(0)))
             accs.append(_accuracy(d[~train], same[~train], _best_threshold(d[train], same[train])))
         return np.mean(accs), np.std(accs)
 
     def embeddings(variant, flip):
-        path = os.path.join(args.out, f"{variant}{'_flip' if flip else ''}.npy")
+        path = os.path.join(args.out, f"{variant}{'_flip' if flip else ''}_{args.precision}.npy")
         if not os.path.exists(path):
             from photoface.models.facenet import FaceNetEmbedder
 
@@ -131,7 +144,7 @@ def main() -> int:
                 c = cut(variant, np.asarray(Image.open(p).convert("RGB")), faces[p][0], tmpl)
                 crops.append(c[:, ::-1] if flip else c)
             # raw float32 outputs: centring is a column of the table
-            np.save(path, FaceNetEmbedder(precision="fp32").network(np.stack(crops)))
+            np.save(path, FaceNetEmbedder(precision=args.precision).network(np.stack(crops)))
             print(f"  embedded {variant}{' flipped' if flip else ''} in {time.perf_counter() - t:.0f} s")
         return np.load(path)
 
@@ -147,8 +160,8 @@ def main() -> int:
             r = verification_report(pairs, distances(X))
             fa, fs = fold_centred(X)
             fixed = ""
-            if X.shape[1] == outside.shape[1]:
-                rc = verification_report(pairs, distances(unit(X - outside.mean(0))))
+            if X.shape[1] == centre.shape[0]:
+                rc = verification_report(pairs, distances(unit(X - centre)))
                 fixed = f"{rc['accuracy']:.4f} +- {rc['accuracy_std']:.4f}"
             print(f"| {v} | {name} | {r['accuracy']:.4f} +- {r['accuracy_std']:.4f} | {r['threshold']:.3f} | "
                   f"{r['val']:.4f} | {fa:.4f} +- {fs:.4f} | {fixed} |")

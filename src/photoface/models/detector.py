@@ -7,10 +7,14 @@ speed (docs/performance.md, "Detection"):
 - the scale pyramid is made with OpenCV on the uint8 image, the first two levels from the
   photo and each later one from the first or second (the package resized the whole
   float64 image at every scale: 14 ms of copies and 14 ms of resizes per 1000x700 photo);
-- P-Net is one TensorFlow graph per pyramid level that also turns the score map into boxes
-  and runs the level's non-maximum suppression; its input normalisation is folded into
-  the first convolution and its two 1x1 heads are one convolution;
-- R-Net and O-Net crop their candidates from the image inside their graphs;
+- P-Net runs over the whole pyramid in one call of one TensorFlow graph (a loop over the
+  levels, passed flattened), which also turns each score map into boxes and runs each
+  level's non-maximum suppression; its input normalisation is folded into the first
+  convolution and its two 1x1 heads are one convolution. A graph call costs about 0.4 ms
+  of dispatch, as much as P-Net's work on each small level: one call instead of one per
+  level made LFW-sized photos 1.4x faster to detect, with the same detections;
+- R-Net and O-Net crop their candidates from the image inside their graphs, called as
+  concrete functions (no argument binding per call);
 - non-maximum suppression is the greedy one of the original MTCNN (the package's variant
   also dropped boxes overlapping an already dropped one), in OpenCV's C++ where it
   measures overlap over the union.
@@ -77,7 +81,7 @@ class MTCNNDetector:
         tf = self._tf
         h, w = image.shape[:2]
         scale = _CELL / min_face_px
-        first_two, n_levels, found = [], 0, []
+        levels, scales = [], []
         while min(h, w) * scale >= _CELL:
             size = (int(w * scale), int(h * scale))
             # The first two levels are resized from the image, each later one from the first
@@ -85,18 +89,21 @@ class MTCNNDetector:
             # step more than resizing everything from the image, at a quarter of the cost.
             # Chaining level from level blurred the small levels (those that find large
             # faces) enough to cost LFW accuracy and to make a helmet ring a face.
-            source = image if n_levels < 2 else first_two[n_levels % 2]
-            level = cv2.resize(source, size, interpolation=cv2.INTER_AREA)
-            if n_levels < 2:
-                first_two.append(level)
-            n_levels += 1
-            boxes, scores = self._pnet(tf.constant(level), tf.constant(scale, tf.float32))
-            if scores.shape[0]:
-                found.append(np.column_stack([boxes.numpy(), scores.numpy()]))
+            source = image if len(levels) < 2 else levels[len(levels) % 2]
+            levels.append(cv2.resize(source, size, interpolation=cv2.INTER_AREA))
+            scales.append(scale)
             scale *= SCALE_FACTOR
-        if not found:
+        if not levels:
             return np.empty((0, 5), np.float32)
-        boxes = np.concatenate(found)
+        # every level in one graph call: a call costs about 0.4 ms of dispatch, as much as
+        # P-Net's compute on each of the ~8 small levels of a photo
+        flat = np.concatenate([level.reshape(-1) for level in levels])
+        shapes = np.array([level.shape[:2] for level in levels], np.int32)
+        boxes, scores = (t.numpy() for t in self._pnet(tf.constant(flat), tf.constant(shapes),
+                                                        tf.constant(scales, tf.float32)))
+        if not len(scores):
+            return np.empty((0, 5), np.float32)
+        boxes = np.column_stack([boxes, scores])
         return _square(boxes[nms(boxes[:, :4], boxes[:, 4], NMS_PNET)])
 
     def _refine(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -183,8 +190,10 @@ def _relative(boxes: np.ndarray, w: int, h: int) -> np.ndarray:
 
 
 def _pnet_graph(tf, model):
-    """P-Net on one pyramid level (uint8 HxWx3) -> candidate boxes in the original image's
-    pixels and their scores, after the level's own non-maximum suppression."""
+    """P-Net over a whole pyramid in one call: the levels (uint8, each HxWx3) flattened one
+    after the other, their (H, W), and their scales -> candidate boxes in the original
+    image's pixels and their scores, level by level, after each level's own non-maximum
+    suppression."""
     layers = {layer.name: layer.get_weights() for layer in model.layers}
     k1, b1 = layers["conv1"]
     # (x - 127.5) / 128 folded into the first convolution (its padding is "valid")
@@ -205,8 +214,7 @@ def _pnet_graph(tf, model):
             return tf.maximum(x, const(alpha) * x)
         return tf.nn.relu(x) + const(-alpha) * tf.nn.relu(-x)
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([], tf.float32)])
-    def pnet(level, scale):
+    def level_boxes(level, scale):
         x = tf.cast(level, tf.float32)[None]
         x = prelu(tf.nn.bias_add(tf.nn.conv2d(x, k1, 1, "VALID"), b1), a1)
         x = tf.nn.max_pool2d(x, 2, 2, "SAME")
@@ -224,14 +232,33 @@ def _pnet_graph(tf, model):
                                             tf.shape(scores)[0], NMS_PNET_LEVEL)
         return tf.gather(boxes, keep), tf.gather(scores, keep)
 
-    return pnet
+    @tf.function(autograph=False, input_signature=[
+        tf.TensorSpec([None], tf.uint8), tf.TensorSpec([None, 2], tf.int32), tf.TensorSpec([None], tf.float32)])
+    def pyramid(flat, shapes, scales):
+        sizes = shapes[:, 0] * shapes[:, 1] * 3
+        starts = tf.cumsum(sizes, exclusive=True)
+        n = tf.shape(scales)[0]
+        empty = lambda shape: tf.TensorArray(tf.float32, size=n, infer_shape=False,  # noqa: E731
+                                             element_shape=tf.TensorShape(shape))
+
+        def body(i, all_boxes, all_scores):
+            level = tf.reshape(flat[starts[i]:starts[i] + sizes[i]], tf.concat([shapes[i], [3]], 0))
+            boxes, scores = level_boxes(level, scales[i])
+            return i + 1, all_boxes.write(i, boxes), all_scores.write(i, scores)
+
+        _, all_boxes, all_scores = tf.while_loop(lambda i, *_: i < n, body, (0, empty([None, 4]), empty([None])),
+                                                 parallel_iterations=1)
+        return all_boxes.concat(), all_scores.concat()
+
+    return pyramid.get_concrete_function()
 
 
 def _patch_graph(tf, model, size: int):
     """R-Net or O-Net on candidate boxes cut from the image (uint8 HxWx3) at size x size:
     the network's outputs, face probability last as a vector."""
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([None, 4], tf.float32)])
+    @tf.function(autograph=False, input_signature=[
+        tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([None, 4], tf.float32)])
     def run(image, boxes):
         # outside the image is mid-grey, which normalises to 0 as in the mtcnn package
         patches = tf.image.crop_and_resize(image[None], boxes, tf.zeros(tf.shape(boxes)[:1], tf.int32),
@@ -239,4 +266,4 @@ def _patch_graph(tf, model, size: int):
         *outs, probs = model((patches - 127.5) / 128, training=False)
         return (*outs, probs[:, 1])
 
-    return run
+    return run.get_concrete_function()  # called directly: no argument binding per call
