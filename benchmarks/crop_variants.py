@@ -2,7 +2,8 @@
 
     photoface eval cluster --labeled ../shared/data/lfw/lfw-deepfunneled --cache evalcache --no-anchors
     python benchmarks/crop_variants.py evalcache/labeled-<hash>/faces.db --lfw ../shared/data/lfw \\
-        [--variants m30 m20 warp ...] [--flip m30 m20 ...] [--out crops-cache]
+        [--variants m30 m20 warp ...] [--flip m30 m20 ...] [--box detected|onet2|mirror|avg-onet2|avg-mirror] \\
+        [--out crops-cache]
 
 The database is the full-LFW eval cache (every LFW photo indexed by photoface); its
 detections (box, five landmarks) are kept, and for each variant the main face of every
@@ -16,7 +17,10 @@ recipe, as its validate_on_lfw.py runs with --subtract_mean: the mean over the t
 two embeddings, then angular distance), or a fixed centre (the mean raw output for the LFW
 photos outside View 2, as stored in the cache: photoface's own crop, whatever the variant;
 with a database of View 2 photos only, such as `photoface eval pairs` makes, the centre
-photoface ships). The row "m20, flip, concatenated" centred on training folds is the
+photoface ships). ``--box`` cuts around another box than the detected one: ``onet2``, the
+detected box squared and refined by O-Net once more; ``mirror``, the box found in the
+mirrored photo, mirrored back (the overlapping one, IoU > 0.5); ``avg-...``, the mean of
+the detected box and that one (does a less noisy box help?). The row "m20, flip, concatenated" centred on training folds is the
 published recipe for this model (validate_on_lfw.py --use_flipped_images --subtract_mean
 --distance_metric 1 --use_fixed_image_standardization) on photoface's own detections.
 """
@@ -80,6 +84,34 @@ def cut(variant: str, img: np.ndarray, det: Detection, tmpl: np.ndarray) -> np.n
     raise SystemExit(f"unknown variant {variant!r}: mNN (margin NN%) or warp")
 
 
+def other_boxes(kind: str, paths: list[str], faces: dict) -> dict:
+    """path -> the Detection to cut around instead of the detected one (see --box)."""
+    from photoface.models.detector import MTCNNDetector, _regress, _relative, _square
+    from photoface.track import iou
+
+    detector = MTCNNDetector("cpu", 0)
+    tf = detector._tf
+    out = {}
+    for p in paths:
+        img = np.asarray(Image.open(p).convert("RGB"))
+        h, w = img.shape[:2]
+        d = faces[p][0]
+        base = np.array([d.x1, d.y1, d.x2, d.y2])
+        if kind.endswith("onet2"):
+            sq = _square(np.array([[*base, d.score]], np.float32))
+            offsets, _, _ = (t.numpy() for t in detector._onet(tf.constant(img), tf.constant(_relative(sq, w, h))))
+            other = np.clip(_regress(sq, offsets)[0, :4], 0, [w - 1, h - 1, w - 1, h - 1])
+        else:  # mirror
+            other, best = base, 0.5
+            for m in detector.detect(np.ascontiguousarray(img[:, ::-1]), 20, 0.80):
+                back = Detection(w - 1 - m.x2, m.y1, w - 1 - m.x1, m.y2, m.score, m.landmarks)
+                if iou(d, back) > best:
+                    other, best = np.array([back.x1, back.y1, back.x2, back.y2]), iou(d, back)
+        box = (base + other) / 2 if kind.startswith("avg-") else other
+        out[p] = Detection(*(float(v) for v in box), d.score, d.landmarks)
+    return out
+
+
 def unit(X):
     return X / np.linalg.norm(X, axis=1, keepdims=True)
 
@@ -91,6 +123,8 @@ def main() -> int:
     ap.add_argument("--variants", nargs="+", default=["m30", "m20", "m15", "warp"])
     ap.add_argument("--flip", nargs="*", default=["m30", "m20"], help="variants also embedded flipped")
     ap.add_argument("--out", default="crops-cache")
+    ap.add_argument("--box", default="detected", choices=["detected", "onet2", "mirror", "avg-onet2", "avg-mirror"],
+                    help="the box to cut around (default: the detected one)")
     ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
                     help="FaceNet's precision, as photoface index --precision (auto: bf16 where the CPU has it)")
     args = ap.parse_args()
@@ -118,6 +152,11 @@ def main() -> int:
     same = np.array([p.same for p in pairs])
     fold = np.array([p.fold for p in pairs])
     tmpl = template([faces[p][0] for p in have])
+    if args.box != "detected":
+        t = time.perf_counter()
+        boxes = other_boxes(args.box, have, faces)
+        faces = {p: (boxes[p], faces[p][1]) for p in have}
+        print(f"  {args.box} boxes in {time.perf_counter() - t:.0f} s")
 
     def distances(E):
         d = np.linalg.norm(E[np.maximum(ia, 0)] - E[np.maximum(ib, 0)], axis=1)
@@ -134,7 +173,8 @@ def main() -> int:
         return np.mean(accs), np.std(accs)
 
     def embeddings(variant, flip):
-        path = os.path.join(args.out, f"{variant}{'_flip' if flip else ''}_{args.precision}.npy")
+        box = "" if args.box == "detected" else f"_{args.box}"
+        path = os.path.join(args.out, f"{variant}{'_flip' if flip else ''}{box}_{args.precision}.npy")
         if not os.path.exists(path):
             from photoface.models.facenet import FaceNetEmbedder
 

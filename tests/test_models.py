@@ -1,4 +1,6 @@
 """Model loading: checksums, clear errors, and FaceNet's patched batch dimension."""
+import os
+
 import numpy as np
 import pytest
 
@@ -85,6 +87,47 @@ def test_cascade_finds_what_the_mtcnn_package_finds():
             assert np.abs(marks - row[6:16]).max() < 0.05 * (box[2] - box[0]), path.name
         found += len(got)
     assert found >= 6
+
+
+def test_pnet_pyramid_in_one_call_equals_level_by_level():
+    """P-Net runs over every pyramid level in one graph call (the levels flattened one after
+    the other): on a real group photo each level's candidates are exactly those of that
+    level run alone, so slicing the flattened levels is right; a blank image and an image
+    of one 12 px level give no candidates and no error."""
+    import cv2
+
+    from conftest import PHOTOS, compose_group
+    from photoface.models.detector import MTCNNDetector
+
+    det = MTCNNDetector(device="cpu")
+    tf = det._tf
+    cwd = os.getcwd()
+    os.chdir(PHOTOS)
+    try:
+        rgb = np.asarray(compose_group(["astronaut.jpg", "biden.jpg", "obama2.jpg"]).convert("RGB"))
+    finally:
+        os.chdir(cwd)
+    levels, scales, scale = [], [], 12 / 20
+    while min(rgb.shape[:2]) * scale >= 12:
+        levels.append(cv2.resize(rgb, (int(rgb.shape[1] * scale), int(rgb.shape[0] * scale)),
+                                 interpolation=cv2.INTER_AREA))
+        scales.append(scale)
+        scale *= 0.709
+
+    def run(some, their_scales):
+        flat = np.concatenate([lv.reshape(-1) for lv in some])
+        shapes = np.array([lv.shape[:2] for lv in some], np.int32)
+        boxes, scores = det._pnet(tf.constant(flat), tf.constant(shapes), tf.constant(their_scales, tf.float32))
+        return boxes.numpy(), scores.numpy()
+
+    together = run(levels, scales)
+    alone = [run([lv], [s]) for lv, s in zip(levels, scales)]
+    assert len(levels) >= 8 and len(together[1]) > 50
+    assert sum(len(a[1]) for a in alone[1:]) > 0  # later levels find candidates too
+    np.testing.assert_array_equal(together[0], np.concatenate([a[0] for a in alone]))
+    np.testing.assert_array_equal(together[1], np.concatenate([a[1] for a in alone]))
+    assert det.detect(np.full((300, 400, 3), 128, np.uint8)) == []
+    assert det.detect(rgb[:20, :20].copy()) == []
 
 
 def test_nms_is_greedy_and_knows_both_overlaps():
