@@ -20,9 +20,10 @@ with a database of View 2 photos only, such as `photoface eval pairs` makes, the
 photoface ships). ``--box`` cuts around another box than the detected one: ``onet2``, the
 detected box squared and refined by O-Net once more; ``mirror``, the box found in the
 mirrored photo, mirrored back (the overlapping one, IoU > 0.5); ``avg-...``, the mean of
-the detected box and that one (does a less noisy box help?). The row "m20, flip, concatenated" centred on training folds is the
-published recipe for this model (validate_on_lfw.py --use_flipped_images --subtract_mean
---distance_metric 1 --use_fixed_image_standardization) on photoface's own detections.
+the detected box and that one (does a less noisy box help?). The row "m20, flip,
+concatenated" centred on training folds is the published recipe for this model
+(validate_on_lfw.py --use_flipped_images --subtract_mean --distance_metric 1
+--use_fixed_image_standardization) on photoface's own detections.
 """
 from __future__ import annotations
 
@@ -105,8 +106,9 @@ def other_boxes(kind: str, paths: list[str], faces: dict) -> dict:
             other, best = base, 0.5
             for m in detector.detect(np.ascontiguousarray(img[:, ::-1]), 20, 0.80):
                 back = Detection(w - 1 - m.x2, m.y1, w - 1 - m.x1, m.y2, m.score, m.landmarks)
-                if iou(d, back) > best:
-                    other, best = np.array([back.x1, back.y1, back.x2, back.y2]), iou(d, back)
+                overlap = iou(d, back)
+                if overlap > best:
+                    other, best = np.array([back.x1, back.y1, back.x2, back.y2]), overlap
         box = (base + other) / 2 if kind.startswith("avg-") else other
         out[p] = Detection(*(float(v) for v in box), d.score, d.landmarks)
     return out
@@ -183,7 +185,7 @@ def main() -> int:
             for p in have:
                 c = cut(variant, np.asarray(Image.open(p).convert("RGB")), faces[p][0], tmpl)
                 crops.append(c[:, ::-1] if flip else c)
-            # raw float32 outputs: centring is a column of the table
+            # raw network outputs: centring is a column of the table
             np.save(path, FaceNetEmbedder(precision=args.precision).network(np.stack(crops)))
             print(f"  embedded {variant}{' flipped' if flip else ''} in {time.perf_counter() - t:.0f} s")
         return np.load(path)
