@@ -1,6 +1,4 @@
 """Model loading: checksums, clear errors, and FaceNet's patched batch dimension."""
-import os
-
 import numpy as np
 import pytest
 
@@ -96,17 +94,11 @@ def test_pnet_pyramid_in_one_call_equals_level_by_level():
     of one 12 px level give no candidates and no error."""
     import cv2
 
-    from conftest import PHOTOS, compose_group
-    from photoface.models.detector import MTCNNDetector
+    from conftest import GROUP, compose_group
+    from photoface.models.detector import MTCNNDetector, pyramid_inputs
 
     det = MTCNNDetector(device="cpu")
-    tf = det._tf
-    cwd = os.getcwd()
-    os.chdir(PHOTOS)
-    try:
-        rgb = np.asarray(compose_group(["astronaut.jpg", "biden.jpg", "obama2.jpg"]).convert("RGB"))
-    finally:
-        os.chdir(cwd)
+    rgb = np.asarray(compose_group(GROUP))
     levels, scales, scale = [], [], 12 / 20
     while min(rgb.shape[:2]) * scale >= 12:
         levels.append(cv2.resize(rgb, (int(rgb.shape[1] * scale), int(rgb.shape[0] * scale)),
@@ -115,9 +107,7 @@ def test_pnet_pyramid_in_one_call_equals_level_by_level():
         scale *= 0.709
 
     def run(some, their_scales):
-        flat = np.concatenate([lv.reshape(-1) for lv in some])
-        shapes = np.array([lv.shape[:2] for lv in some], np.int32)
-        boxes, scores = det._pnet(tf.constant(flat), tf.constant(shapes), tf.constant(their_scales, tf.float32))
+        boxes, scores = det._pnet(*pyramid_inputs(det._tf, some, their_scales))
         return boxes.numpy(), scores.numpy()
 
     together = run(levels, scales)

@@ -95,12 +95,8 @@ class MTCNNDetector:
             scale *= SCALE_FACTOR
         if not levels:
             return np.empty((0, 5), np.float32)
-        # every level in one graph call: a call costs about 0.4 ms of dispatch, as much as
-        # P-Net's compute on each of the ~8 small levels of a photo
-        flat = np.concatenate([level.reshape(-1) for level in levels])
-        shapes = np.array([level.shape[:2] for level in levels], np.int32)
-        boxes, scores = (t.numpy() for t in self._pnet(tf.constant(flat), tf.constant(shapes),
-                                                        tf.constant(scales, tf.float32)))
+        # every level in one graph call (module docstring: a call costs as much as a small level)
+        boxes, scores = (t.numpy() for t in self._pnet(*pyramid_inputs(tf, levels, scales)))
         if not len(scores):
             return np.empty((0, 5), np.float32)
         boxes = np.column_stack([boxes, scores])
@@ -187,6 +183,14 @@ def _regress(boxes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 def _relative(boxes: np.ndarray, w: int, h: int) -> np.ndarray:
     """Boxes as crop_and_resize wants them: y1, x1, y2, x2 as fractions of the image."""
     return (boxes[:, [1, 0, 3, 2]] / np.array([h, w, h, w])).astype(np.float32)
+
+
+def pyramid_inputs(tf, levels: list[np.ndarray], scales: list[float]) -> tuple:
+    """The P-Net graph's inputs for these pyramid levels: their pixels flattened one after
+    the other, their (H, W) and their scales."""
+    flat = np.concatenate([level.reshape(-1) for level in levels])
+    shapes = np.array([level.shape[:2] for level in levels], np.int32)
+    return tf.constant(flat), tf.constant(shapes), tf.constant(scales, tf.float32)
 
 
 def _pnet_graph(tf, model):
