@@ -21,7 +21,7 @@ from photoface.config import FACENET_MODEL, ClusterSettings
 from photoface.evaluate import labeled_truth
 from photoface.metrics import clustering_report
 from photoface.organize import eligible_mask, make_clusterer
-from photoface.store import Store
+from photoface.db import Store
 
 GRID = [
     {"min_cluster_size": 2, "min_samples": 1}, {"min_cluster_size": 3}, {"min_samples": 3},

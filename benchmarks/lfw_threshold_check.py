@@ -19,7 +19,7 @@ import numpy as np
 
 from photoface import api
 from photoface.config import SAME_PERSON_DISTANCE
-from photoface.store import Store
+from photoface.db import Store
 
 
 def read_pairs(path: Path, folds: int):

@@ -50,7 +50,7 @@ def synth(n: int, seed: int = 0):
 
 def make_db(path: str, n: int) -> None:
     from photoface.config import FACENET_MODEL
-    from photoface.store import Store
+    from photoface.db import Store
 
     X = synth(n + NEW)[0][:n]  # the last NEW faces arrive later (the assign step)
     store = Store(path)
@@ -76,7 +76,7 @@ def step(kind: str, db: str) -> dict:
     from photoface.config import FACENET_MODEL
     from photoface.neighbors import FaceIndex
     from photoface.search import similar_faces
-    from photoface.store import Store
+    from photoface.db import Store
 
     t0 = time.perf_counter()
     if kind == "make":

@@ -46,7 +46,7 @@ def make_library(root: str, n: int) -> list[tuple[str, int, float]]:
 
 
 def make_db(db: str, root: str, rows) -> None:
-    from photoface.store import Store
+    from photoface.db import Store
 
     store = Store(db)
     run = store.start_run(root, {})

@@ -23,7 +23,7 @@ from people_scale import make_db  # noqa: E402
 
 
 def build(path: str, clusters: int, big: int) -> None:
-    from photoface.store import Store
+    from photoface.db import Store
 
     n = clusters * 10 + big
     make_db(path, n)

@@ -5,11 +5,12 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from photoface.cli import main
-from photoface.lock import RunLock
+from photoface.db import RunLock
 
 from conftest import PHOTOS
 
@@ -29,9 +30,34 @@ def test_help_is_fast_and_does_not_import_tensorflow():
     assert float(out.stdout.strip().splitlines()[-1]) < 1.0
 
 
-def test_every_command_has_help(capsys):
-    for args in (["--help"], ["index", "--help"], ["status", "--help"]):
-        assert main(args) == 0
+def _commands(group, prefix=()):
+    import click
+
+    for name, command in sorted(group.commands.items()):
+        yield (*prefix, name), command
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*prefix, name))
+
+
+def test_every_command_and_option_has_help_and_the_readme_shows_every_command(capsys):
+    import click
+
+    from photoface.cli import cli
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    commands = list(_commands(cli))
+    assert len(commands) >= 25
+    for path, command in commands:
+        assert (command.help or "").strip(), f"`photoface {' '.join(path)}` has no help"
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert (param.help or "").strip(), f"`photoface {' '.join(path)} {param.opts[0]}` has no help"
+        if not isinstance(command, click.Group):
+            assert f"photoface {' '.join(path)}" in readme, f"`photoface {' '.join(path)}` is not in the README"
+            assert main([*path, "--help"]) == 0
+            out = capsys.readouterr().out
+            assert out.startswith(f"Usage: photoface {' '.join(path)}") and command.help.split("\n")[0][:40] in out
+    assert main(["index", "--help"]) == 0
     out = capsys.readouterr().out
     for option in ("--db", "--workers", "--scheduler", "--device", "--json", "--batch-size", "--retry-failed"):
         assert option in out

@@ -6,10 +6,10 @@ import sqlite3
 import numpy as np
 import pytest
 
-from photoface import api
+from photoface import api, parallel
 from photoface.config import SAME_PERSON_DISTANCE, Settings
+from photoface.db import Store
 from photoface.errors import DeviceError, InputError
-from photoface.store import Store
 
 from conftest import GROUP, MANIFEST, PHOTOS, make_bad_files
 
@@ -243,13 +243,14 @@ def test_unreadable_file_is_recorded_and_the_rest_indexed(tmp_path, monkeypatch)
     assert row == ("failed", "unreadable: permission denied")
 
 
-def test_auto_scheduler_runs_small_jobs_in_process_and_big_ones_on_a_cluster(tmp_path, monkeypatch):
+def test_auto_scheduler_runs_small_jobs_in_process_and_big_ones_on_a_cluster(tmp_path):
+    assert parallel.choose_scheduler("auto", parallel.SMALL_JOB - 1) == "sync"
+    assert parallel.choose_scheduler("auto", parallel.SMALL_JOB) == "local"
+    assert parallel.choose_scheduler("auto", 5, small_job=3) == "local"
+    for asked in ("sync", "local", "tcp://example:8786"):  # a choice the user made stands
+        assert parallel.choose_scheduler(asked, 1) == parallel.choose_scheduler(asked, 10**6) == asked
     folder = tmp_path / "p"
     folder.mkdir()
     shutil.copy(PHOTOS / "obama.jpg", folder / "a.jpg")
     small = api.index(str(folder), str(tmp_path / "a.db"), settings=SETTINGS)  # scheduler="auto"
     assert (small.scheduler, small.workers, small.photos_indexed, small.faces_found) == ("sync", 1, 1, 1)
-    monkeypatch.setattr(api, "SMALL_JOB", 1)  # now one photo is a "big" job
-    shutil.copy(PHOTOS / "biden.jpg", folder / "b.jpg")
-    big = api.index(str(folder), str(tmp_path / "a.db"), settings=SETTINGS, workers=1)
-    assert (big.scheduler, big.photos_indexed, big.photos_unchanged) == ("local", 1, 1)

@@ -9,7 +9,7 @@ import pytest
 from photoface import neighbors, organize
 from photoface.config import FACENET_MODEL
 from photoface.neighbors import FaceIndex
-from photoface.store import Store
+from photoface.db import Store
 
 
 def faces_of(centres: np.ndarray, labels: np.ndarray, seed: int) -> np.ndarray:
@@ -194,3 +194,25 @@ def test_a_far_outlier_does_not_join_the_cluster_it_touches_first():
     got = FaceClusterer(n_neighbors=15).fit_predict(X)
     assert got[-1] == -1
     assert len(set(got[:-1])) == 10 and all(len(set(got[labels == i])) == 1 for i in range(10))
+
+
+def test_face_clusterer_is_the_shipped_one_and_a_scikit_learn_estimator():
+    from inspect import signature
+
+    from sklearn.utils.estimator_checks import check_estimator
+
+    from photoface.cluster import FaceClusterer
+    from photoface.config import ClusterSettings
+
+    shipped = ClusterSettings()
+    params = FaceClusterer().get_params()
+    assert params == {name: getattr(shipped, name) for name in signature(FaceClusterer).parameters}
+    assert FaceClusterer.from_settings(shipped).get_params() == params
+    results = check_estimator(FaceClusterer(), on_fail=None)
+    failed = [(r["check_name"], str(r["exception"])) for r in results if r["status"] == "failed"]
+    assert not failed, failed
+    # the one check that cannot run here needs SCIPY_ARRAY_API set before scipy is imported
+    assert {r["check_name"] for r in results if r["status"] == "skipped"} <= {"check_array_api_input"}
+    assert len(results) >= 40
+    with pytest.raises(ValueError):
+        FaceClusterer().fit(np.full((4, 8), np.nan))

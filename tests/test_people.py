@@ -150,10 +150,10 @@ def test_gallery_labels_the_right_clusters(lib, tmp_path):
     shutil.copy(PHOTOS / "chelsea_cat.jpg", gallery / "Cat" / "cat.jpg")
     compose_group(["astronaut.jpg", "biden.jpg"]).save(gallery / "Cat" / "two.jpg")
     out = api.label_gallery(db, str(gallery))
-    named = {m["person"]: m["name"] for m in out["named"]}
+    named = {m.person: m.name for m in out["named"]}
     # two gallery entries hold Obama's face: a close call, listed for review, not guessed
     assert obama not in named
-    review = {r["person"]: {r["name"], r["runner_up"]} for r in out["review"]}
+    review = {r.person: {r.name, r.runner_up} for r in out["review"]}
     assert review[obama] == {"Barack Obama", "Eileen Collins"}
     assert named[biden] == "Joe Biden"
     assert collins not in named
@@ -215,7 +215,7 @@ def test_classifier_names_a_split_off_cluster_and_not_strangers(lib):
     trained = api.train_classifier(db)
     assert trained["people"] == 2
     out = api.label_classifier(db)
-    named = {m["person"]: m["name"] for m in out["named"]}
+    named = {m.person: m.name for m in out["named"]}
     assert named.get(piece) == "Barack Obama", out
     assert collins not in named  # a stranger to the classifier stays unnamed
 

@@ -6,7 +6,7 @@ import pytest
 import sqlite_utils
 
 from photoface.errors import DatabaseError
-from photoface.store import MIGRATIONS, SCHEMA_VERSION, Store
+from photoface.db import MIGRATIONS, SCHEMA_VERSION, Store
 from photoface.types import Detection, Face, PhotoResult
 
 
@@ -68,3 +68,34 @@ def test_failed_write_leaves_nothing_half_done(tmp_path):
         store.write_results([result("/ok.jpg"), bad], run)
     assert store.db.execute("SELECT count(*) FROM photos").fetchone()[0] == 0
     assert store.db.execute("SELECT count(*) FROM faces").fetchone()[0] == 0
+
+
+def test_schema_keeps_names_unique_vocabularies_closed_and_counts_vector_changes(tmp_path):
+    path = str(tmp_path / "s.db")
+    conn = sqlite3.connect(path)  # a library written before names were unique: two people named alike
+    conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)")
+    for version, name, sql in MIGRATIONS[:5]:
+        conn.executescript(sql)
+        conn.execute("INSERT INTO schema_migrations VALUES (?, ?, 'x')", [version, name])
+    conn.executemany("INSERT INTO people (name, name_source, created_at, updated_at) VALUES (?, 'user', 'x', 'x')",
+                     [("Ann Lee",), ("ann lee",), ("Bo",)])
+    conn.commit()
+    conn.close()
+    store = Store(path)
+    assert store.schema_version == SCHEMA_VERSION
+    assert [p["name"] for p in (store.person(i) for i in (1, 2, 3))] == ["Ann Lee", "ann lee (2)", "Bo"]
+    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+        store.update_person(3, name="ANN LEE")
+    run = store.start_run(str(tmp_path), {})
+    store.write_results([result("/a.jpg", 2)], run)
+    with pytest.raises(sqlite3.IntegrityError, match="assigned_by"):
+        store.set_faces([(1, 1, "somebody", None, 1)])
+    store.set_faces([(1, 1, "user", None, 1)])
+    assert store.face_states([1])[0].assigned_by == "user"
+    top, changed = store.faces_changed("m")
+    store.replace_embeddings([(1, None, np.zeros(512, np.float32), None, None)], "m")
+    assert store.faces_changed("m") == (top, changed + 1)  # the search index must be rebuilt
+    store.db.execute("DELETE FROM photos")
+    assert store.faces_changed("m")[1] == changed + 3  # and after deletions
+    # the view of faces of present photos
+    assert store.db.execute("SELECT count(*) FROM present_faces").fetchone()[0] == 0

@@ -17,7 +17,7 @@ import numpy as np
 from photoface import api
 from photoface.config import SAME_PERSON_DISTANCE
 from photoface.errors import PhotofaceError
-from photoface.store import Store
+from photoface.db import Store
 
 
 def main(argv=None) -> int:

@@ -18,6 +18,7 @@ import numpy as np
 from .errors import InputError
 from .track import iou
 from .types import Detection
+from .vectors import NamedFaces
 
 UNKNOWN = "unknown"
 
@@ -35,26 +36,6 @@ class Box:
     def as_dict(self) -> dict:
         return {"box": [round(v, 1) for v in (self.x1, self.y1, self.x2, self.y2)], "name": self.name,
                 "distance": None if self.distance is None else round(self.distance, 4), "detected": self.detected}
-
-
-class Recognizer:
-    """Nearest named face (exact inner product over the named people's faces)."""
-
-    def __init__(self, vectors: np.ndarray, names: list[str], max_distance: float):
-        self.vectors = np.ascontiguousarray(vectors, np.float32)
-        self.names = names
-        self.max_distance = max_distance
-
-    def __call__(self, embeddings: np.ndarray) -> list[tuple[str, float | None]]:
-        if not len(self.names) or not len(embeddings):
-            return [(UNKNOWN, None)] * len(embeddings)
-        sims = embeddings @ self.vectors.T
-        best = sims.argmax(axis=1)
-        out = []
-        for i, j in enumerate(best):
-            d = float(np.sqrt(max(0.0, 2 - 2 * sims[i, j])))
-            out.append((self.names[j], d) if d <= self.max_distance else (UNKNOWN, d))
-        return out
 
 
 @dataclass
@@ -120,10 +101,12 @@ def _draw(bgr: np.ndarray, boxes: list[Box], scale: float) -> None:
                     cv2.LINE_AA)
 
 
-def annotate_video(src: str, dst: str, recognizer: Recognizer, spec, every: int = 5, max_side: int = 640,
-                   labels_path: str | None = None, cut_threshold: float = 30.0,
+def annotate_video(src: str, dst: str, recognizer: NamedFaces, spec, every: int, max_side: int,
+                   cut_threshold: float, labels_path: str | None = None,
                    on_progress: Callable[[int, int], None] | None = None) -> AnnotateResult:
-    """Copy ``src`` to ``dst`` (same size, frame rate and frame count) with faces boxed and named."""
+    """Copy ``src`` to ``dst`` (same size, frame rate and frame count) with faces boxed and
+    named; ``every``, ``max_side`` and ``cut_threshold`` as Settings.annotate_every,
+    annotate_max_side_px and video_cut_threshold."""
     from .models import get_model
     from .pipeline import faces_in_image
     from .video import open_video
@@ -156,7 +139,7 @@ def annotate_video(src: str, dst: str, recognizer: Recognizer, spec, every: int 
             if index % every == 0 or cut:  # a scene cut: boxes of the last shot must not linger
                 rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
                 dets, crops, _ = faces_in_image(rgb, spec, max_side)
-                named = recognizer(embedder.embed(np.stack(crops))) if crops else []
+                named = recognizer.match(embedder.embed(np.stack(crops)), UNKNOWN) if crops else []
                 fresh = [Box(d.x1, d.y1, d.x2, d.y2, n, dist) for d, (n, dist) in zip(dets, named)]
                 boxes = _keep_names(boxes, fresh, recognizer.max_distance + 0.1)
                 result.detections += 1

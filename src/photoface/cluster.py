@@ -11,8 +11,13 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.utils.validation import validate_data
 
+from .config import ClusterSettings
 from .neighbors import knn, nearest
+
+#: The shipped settings: FaceClusterer() is the clusterer `photoface cluster` runs.
+_SHIPPED = ClusterSettings()
 
 #: Distance given to the edges that join separate components of the k-NN graph: larger
 #: than any distance between unit vectors, so HDBSCAN sees them as far apart.
@@ -86,10 +91,13 @@ class FaceClusterer(ClusterMixin, BaseEstimator):
       family), and with min_samples 2 it joins two people who have two photos each.
     """
 
-    def __init__(self, min_cluster_size: int = 2, min_samples: int = 2, n_neighbors: int = 10,
-                 cluster_selection_epsilon: float = 0.0, cluster_selection_method: str = "eom",
-                 attach_distance: float = 0.85, single_cluster_radius: float = 1.05, max_link_distance: float = 1.0,
-                 pair_distance: float = 0.0):
+    def __init__(self, min_cluster_size: int = _SHIPPED.min_cluster_size, min_samples: int = _SHIPPED.min_samples,
+                 n_neighbors: int = _SHIPPED.n_neighbors,
+                 cluster_selection_epsilon: float = _SHIPPED.cluster_selection_epsilon,
+                 cluster_selection_method: str = _SHIPPED.cluster_selection_method,
+                 attach_distance: float = _SHIPPED.attach_distance,
+                 single_cluster_radius: float = _SHIPPED.single_cluster_radius,
+                 max_link_distance: float = _SHIPPED.max_link_distance, pair_distance: float = _SHIPPED.pair_distance):
         self.min_cluster_size = min_cluster_size
         self.min_samples = min_samples
         self.n_neighbors = n_neighbors
@@ -100,11 +108,24 @@ class FaceClusterer(ClusterMixin, BaseEstimator):
         self.max_link_distance = max_link_distance
         self.pair_distance = pair_distance
 
+    @classmethod
+    def from_settings(cls, s: ClusterSettings) -> "FaceClusterer":
+        """The clusterer ``s`` describes (ClusterSettings' other fields are about which faces
+        it gets and how new faces join people)."""
+        from inspect import signature
+
+        return cls(**{name: getattr(s, name) for name in signature(cls).parameters})
+
     def fit(self, X, y=None, groups=None, eligible=None):
-        X = np.ascontiguousarray(X, dtype=np.float32)
+        """Cluster X (n faces x d, unit-length rows); ``groups``: the photo of each face (faces of
+        one group never share a cluster); ``eligible``: faces that may form clusters."""
+        X = validate_data(self, X, dtype=np.float32, ensure_min_samples=1)
+        X = np.ascontiguousarray(X)
         n = len(X)
         groups = np.arange(n) if groups is None else np.asarray(groups)
         eligible = np.ones(n, bool) if eligible is None else np.asarray(eligible, bool)
+        if len(groups) != n or len(eligible) != n:
+            raise ValueError(f"groups and eligible need one entry per row of X ({n})")
         labels = np.full(n, -1, np.int64)
         strength = np.zeros(n, np.float32)
         core = np.flatnonzero(eligible)

@@ -1,13 +1,17 @@
 """Every tunable default of photoface, in one place."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+
+from .errors import InputError
 
 #: The embedding stored in faces.model: FaceNet 20180408-102900 on a 20% margin crop with
 #: the shared centre removed (models/facenet.md). Faces stored under an older name are
 #: re-embedded by the next `photoface index` (their boxes are kept, names too).
 FACENET_MODEL = "facenet-20180408-102900-centred"
 PRECISIONS = ("auto", "fp32", "bf16")  # FaceNet's arithmetic (Settings.embed_precision)
+DEVICES = ("auto", "cpu", "gpu")  # where TensorFlow runs (Settings.device)
 LEGACY_FACENET_MODELS = ("facenet-20180408-102900",)  # 30% margin, raw network output
 MTCNN_MODEL = "mtcnn-1.0.0"
 AGE_GENDER_MODEL = "wrn16x8-imdbwiki-agender"
@@ -38,9 +42,21 @@ class Settings:
     video_every_s: float = 1.0
     video_cut_threshold: float = 30.0  # mean grey-level change between frames 0.2 s apart (0: off)
     video_max_side_px: int = 1024  # like detect_max_side_px, for video frames
+    # `photoface annotate`: detect and recognize every annotate_every frames (optical flow in between)
+    annotate_every: int = 5
+    annotate_max_side_px: int = 640  # frames are detected and tracked at most this large
     # parallel
     partition_size: int = 16  # photos per Dask task
-    write_batch: int = 64  # photos per SQLite transaction on the client
+
+    def __post_init__(self):
+        check_choice("device", self.device, DEVICES)
+        check_choice("precision", self.embed_precision, PRECISIONS)
+        _check_numbers(self, minimum={"decode_max_side_px": 64, "detect_max_side_px": 64, "max_pixels": 1,
+                                      "min_face_px": 12, "crop_size_px": 16, "embed_batch": 1, "partition_size": 1,
+                                      "video_every_s": 0.01, "video_max_side_px": 64,
+                                      "annotate_every": 1, "annotate_max_side_px": 64, "crop_margin": 0.0,
+                                      "video_cut_threshold": 0.0},
+                       fractions=("min_score",))
 
 
 #: A face is given a known person's name (gallery, classifier, video annotation) only
@@ -63,6 +79,8 @@ class ClusterSettings:
     min_samples: int = 2
     n_neighbors: int = 15
     cluster_selection_epsilon: float = 0.0
+    cluster_selection_method: str = "eom"  # HDBSCAN's: eom (excess of mass) or leaf
+    single_cluster_radius: float = 1.05  # when HDBSCAN allows only one cluster, its faces within this of the medoid
     max_link_distance: float = 0.9  # clusters are split where only longer links join their faces
     pair_distance: float = 0.85  # two unclustered faces nearest to each other within this form a cluster (0: off)
     # faces that may form clusters; the others are only attached afterwards
@@ -75,3 +93,52 @@ class ClusterSettings:
     assign_distance: float = 0.85
     assign_margin: float = 0.05
     assign_neighbors: int = 10
+
+    def __post_init__(self):
+        check_choice("cluster selection method", self.cluster_selection_method, ("eom", "leaf"))
+        _check_numbers(self, minimum={"min_cluster_size": 2, "min_samples": 1, "single_cluster_radius": 0.0, "n_neighbors": 2, "assign_neighbors": 1,
+                                      "cluster_selection_epsilon": 0.0, "max_link_distance": 0.0,
+                                      "pair_distance": 0.0, "min_face_px": 0.0, "min_sharpness": 0.0,
+                                      "attach_distance": 0.0, "assign_distance": 0.0, "assign_margin": 0.0},
+                       fractions=("min_score",))
+
+
+def check_choice(what: str, value: str, choices: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``choices``, else an InputError naming them."""
+    if value not in choices:
+        raise InputError(f"unknown {what} {value!r}: use {', '.join(choices[:-1])} or {choices[-1]}")
+    return value
+
+
+def _check_numbers(settings, minimum: dict[str, float], fractions: tuple[str, ...] = ()) -> None:
+    for name, low in minimum.items():
+        if getattr(settings, name) < low:
+            raise InputError(f"{name} must be at least {low:g}, got {getattr(settings, name)!r}")
+    for name in fractions:
+        if not 0 <= getattr(settings, name) <= 1:
+            raise InputError(f"{name} must be between 0 and 1, got {getattr(settings, name)!r}")
+
+
+def with_overrides(settings, overrides: list[str]):
+    """A copy of a settings dataclass with NAME=VALUE changes (typed like each field); a bad
+    name or value is an InputError."""
+    fields = {f.name: f.type for f in dataclasses.fields(settings)}
+    changes = {}
+    for item in overrides:
+        name, _, value = item.partition("=")
+        if name not in fields or not value:
+            raise InputError(f"--set {item!r}: expected NAME=VALUE with NAME one of {', '.join(fields)}")
+        kind = fields[name] if isinstance(fields[name], str) else fields[name].__name__
+        try:
+            changes[name] = {"int": int, "float": float, "bool": _boolean, "str": str}[kind](value)
+        except (KeyError, ValueError):
+            raise InputError(f"--set {item!r}: {value!r} is not a valid {kind}") from None
+    return dataclasses.replace(settings, **changes)
+
+
+def _boolean(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(text)

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .db import Store
 from .errors import InputError
-from .models.emotion import EMOTIONS
-from .store import Store
+from .types import EMOTIONS
 
 GENDERS = ("female", "male")
 #: Age bands of the demographics report: (label, lowest age, highest age exclusive).
@@ -37,24 +37,10 @@ class AttributeFilter:
         return cls(emotion and emotion.lower(), parse_age_range(age) if age is not None else None,
                    gender and gender.lower())
 
-    def sql(self) -> tuple[str, list]:
-        """A WHERE condition on face_attributes (alias a), and its parameters."""
-        terms, args = [], []
-        if self.emotion:
-            terms.append("a.emotion = ?")
-            args.append(self.emotion)
-        if self.gender:
-            terms.append("a.gender = ?")
-            args.append(self.gender)
-        if self.age:
-            low, high = self.age
-            if low is not None:
-                terms.append("a.age >= ?")
-                args.append(low)
-            if high is not None:
-                terms.append("a.age < ?")  # "20-35" includes everyone estimated younger than 36
-                args.append(high + 1)
-        return " AND ".join(terms) or "1", args
+    def bounds(self) -> tuple[float | None, float | None]:
+        """(lowest age, age below which): "20-35" includes everyone estimated younger than 36."""
+        low, high = self.age or (None, None)
+        return low, None if high is None else high + 1
 
 
 def parse_age_range(text: str) -> tuple[float | None, float | None]:
@@ -71,33 +57,14 @@ def parse_age_range(text: str) -> tuple[float | None, float | None]:
 
 def matching_faces(store: Store, flt: AttributeFilter) -> dict[int, set[int]]:
     """{photo id: {face ids}} of present photos' faces whose attributes pass ``flt``."""
-    where, args = flt.sql()
-    out: dict[int, set[int]] = {}
-    for fid, photo in store.db.execute(
-            f"SELECT f.id, f.photo_id FROM face_attributes a JOIN faces f ON f.id = a.face_id "
-            f"JOIN photos p ON p.id = f.photo_id WHERE p.status = 'indexed' AND {where}", args):
-        out.setdefault(photo, set()).add(fid)
-    return out
+    low, below = flt.bounds()
+    return store.faces_with_attributes(flt.emotion, flt.gender, low, below)
 
 
 def require_attributes(store: Store) -> None:
-    if not store.db.execute("SELECT 1 FROM face_attributes LIMIT 1").fetchone():
+    if not store.has_attributes():
         raise InputError("no face has age, gender or expression yet: run `photoface attributes` "
                          "(or index with --attributes) first")
-
-
-def face_attributes(store: Store, face_ids) -> dict[int, dict]:
-    """{face id: {age, gender, emotion, ...}} for the faces that have attributes."""
-    ids, out = list(face_ids), {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        marks = ",".join("?" * len(chunk))
-        for fid, age, sd, gender, gconf, emotion, econf in store.db.execute(
-                f"SELECT face_id, age, age_sd, gender, gender_confidence, emotion, emotion_confidence "
-                f"FROM face_attributes WHERE face_id IN ({marks})", chunk):
-            out[fid] = {"age": round(age, 1), "age_sd": round(sd, 1), "gender": gender,
-                        "gender_confidence": gconf, "emotion": emotion, "emotion_confidence": econf}
-    return out
 
 
 def _summary(rows) -> dict:
@@ -120,17 +87,10 @@ def _summary(rows) -> dict:
     }
 
 
-def _attribute_rows(store: Store, where: str = "1", args=()) -> list[tuple]:
-    return store.db.execute(
-        f"SELECT f.person_id, a.age, a.gender, a.emotion, a.emotions FROM face_attributes a "
-        f"JOIN faces f ON f.id = a.face_id JOIN photos p ON p.id = f.photo_id "
-        f"WHERE p.status = 'indexed' AND {where}", list(args)).fetchall()
-
-
 def person_summary(store: Store, person_id: int) -> dict | None:
     """Median age estimate, majority gender (and how many faces agree), share of smiling
     faces and expression counts over a person's faces; None if none has attributes."""
-    rows = _attribute_rows(store, "f.person_id = ?", [person_id])
+    rows = store.attribute_rows(person_id)
     return _summary([(r[1], r[2], r[3]) for r in rows]) if rows else None
 
 
@@ -148,7 +108,7 @@ def report(store: Store, per_person: bool = False, include_hidden: bool = False)
     """Counts by age band, gender and expression: over all faces, over people (each person
     once: their median age and majority gender), and per person with ``per_person``."""
     require_attributes(store)
-    rows = _attribute_rows(store)
+    rows = store.attribute_rows()
     faces = {
         "count": len(rows),
         "age_bands": _bands(r[1] for r in rows),
@@ -156,12 +116,12 @@ def report(store: Store, per_person: bool = False, include_hidden: bool = False)
         "emotion": {e: sum(r[3] == e for r in rows) for e in EMOTIONS},
         "mean_probability": {e: round(float(np.mean([json.loads(r[4])[e] for r in rows])), 4) for e in EMOTIONS},
     }
-    hidden = set() if include_hidden else {r[0] for r in store.db.execute("SELECT id FROM people WHERE hidden = 1")}
+    hidden = set() if include_hidden else store.hidden_person_ids()
     by_person: dict[int, list] = {}
     for pid, age, gender, emotion, _ in rows:
         if pid is not None and pid not in hidden:
             by_person.setdefault(pid, []).append((age, gender, emotion))
-    names = dict(store.db.execute("SELECT id, name FROM people").fetchall())
+    names = store.person_names()
     summaries = {pid: _summary(v) for pid, v in by_person.items()}
     people = {
         "count": len(summaries),

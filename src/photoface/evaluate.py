@@ -17,6 +17,7 @@ import numpy as np
 
 from .errors import InputError
 from .metrics import clustering_report
+from .vectors import distance
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ def embed_dataset(paths: list[str], cache: str, name: str, index_fn) -> dict[str
     on ties.
     """
     from .config import FACENET_MODEL
-    from .store import Store
+    from .db import open_store
 
     key = cache_key(sorted(set(paths)))
     folder = os.path.join(cache, f"{name}-{key}")
@@ -140,21 +141,16 @@ def embed_dataset(paths: list[str], cache: str, name: str, index_fn) -> dict[str
         link_of[p] = link
     db = os.path.join(folder, "faces.db")
     index_fn(photos, db)
-    store = Store(db, create=False)
-    try:
-        rows = store.db.execute(
-            "SELECT p.path, p.width, p.height, f.x1, f.y1, f.x2, f.y2, f.embedding FROM photos p "
-            "LEFT JOIN faces f ON f.photo_id = p.id AND f.model = ? WHERE p.status = 'indexed'", [FACENET_MODEL]).fetchall()
-    finally:
-        store.close()
+    with open_store(db) as store:
+        rows = store.photo_faces_with_size(FACENET_MODEL)
     best: dict[str, tuple] = {}
-    for path, w, h, x1, y1, x2, y2, blob in rows:
-        if blob is None:
+    for path, w, h, x1, y1, x2, y2, vector in rows:
+        if vector is None:
             continue
         off = np.hypot((x1 + x2) / 2 - w / 2, (y1 + y2) / 2 - h / 2)
         rank = (round(off / max(w, h, 1), 2), -(x2 - x1) * (y2 - y1))
         if path not in best or rank < best[path][0]:
-            best[path] = (rank, np.frombuffer(blob, dtype="<f4").copy())
+            best[path] = (rank, vector.copy())
     return {p: (best[link][1] if link in best else None) for p, link in link_of.items()}
 
 
@@ -164,7 +160,7 @@ def pair_distances(pairs: list[Pair], emb: dict[str, np.ndarray | None]) -> np.n
     for i, p in enumerate(pairs):
         a, b = emb.get(p.a), emb.get(p.b)
         if a is not None and b is not None:
-            out[i] = float(np.linalg.norm(a - b))
+            out[i] = distance(a, b)
     return out
 
 
@@ -331,3 +327,57 @@ def calibrate(X: np.ndarray, truth: np.ndarray, fmr: float = 1e-3) -> dict:
         if rate == fmr:
             out.update(threshold=level["threshold"], tmr=level["tmr"], fmr=level["fmr"])
     return out
+
+
+# --- runs over a labeled folder -------------------------------------------------------------
+def labeled_faces(labeled: str, cache: str | None, index_fn) -> tuple[dict, np.ndarray]:
+    """Index a labeled folder (<Person>/<photos>) into its cache database with
+    ``index_fn(folder, db)``; its face table (with each face's ``path``) and the truth."""
+    from .config import FACENET_MODEL
+    from .db import open_store
+
+    if not os.path.isdir(labeled):
+        raise InputError(f"labeled folder not found: {labeled}")
+    root = os.path.abspath(labeled)
+    folder = os.path.join(cache_dir(cache), "labeled-" + cache_key([root]))
+    os.makedirs(folder, exist_ok=True)
+    db = os.path.join(folder, "faces.db")
+    index_fn(root, db)
+    with open_store(db) as store:
+        table = store.face_table(FACENET_MODEL)
+        paths = store.photo_paths()
+    if len(table["id"]) < 2:
+        raise InputError(f"fewer than two faces found in {labeled}")
+    table["path"] = np.array([paths[p] for p in table["photo_id"]], dtype=object)
+    truth = labeled_truth(list(table["path"]), table["photo_id"], table["size"], root)
+    return table, truth
+
+
+def cluster_report(table: dict, truth: np.ndarray, settings, anchors: bool = True) -> dict:
+    """photoface's clusterer and, side by side on the same faces, the anchors' algorithms (on
+    FaceNet's raw outputs, which their parameters were set or converted for), scored against
+    the truth."""
+    import dataclasses
+    import time
+
+    from . import anchors as anchor_algorithms
+    from .organize import eligible_mask, make_clusterer
+
+    runs, seconds = {}, {}
+    t = time.perf_counter()
+    runs["photoface"] = make_clusterer(settings).fit_predict(table["X"], groups=table["photo_id"],
+                                                             eligible=eligible_mask(table, settings))
+    seconds["photoface"] = time.perf_counter() - t
+    if anchors:  # the anchors cluster FaceNet's raw outputs, as their parameters assume
+        from .models.facenet import load_centre, uncentred
+
+        raw = uncentred(table["X"], load_centre())
+    for name, algorithm in (anchor_algorithms.ANCHORS.items() if anchors else ()):
+        t = time.perf_counter()
+        runs[name] = algorithm(raw)
+        seconds[name] = time.perf_counter() - t
+    rows = compare_clusterings(truth, runs)
+    for r in rows:
+        r["seconds"] = round(seconds[r["algorithm"]], 3)
+    return {"faces": len(truth), "true_people": len(set(truth)),
+            "photos": len(np.unique(table["photo_id"])), "settings": dataclasses.asdict(settings), "results": rows}

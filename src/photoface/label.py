@@ -6,14 +6,11 @@ Faces a user placed are pinned (assigned_by = 'user'): no clustering run moves t
 """
 from __future__ import annotations
 
-import json
-import zlib
 from contextlib import contextmanager
 
+from .db import Store
 from .errors import InputError
-from .store import Store, now_iso
-
-USER = "user"
+from .types import BY_USER, FaceState
 
 
 class Change:
@@ -21,19 +18,19 @@ class Change:
 
     def __init__(self, store: Store):
         self.store = store
-        self.faces: dict[int, list] = {}
+        self.faces: dict[int, FaceState] = {}
         self.people: dict[int, dict | None] = {}
         self.rejections: dict[tuple[int, int], bool] = {}
 
     def save_faces(self, face_ids) -> None:
         ids = [int(i) for i in face_ids if int(i) not in self.faces]
         for state in self.store.face_states(ids):
-            self.faces[state[0]] = state
+            self.faces[state.id] = state
 
     def save_face_states(self, states) -> None:
-        """Snapshots already read by the caller: [id, person_id, assigned_by, assign_distance, clustered]."""
+        """Snapshots already read by the caller."""
         for state in states:
-            self.faces.setdefault(int(state[0]), list(state))
+            self.faces.setdefault(int(state.id), state)
 
     def save_person(self, person_id: int) -> None:
         if person_id not in self.people:
@@ -45,47 +42,19 @@ class Change:
     def save_rejection(self, face_id: int, person_id: int) -> None:
         key = (int(face_id), int(person_id))
         if key not in self.rejections:
-            self.rejections[key] = self.store.db.execute(
-                "SELECT 1 FROM rejections WHERE face_id = ? AND person_id = ?", key).fetchone() is not None
+            self.rejections[key] = self.store.is_rejected(*key)
 
     def payload(self) -> bytes:
-        return zlib.compress(json.dumps({
-            "faces": list(self.faces.values()),
-            "people": [[pid, row] for pid, row in self.people.items()],
-            "rejections": [[f, p, existed] for (f, p), existed in self.rejections.items()],
-        }).encode())
+        return self.store.snapshot_payload(self.faces.values(), self.people, self.rejections)
 
 
 @contextmanager
 def change(store: Store, action: str, summary_fn, details: dict):
     """Run a change in one transaction and log it; ``summary_fn()`` describes it afterwards."""
     rec = Change(store)
-    with store.db.atomic():
+    with store.atomic():
         yield rec
         store.record_event(action, summary_fn(), details, rec.payload())
-
-
-def restore(store: Store, payload: bytes) -> None:
-    """Put back the snapshot of an undo payload (inside the caller's transaction)."""
-    data = json.loads(zlib.decompress(payload))
-    people = store.db["people"]
-    for pid, row in data["people"]:
-        if row is not None:
-            exists = store.db.execute("SELECT 1 FROM people WHERE id = ?", [pid]).fetchone()
-            if exists:
-                people.update(pid, row)
-            else:
-                people.insert(row)
-    store.set_faces((fid, pid, by, dist, clustered) for fid, pid, by, dist, clustered in data["faces"])
-    for face_id, person_id, existed in data["rejections"]:
-        if existed:
-            store.db.execute("INSERT OR IGNORE INTO rejections VALUES (?, ?, ?)", [face_id, person_id, now_iso()])
-        else:
-            store.db.execute("DELETE FROM rejections WHERE face_id = ? AND person_id = ?", [face_id, person_id])
-    for pid, row in data["people"]:
-        if row is None:
-            store.db.execute("UPDATE faces SET person_id = NULL WHERE person_id = ?", [pid])
-            store.db.execute("DELETE FROM people WHERE id = ?", [pid])
 
 
 # --- looking things up -------------------------------------------------------------------
@@ -134,12 +103,28 @@ def _check_photo_rule(store: Store, faces: list[dict], person_id: int) -> None:
             raise InputError(f"faces {seen[face['photo_id']]} and {face['id']} are in the same photo: "
                              "one photo cannot show the same person twice")
         seen[face["photo_id"]] = face["id"]
-        other = store.db.execute(
-            "SELECT id FROM faces WHERE person_id = ? AND photo_id = ? AND t_start IS NULL AND id NOT IN ({})".format(
-                ",".join("?" * len(moving))), [person_id, face["photo_id"], *moving]).fetchone()
+        other = store.photo_face_in_person(person_id, face["photo_id"], moving)
         if other:
-            raise InputError(f"face {face['id']} is in the same photo as face {other[0]}, already in person "
+            raise InputError(f"face {face['id']} is in the same photo as face {other}, already in person "
                              f"{person_id}: move that face first")
+
+
+def name_holder(store: Store, name: str, other_than: int) -> dict | None:
+    """The person other than ``other_than`` who already has ``name`` (names are unique, in
+    any case): naming someone else so merges the two into them."""
+    return next((p for p in store.people_by_name(name) if p["id"] != other_than), None)
+
+
+def give_name(store: Store, rec: "Change", person_id: int, new_name: str, source: str, confidence: float) -> dict:
+    """Give a machine-proposed name (gallery, classifier) inside the caller's change; a person
+    who already has that name takes this one's faces (unpinned)."""
+    holder = name_holder(store, new_name, person_id)
+    if holder:
+        merge_into(store, rec, holder, store.person(person_id), pin=False)
+        return {"person": holder["id"], "name": new_name, "merged": person_id}
+    rec.save_person(person_id)
+    store.update_person(person_id, name=new_name, name_source=source, name_confidence=confidence)
+    return {"person": person_id, "name": new_name, "merged": None}
 
 
 # --- the operations ------------------------------------------------------------------------
@@ -151,13 +136,13 @@ def name(store: Store, ref, new_name: str) -> dict:
     if new_name.isdigit():
         raise InputError(f"a name cannot be only digits ({new_name!r}): ids look like that")
     person = resolve_person(store, ref)
-    same = [p for p in store.people_by_name(new_name) if p["id"] != person["id"]]
-    if same:
-        return merge(store, same[0]["id"], person["id"], action="name")
+    holder = name_holder(store, new_name, person["id"])
+    if holder:
+        return merge(store, holder["id"], person["id"], action="name")
     with change(store, "name", lambda: f"named {label_of(person)} {new_name!r}",
                 {"person": person["id"], "old": person["name"], "new": new_name}) as rec:
         rec.save_person(person["id"])
-        store.update_person(person["id"], name=new_name, name_source=USER, name_confidence=None)
+        store.update_person(person["id"], name=new_name, name_source=BY_USER, name_confidence=None)
     return {"person": person["id"], "name": new_name, "merged": None}
 
 
@@ -187,23 +172,21 @@ def merge_into(store: Store, rec: Change, target: dict, source: dict, pin: bool)
     rec.save_person(target["id"])
     rec.save_person(source["id"])
     rec.save_faces(store.face_ids_of(source["id"]))
-    target_photos = {r[0] for r in store.db.execute("SELECT photo_id FROM faces WHERE person_id = ?", [target["id"]])}
+    target_photos = store.photo_ids_of(target["id"])
     moved, loose = [], []
-    for fid, photo, by in store.db.execute(
-            "SELECT id, photo_id, assigned_by FROM faces WHERE person_id = ? ORDER BY score DESC, id",
-            [source["id"]]).fetchall():
-        (loose if photo in target_photos else moved).append((fid, USER if pin else by))
+    for fid, photo, by in store.faces_of_person_best_first(source["id"]):
+        (loose if photo in target_photos else moved).append((fid, BY_USER if pin else by))
         target_photos.add(photo)
     store.set_faces((fid, target["id"], by, None, 1) for fid, by in moved)
     store.set_faces((fid, None, None, None, 0) for fid, _ in loose)
-    for fid, in store.db.execute("SELECT face_id FROM rejections WHERE person_id = ?", [source["id"]]).fetchall():
+    for fid in store.rejected_faces(source["id"]):
         rec.save_rejection(fid, source["id"])
         rec.save_rejection(fid, target["id"])
-        store.db.execute("INSERT OR IGNORE INTO rejections VALUES (?, ?, ?)", [fid, target["id"], now_iso()])
+        store.add_rejection(fid, target["id"])
+    store.delete_person(source["id"])  # before its name passes on: names are unique
     if not target["name"] and source["name"]:
         store.update_person(target["id"], name=source["name"], name_source=source["name_source"],
                             name_confidence=source["name_confidence"])
-    store.db.execute("DELETE FROM people WHERE id = ?", [source["id"]])
     return len(moved), len(loose)
 
 
@@ -211,7 +194,7 @@ def _target_person(store: Store, rec: Change, ref) -> dict:
     """An existing person by id or name; a name nobody has yet creates that person."""
     text = str(ref).strip()
     if not text.isdigit() and not store.people_by_name(text):
-        pid = store.create_person(" ".join(text.split()), USER)
+        pid = store.create_person(" ".join(text.split()), BY_USER)
         rec.created_person(pid)
         return store.person(pid)
     return resolve_person(store, text)
@@ -230,8 +213,8 @@ def move(store: Store, face_ids, to_ref) -> dict:
         rec.save_faces(f["id"] for f in faces)
         for fid in rejected:  # the user changed their mind: this face is that person after all
             rec.save_rejection(fid, person["id"])
-            store.db.execute("DELETE FROM rejections WHERE face_id = ? AND person_id = ?", [fid, person["id"]])
-        store.set_faces((f["id"], person["id"], USER, None, 1) for f in faces)
+            store.remove_rejection(fid, person["id"])
+        store.set_faces((f["id"], person["id"], BY_USER, None, 1) for f in faces)
     return {"person": person["id"], "name": person["name"], "faces": [f["id"] for f in faces]}
 
 
@@ -248,10 +231,10 @@ def split(store: Store, person_ref, face_ids, new_name: str | None = None) -> di
     with change(store, "split", lambda: f"split {len(faces)} face(s) off {label_of(person)} into "
                                         f"{label_of(holder['new'])}",
                 {"from": person["id"], "faces": [f["id"] for f in faces], "name": new_name}) as rec:
-        pid = store.create_person(" ".join(new_name.split()) if new_name else None, USER if new_name else None)
+        pid = store.create_person(" ".join(new_name.split()) if new_name else None, BY_USER if new_name else None)
         rec.created_person(pid)
         rec.save_faces(f["id"] for f in faces)
-        store.set_faces((f["id"], pid, USER, None, 1) for f in faces)
+        store.set_faces((f["id"], pid, BY_USER, None, 1) for f in faces)
         holder["new"] = store.person(pid)
     return {"person": pid, "from": person["id"], "faces": [f["id"] for f in faces]}
 
@@ -273,7 +256,7 @@ def reject(store: Store, face_ids, person_ref=None) -> dict:
         rec.save_faces(f["id"] for f, _ in targets)
         for face, pid in targets:
             rec.save_rejection(face["id"], pid)
-            store.db.execute("INSERT OR IGNORE INTO rejections VALUES (?, ?, ?)", [face["id"], pid, now_iso()])
+            store.add_rejection(face["id"], pid)
             if face["person_id"] == pid:
                 store.set_faces([(face["id"], None, None, None, 0)])
     return {"rejected": [[f["id"], p] for f, p in targets]}
@@ -292,9 +275,7 @@ def hide(store: Store, person_ref, hidden: bool = True) -> dict:
 
 def undo(store: Store, event_id: int | None = None) -> dict:
     """Undo the latest change not yet undone (or ``event_id``, if it is that latest one)."""
-    latest = store.db.execute(
-        "SELECT id, summary FROM events WHERE undone_at IS NULL AND undo IS NOT NULL ORDER BY id DESC LIMIT 1"
-    ).fetchone()
+    latest = store.latest_undoable()
     if latest is None:
         raise InputError("nothing to undo")
     if event_id is not None and event_id != latest[0]:
@@ -306,8 +287,8 @@ def undo(store: Store, event_id: int | None = None) -> dict:
         raise InputError(f"change {event_id} has later changes on top of it: undo those first "
                          f"(latest is {latest[0]})")
     payload, _ = store.event_undo(latest[0])
-    with store.db.atomic():
-        restore(store, payload)
-        store.db.execute("UPDATE events SET undone_at = ? WHERE id = ?", [now_iso(), latest[0]])
+    with store.atomic():
+        store.restore(payload)
+        store.mark_undone(latest[0])
         store.record_event("undo", f"undid change {latest[0]}: {latest[1]}", {"event": latest[0]}, None)
     return {"undone": latest[0], "summary": latest[1]}

@@ -12,6 +12,8 @@ import os
 
 import numpy as np
 
+from .vectors import similarity_to_distance
+
 #: Up to this many vectors, searches are exact brute force.
 EXACT_LIMIT = 50_000
 #: IVF cells visited per query: when building the clustering graph, and for one search.
@@ -30,7 +32,7 @@ def _faiss():
 
 
 def to_distance(inner: np.ndarray) -> np.ndarray:
-    return np.sqrt(np.clip(2.0 - 2.0 * inner, 0.0, 4.0)).astype(np.float32)
+    return similarity_to_distance(inner).astype(np.float32)
 
 
 def _ivf(faiss, X: np.ndarray, quantized: bool, rows: np.ndarray | None = None):

@@ -20,11 +20,12 @@ import numpy as np
 
 from .cluster import FaceClusterer, assign
 from .config import ClusterSettings
+from .db import Store
 from .label import Change
 from .neighbors import GRAPH_NPROBE, FaceIndex, nearest
-from .store import Store
+from .types import BY_ASSIGN, BY_CLUSTER, BY_USER, FaceState
 
-PINNED = "user"
+PINNED = BY_USER
 
 
 @dataclass
@@ -53,10 +54,7 @@ def eligible_mask(table: dict, s: ClusterSettings) -> np.ndarray:
 
 
 def make_clusterer(s: ClusterSettings) -> FaceClusterer:
-    return FaceClusterer(min_cluster_size=s.min_cluster_size, min_samples=s.min_samples,
-                         n_neighbors=s.n_neighbors, cluster_selection_epsilon=s.cluster_selection_epsilon,
-                         attach_distance=s.attach_distance, max_link_distance=s.max_link_distance,
-                         pair_distance=s.pair_distance)
+    return FaceClusterer.from_settings(s)
 
 
 def run(store: Store, model: str, settings: ClusterSettings | None = None, full: bool = False) -> ClusterSummary:
@@ -70,7 +68,7 @@ def run(store: Store, model: str, settings: ClusterSettings | None = None, full:
     for f, p in store.rejections():
         rejected[f].add(p)
     rec = Change(store)
-    with store.db.atomic():
+    with store.atomic():
         _compute(store, rec, table, mode, model, rejected, s, summary)
     summary.elapsed_s = round(time.monotonic() - t0, 3)
     return summary
@@ -114,15 +112,15 @@ def _compute(store, rec, table, mode, model, rejected, s, summary) -> None:
     idx = np.flatnonzero(changed)
     old_dist = table["assign_distance"]
     rec.save_face_states(
-        [int(table["id"][i]), None if before[i] < 0 else int(before[i]), table["assigned_by"][i] or None,
-         None if np.isnan(old_dist[i]) else float(old_dist[i]), int(table["clustered"][i])] for i in idx)
+        FaceState(int(table["id"][i]), None if before[i] < 0 else int(before[i]), table["assigned_by"][i] or None,
+                  None if np.isnan(old_dist[i]) else float(old_dist[i]), int(table["clustered"][i])) for i in idx)
     store.set_faces(
-        (int(table["id"][i]), None if person[i] < 0 else int(person[i]),
-         (by[i] or None) if person[i] >= 0 else None,
-         None if np.isnan(dist[i]) else round(float(dist[i]), 4), 1) for i in idx)
+        FaceState(int(table["id"][i]), None if person[i] < 0 else int(person[i]),
+                  (by[i] or None) if person[i] >= 0 else None,
+                  None if np.isnan(dist[i]) else round(float(dist[i]), 4), 1) for i in idx)
     left = None if mode == "full" else {int(p) for p in before[idx] if p >= 0}
     summary.removed_people = _drop_empty_people(store, rec, left)
-    summary.people = store.db.execute("SELECT count(*) FROM people").fetchone()[0]
+    summary.people = store.people_total()
     summary.faces, summary.unknown = store.face_counts(model)
     summary.event_id = store.record_event(
         "cluster",
@@ -146,7 +144,7 @@ def _assign_fresh(table, fresh, person, by, dist, rejected, s, summary) -> None:
     got, best = assign(d, neighbor_people, table["photo_id"][new], blocked, s.assign_distance, s.assign_margin)
     ok = got >= 0
     person[new[ok]] = got[ok]
-    by[new[ok]] = "assign"
+    by[new[ok]] = BY_ASSIGN
     dist[new[ok]] = best[ok]
     summary.assigned = int(ok.sum())
 
@@ -177,7 +175,7 @@ def _cluster_new(store, rec, table, mask, fresh, person, by, s, summary) -> None
             continue
         pid = _new_person(store, rec)
         person[members] = pid
-        by[members] = "cluster"
+        by[members] = BY_CLUSTER
         summary.clustered += len(members)
         summary.new_people += 1
 
@@ -191,7 +189,7 @@ def _full(store, rec, table, person, by, rejected, s, summary) -> None:
     pinned = by == PINNED
     labels = make_clusterer(s).fit_predict(
         table["X"], groups=table["photo_id"], eligible=eligible_mask(table, s) | pinned)
-    named = {r[0] for r in store.db.execute("SELECT id FROM people WHERE name IS NOT NULL")}
+    named = store.named_person_ids()
     # one-to-one: each new cluster takes the old person it shares most faces with
     overlap = Counter((int(c), int(p)) for c, p in zip(labels, old) if c >= 0 and p >= 0)
     target: dict[int, int] = {}
@@ -219,7 +217,7 @@ def _full(store, rec, table, person, by, rejected, s, summary) -> None:
             person[i], by[i] = (old[i], by[i]) if old[i] >= 0 and old[i] != p else (-1, "")
             continue
         person[i] = p
-        by[i] = "cluster"
+        by[i] = BY_CLUSTER
         summary.clustered += 1
 
 
@@ -240,13 +238,8 @@ def _enforce_photo_rule(table, person, by, before) -> None:
 def _drop_empty_people(store: Store, rec: Change, candidates: set[int] | None = None) -> int:
     """Remove clusters left without faces (named or hidden people stay: the user made them).
     ``candidates``: the people that lost faces, when only those can have emptied."""
-    sql = ("SELECT id FROM people pe WHERE name IS NULL AND hidden = 0 "
-           "AND NOT EXISTS (SELECT 1 FROM faces f WHERE f.person_id = pe.id)")
-    if candidates is None:
-        rows = store.db.execute(sql).fetchall()
-    else:
-        rows = [r for pid in sorted(candidates) for r in store.db.execute(sql + " AND pe.id = ?", [pid])]
-    for (pid,) in rows:
+    empty = store.empty_clusters(candidates)
+    for pid in empty:
         rec.save_person(pid)
-        store.db.execute("DELETE FROM people WHERE id = ?", [pid])
-    return len(rows)
+        store.delete_person(pid)
+    return len(empty)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -14,6 +15,7 @@ from .decode import decode_image
 from .errors import DeviceError, ImageError, ModelError
 from .models import get_model
 from .types import Attributes, Detection, Face, ModelSpec, PhotoResult, WorkItem
+from .vectors import unit_mean
 
 log = logging.getLogger(__name__)
 
@@ -289,9 +291,19 @@ class EmbedJob:
     faces: tuple[tuple[int, int | None, float | None, Detection], ...]
 
 
-def embeddings_for_photos(jobs: list[EmbedJob], spec: PipelineSpec) -> list[tuple]:
-    """(row id, owner, vector, sharpness, None) for each face of ``jobs``, or (row id, owner,
-    None, None, why) when its photo or video cannot be read any more. A photo is decoded
+class Reembedded(NamedTuple):
+    """A stored face embedded again: its new vector and sharpness, or why it could not be."""
+
+    row_id: int  # faces.id, or track_faces.id for a representative of a video track
+    owner: int | None  # None for a face; the track's face id for a representative
+    vector: np.ndarray | None
+    sharpness: float | None
+    error: str | None
+
+
+def embeddings_for_photos(jobs: list[EmbedJob], spec: PipelineSpec) -> list[Reembedded]:
+    """A Reembedded for each face of ``jobs``: its vector and sharpness, or the reason
+    (``error``) when its photo or video cannot be read any more. A photo is decoded
     again at indexing resolution; a video track is cut from its frames at the stored times,
     and its face is the mean of its representatives, as when it was indexed."""
     from .video import frame_at
@@ -311,7 +323,7 @@ def embeddings_for_photos(jobs: list[EmbedJob], spec: PipelineSpec) -> list[tupl
                 cut = [margin_crop(decoded.rgb, det.scaled(1.0 / decoded.scale), s.crop_size_px, s.crop_margin)
                        for *_, det in job.faces]
         except ImageError as exc:  # read_file, decode_image and frame_at report every failure so
-            done.extend((rid, owner, None, None, str(exc)) for rid, owner, _, _ in job.faces)
+            done.extend(Reembedded(rid, owner, None, None, str(exc)) for rid, owner, _, _ in job.faces)
             continue
         keys.extend((rid, owner) for rid, owner, _, _ in job.faces)
         crops.extend(cut)
@@ -324,7 +336,6 @@ def embeddings_for_photos(jobs: list[EmbedJob], spec: PipelineSpec) -> list[tupl
             reps.setdefault(owner, []).append(vec)
     for (rid, owner), crop, vec in zip(keys, crops, vectors):
         if owner is None and rid in reps:  # a video track: the mean of its representatives
-            mean = np.mean(reps[rid], axis=0)
-            vec = (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
-        done.append((rid, owner, vec, sharpness(crop) if owner is None else None, None))
+            vec = unit_mean(reps[rid])
+        done.append(Reembedded(rid, owner, vec, sharpness(crop) if owner is None else None, None))
     return done

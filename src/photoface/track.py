@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .types import Detection
+from .vectors import unit_mean
 
 
 def iou(a: Detection, b: Detection) -> float:
@@ -47,8 +48,7 @@ class FaceTrack:
 
     def embedding(self) -> np.ndarray:
         """The unit-length mean of the track's embeddings: steadier than any one frame."""
-        mean = np.mean([o.embedding for o in self.observations], axis=0)
-        return (mean / max(np.linalg.norm(mean), 1e-12)).astype(np.float32)
+        return unit_mean([o.embedding for o in self.observations])
 
     def representatives(self, k: int = 3) -> list[Observation]:
         """Up to ``k`` observations spread over the track: the best-quality one of each

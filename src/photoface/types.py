@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -55,7 +56,7 @@ class Attributes:
     female: float  # P(female) from the gender head; gender is the likelier side
     emotion: str  # the most probable of the 7 FER2013 expressions
     emotion_confidence: float
-    emotions: tuple[float, ...]  # all 7 probabilities, in models.emotion.EMOTIONS order
+    emotions: tuple[float, ...]  # all 7 probabilities, in EMOTIONS order
     model: str  # "<age/gender model>+<emotion model>"
 
     @property
@@ -119,3 +120,26 @@ class ModelSpec:
     device: str = "auto"  # auto | cpu | gpu
     threads: int = 0  # TensorFlow intra-op threads; 0 lets TensorFlow decide
     precision: str = "fp32"  # the embedder's arithmetic: auto | fp32 | bf16 (see models/facenet.py)
+
+
+# --- vocabularies stored in the database (the schema CHECKs them) --------------------------
+#: Who placed a face in its person (faces.assigned_by). A face a user placed is pinned: no
+#: clustering run moves it.
+BY_USER = "user"
+BY_CLUSTER = "cluster"  # a clustering run formed the person around it
+BY_ASSIGN = "assign"  # an incremental run added it to an existing person
+ASSIGNED_BY = (BY_USER, BY_CLUSTER, BY_ASSIGN)
+#: The expressions the emotion model tells apart, in its output order (FER2013's).
+EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+#: Where a person's name came from (people.name_source); a user's name is never replaced.
+NAME_SOURCES = (BY_USER, "gallery", "classifier")
+
+
+class FaceState(NamedTuple):
+    """A face's place among people: what clustering and the user change, and undo restores."""
+
+    id: int
+    person_id: int | None
+    assigned_by: str | None
+    assign_distance: float | None
+    clustered: int

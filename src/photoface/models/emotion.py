@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..types import EMOTIONS
 from .keras_h5 import KerasH5Network
 from .runtime import tensorflow, tf_device_name
 from .weights import EMOTION_H5, locate
 
 INPUT_SIZE = 64
-#: FER2013's class order.
-EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 #: Crop side as a multiple of the MTCNN box's longer side: FER2013 faces are tightly cropped.
 CROP_SCALE = 1.2
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import PRECISIONS
+from ..config import PRECISIONS, check_choice
 from ..errors import DeviceError, ModelError
 from .runtime import cpu_has_bf16, tensorflow, tf_device_name
 from .weights import FACENET_PB, locate
@@ -71,8 +71,7 @@ class FaceNetEmbedder:
     the CPU, else fp32."""
 
     def __init__(self, path: str | None = None, device: str = "auto", threads: int = 0, precision: str = "auto"):
-        if precision not in PRECISIONS:
-            raise DeviceError(f"unknown precision {precision!r}: use auto, fp32 or bf16")
+        check_choice("precision", precision, PRECISIONS)
         tf = tensorflow(device, threads)
         pb_path = locate(FACENET_PB, path)
         graph_def = tf.compat.v1.GraphDef()

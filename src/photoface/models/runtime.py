@@ -6,6 +6,7 @@ import os
 import sys
 import threading
 
+from ..config import DEVICES, check_choice
 from ..errors import DeviceError
 
 _lock = threading.Lock()
@@ -18,8 +19,7 @@ def tensorflow(device: str = "auto", threads: int = 0):
     device: "auto" uses a GPU when TensorFlow sees one, "cpu" hides GPUs, "gpu" requires one.
     """
     global _configured
-    if device not in ("auto", "cpu", "gpu"):
-        raise DeviceError(f"unknown device {device!r}: use auto, cpu or gpu")
+    check_choice("device", device, DEVICES)
     with _lock:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         with _quiet_native_stderr():

@@ -5,8 +5,8 @@ import fcntl
 import json
 import os
 
-from .errors import DatabaseError
-from .store import now_iso
+from ..errors import DatabaseError
+from .base import now_iso
 
 
 class RunLock:

@@ -1,0 +1,98 @@
+"""Commands that measure: eval pairs, eval cluster, calibrate, report demographics."""
+from __future__ import annotations
+
+import click
+
+from . import cli, render
+from .options import ProgressBar, cache_option, db_option, echo_json, json_option, progress_option, workers_option
+
+
+@cli.group("eval")
+def eval_group():
+    """Measure photoface on labeled photos: verification (LFW protocol) and clustering."""
+
+
+@eval_group.command("pairs")
+@click.option("--lfw", type=click.Path(file_okay=False, exists=True), help="The LFW folder (pairs.txt and images).")
+@click.option("--pairs", "pairs_csv", type=click.Path(dir_okay=False, exists=True),
+              help="A CSV of pairs: path_a, path_b, same (1/0) and optionally fold.")
+@click.option("--roc", type=click.Path(dir_okay=False), default=None, help="Save the ROC curve as this PNG.")
+@click.option("--far", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=1e-3, show_default=True,
+              help="False-accept rate at which VAL is reported.")
+@cache_option
+@workers_option
+@progress_option
+@json_option
+def eval_pairs(lfw, pairs_csv, roc, far, cache, workers, progress, as_json):
+    """1:1 verification accuracy, 10-fold: each fold's threshold is chosen on the other nine."""
+    from .. import api
+
+    with ProgressBar(progress, "embedding") as bar:
+        out = api.eval_pairs(lfw=lfw, pairs=pairs_csv, cache=cache, roc=roc, far=far, workers=workers,
+                             on_start=bar.on_start, on_progress=bar.on_progress)
+    echo_json({k: v for k, v in out.items() if k != "roc"}) if as_json else render.eval_pairs(out)
+
+
+@eval_group.command("cluster")
+@click.option("--labeled", required=True, type=click.Path(file_okay=False, exists=True),
+              help="A folder of <Person>/<photos>: the truth.")
+@click.option("--no-anchors", is_flag=True, help="Only photoface's clustering, not the other tools' algorithms.")
+@click.option("--set", "overrides", multiple=True, metavar="NAME=VALUE",
+              help="Change a clustering setting for this run, e.g. --set min_samples=3 (repeatable).")
+@cache_option
+@workers_option
+@progress_option
+@json_option
+def eval_cluster(labeled, no_anchors, overrides, cache, workers, progress, as_json):
+    """Clustering quality (pairwise and BCubed) against the people of a labeled folder.
+
+    The embeddings are cached: trying other settings with --set takes seconds."""
+    from .. import api
+    from ..config import ClusterSettings, with_overrides
+    from ..errors import InputError
+
+    try:
+        settings = with_overrides(ClusterSettings(), list(overrides))
+    except InputError as exc:
+        raise click.BadParameter(str(exc).removeprefix("--set "), param_hint="--set") from None
+    with ProgressBar(progress, "embedding") as bar:
+        out = api.eval_cluster(labeled, cache=cache, anchors=not no_anchors, workers=workers, settings=settings,
+                               on_start=bar.on_start, on_progress=bar.on_progress)
+    echo_json(out) if as_json else render.eval_cluster(out)
+
+
+@cli.command()
+@click.option("--labeled", required=True, type=click.Path(file_okay=False, exists=True),
+              help="A folder of <Person>/<photos> from this library.")
+@click.option("--fmr", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=1e-3, show_default=True,
+              help="Target false-match rate.")
+@cache_option
+@workers_option
+@progress_option
+@json_option
+def calibrate(labeled, fmr, cache, workers, progress, as_json):
+    """Pick the same-person distance threshold for your photos at a target false-match rate."""
+    from .. import api
+
+    with ProgressBar(progress, "embedding") as bar:
+        out = api.calibrate(labeled, fmr=fmr, cache=cache, workers=workers,
+                            on_start=bar.on_start, on_progress=bar.on_progress)
+    echo_json(out) if as_json else render.calibrate(out, fmr)
+
+
+@cli.group("report")
+def report_group():
+    """Summaries of the library."""
+
+
+@report_group.command("demographics")
+@db_option
+@click.option("--per-person", is_flag=True, help="Also one line per person.")
+@click.option("--all", "include_hidden", is_flag=True, help="Include hidden people.")
+@json_option
+def report_demographics(db, per_person, include_hidden, as_json):
+    """Faces and people by estimated age band, gender and expression."""
+    from .. import api
+
+    r = api.demographics(db, per_person=per_person, include_hidden=include_hidden)
+    echo_json(r) if as_json else render.demographics(r, per_person)

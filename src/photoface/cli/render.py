@@ -1,0 +1,200 @@
+"""Text output of each command's result (the --json output is the result itself)."""
+from __future__ import annotations
+
+from click import echo
+
+from .options import printable
+
+
+def index_summary(s) -> None:
+    echo(f"{s.photos_seen} photos seen: {s.photos_indexed} indexed, {s.photos_unchanged} skipped (unchanged), "
+         f"{s.photos_moved} moved, {s.photos_missing} missing, {s.photos_failed} failed; "
+         f"{s.faces_found} faces found")
+    if s.photos_indexed + s.photos_failed:
+        where = "in this process (sync)" if s.scheduler == "sync" else f"with {s.workers} worker(s) ({s.scheduler})"
+        echo(f"{s.photos_per_s:.2f} photos/s, {s.faces_per_s:.2f} faces/s {where}; {s.elapsed_s:.1f} s in all")
+    for path, error in s.errors:
+        echo(f"failed: {printable(path)}: {error}")
+    if s.photos_failed > len(s.errors):
+        echo(f"... and {s.photos_failed - len(s.errors)} more (see the photos table, status 'failed')")
+    for path, error in s.scan_errors:
+        echo(f"skipped folder: {printable(path)}: {error}")
+    if s.reembedded:
+        r = s.reembedded
+        failed = f"; {r['failed']} could not be read and wait for the next run" if r["failed"] else ""
+        echo(f"embedded again: {r['reembedded']} of {r['faces']} faces stored by an older photoface "
+             f"(boxes, names and clusters kept; {r['elapsed_s']:.1f} s){failed}")
+    if s.attributes:
+        attributes_summary(s.attributes, new_faces=s.faces_found)
+    echo(f"database: {s.db}")
+
+
+def attributes_summary(a: dict, new_faces: int | None = None) -> None:
+    """``a``: a fill-in run over faces without estimates; ``new_faces``: faces an index run
+    just estimated while indexing them (not in ``a``)."""
+    if new_faces is None:
+        what = f"{a['estimated']} of {a['faces']} faces ({a['faces_per_s']:.1f} faces/s)"
+    else:
+        what = f"{new_faces + a['estimated']} faces ({new_faces} new, {a['estimated']} indexed earlier)"
+    echo(f"age, gender and expression estimated for {what}" + (f"; {a['failed']} failed" if a["failed"] else ""))
+    for e in a["errors"]:
+        echo(f"failed: face {e['face_id']}: {e['error']}")
+
+
+def status(info: dict) -> None:
+    echo(f"{info['db']} (schema {info['schema_version']})")
+    echo(f"photos: {info['photos']} ({info['indexed']} indexed, {info['failed']} failed, "
+         f"{info['missing']} missing); faces: {info['faces']}")
+    for run in info["runs"]:
+        echo(f"run {run['id']}: {run['status']}, {run['root']}, started {run['started_at']}, "
+             f"{run['photos_indexed']} indexed, {run['photos_failed']} failed, {run['faces_found']} faces")
+
+
+def cluster(out: dict) -> None:
+    echo(f"{out['mode']} clustering of {out['faces']} faces ({out['considered']} considered) in "
+         f"{out['elapsed_s']:.1f} s: {out['assigned']} joined existing people, {out['new_people']} new "
+         f"clusters, {out['unknown']} faces unknown; {out['people']} people and clusters in all")
+    echo("`photoface people` lists them; `photoface undo` reverts this run")
+
+
+def _who(person: dict) -> str:
+    name = person.get("name")
+    return f"{person['id']:>5}  {name}" if name else f"{person['id']:>5}  (unnamed cluster)"
+
+
+def person(info: dict) -> None:
+    echo(f"{_who(info).strip()}{' (hidden)' if info['hidden'] else ''}: {len(info['face_list'])} faces")
+    if info["attributes"]:
+        a = info["attributes"]
+        echo(f"  estimated: age about {a['median_age']:.0f} (middle half {a['age_iqr'][0]:.0f}-{a['age_iqr'][1]:.0f}), "
+             f"{a['gender']} ({a['gender_agreement']:.0%} of faces agree), "
+             f"smiling in {a['smiling_share']:.0%} of {a['faces_with_attributes']} faces")
+    for f in info["face_list"]:
+        echo(f"  face {f['face_id']:>7}  {printable(f['path'])}  box {f['box']}  ({f['assigned_by']})")
+
+
+def people(rows: list[dict]) -> None:
+    if not rows:
+        echo("no people yet: run `photoface cluster`")
+        return
+    echo(f"{'id':>5}  {'name':<30} {'faces':>6} {'photos':>6}  example faces")
+    for r in rows:
+        label = r["name"] or "(unnamed cluster)"
+        if r["name"] and r["name_source"] != "user":
+            label += f" [{r['name_source']} {r['name_confidence'] or 0:.2f}]"
+        if r["hidden"]:
+            label += " (hidden)"
+        examples = ", ".join(f"{e['face_id']}:{printable(e['path'])}" for e in r["examples"])
+        echo(f"{r['id']:>5}  {label:<30} {r['faces']:>6} {r['photos']:>6}  {examples}")
+
+
+def history(rows: list[dict]) -> None:
+    for r in rows:
+        flag = f" (undone {r['undone_at']})" if r["undone_at"] else ""
+        echo(f"{r['id']:>5}  {r['at']}  {r['user'] or '-':<10} {r['action']:<8} {r['summary']}{flag}")
+
+
+def label(out: dict, dry_run: bool) -> None:
+    for s in out.get("skipped", []):
+        echo(f"skipped {printable(s['path'])}: {s['why']}")
+    verb = "would name" if dry_run else "named"
+    for m in out["named"]:
+        echo(f"{verb} cluster {m.person} {m.name!r} (distance {m.distance}, confidence {m.confidence})")
+    for m in out["review"]:
+        echo(f"review: cluster {m.person} looks like {m.name!r} (distance {m.distance}) "
+             "but not clearly; name it by hand if so")
+    if not out["named"] and not out["review"]:
+        echo("no cluster matched")
+
+
+def _clock(seconds: float) -> str:
+    """Seconds as m:ss.s (or h:mm:ss.s)."""
+    m, s = divmod(seconds, 60)
+    h, m = divmod(int(m), 60)
+    return f"{h}:{m:02d}:{s:04.1f}" if h else f"{m}:{s:04.1f}"
+
+
+def face_hits(hits: list[dict]) -> None:
+    for h in hits:
+        who = h["name"] or (f"cluster {h['person_id']}" if h["person_id"] else "unknown")
+        echo(f"{h['distance']:.3f}  {printable(h['path'])}  face {h['face_id']} {h['box']}  {who}")
+    if not hits:
+        echo("no similar face in the library")
+
+
+def photos(rows: list[dict]) -> None:
+    for r in rows:
+        if r.get("kind") == "video":
+            spans = ", ".join(f"{_clock(a['start'])}-{_clock(a['end'])}" + (f" {a['name']}" if a["name"] else "")
+                              for a in r["appearances"])
+            echo(f"{printable(r['path'])}  [{spans}]")
+        else:
+            echo(printable(r["path"]))
+
+
+def verify(out: dict, all_pairs: bool) -> None:
+    for p in out["pairs"]:
+        verdict = "same person" if p["same_person"] else "different people"
+        echo(f"{verdict}: distance {p['distance']:.3f} (threshold {out['threshold']:.2f})"
+             + (f"  face A{p['face_a']} {p['box_a']} / B{p['face_b']} {p['box_b']}" if all_pairs else ""))
+
+
+def eval_pairs(out: dict) -> None:
+    echo(f"{out['pairs']} pairs in {out['folds']} folds, {out['photos']} photos; "
+         f"no face found in {out['photos_without_face']} photos ({out['pairs_without_face']} pairs, "
+         "counted as 'different')")
+    echo(f"accuracy      {out['accuracy']:.4f} +- {out['accuracy_std']:.4f}")
+    echo(f"threshold     {out['threshold']:.3f} (median over folds; per fold "
+         f"{min(out['fold_thresholds']):.3f}-{max(out['fold_thresholds']):.3f})")
+    echo(f"VAL           {out['val']:.4f} +- {out['val_std']:.4f} at FAR {out['far']:.5f} "
+         f"(target {out['far_target']:g})")
+    echo(f"AUC           {out['auc']:.4f}")
+    if out.get("roc_png"):
+        echo(f"ROC curve     {out['roc_png']}")
+
+
+def eval_cluster(out: dict) -> None:
+    echo(f"{out['faces']} faces in {out['photos']} photos, {out['true_people']} true identities "
+         "(faces beside a photo's main person count as strangers)")
+    head = ("algorithm", "clusters", "noise", "pair P", "pair R", "pair F1", "B3 P", "B3 R", "B3 F1", "s")
+    echo(f"{head[0]:<48}" + "".join(f"{h:>9}" for h in head[1:]))
+    for r in out["results"]:
+        vals = (r["clusters"], r["noise"], r["pairwise_p"], r["pairwise_r"], r["pairwise_f1"],
+                r["bcubed_p"], r["bcubed_r"], r["bcubed_f1"], r["seconds"])
+        echo(f"{r['algorithm']:<48}" + "".join(f"{v:>9}" if isinstance(v, int) else f"{v:>9.4f}" for v in vals))
+
+
+def calibrate(out: dict, fmr: float) -> None:
+    echo(f"{out['faces']} faces: {out['same_pairs']} same-person pairs, {out['different_pairs']} different-person pairs")
+    for level in out["levels"]:
+        mark = "  <- target" if level["target_fmr"] == fmr else ""
+        echo(f"false-match rate {level['target_fmr']:>6g}: threshold {level['threshold']:.3f}, "
+             f"same-person pairs accepted {level['tmr']:.4f} (measured FMR {level['fmr']:.5f}){mark}")
+    echo(f"(photoface's default 1:1 threshold is {out['default_threshold']:.2f}; "
+         "`photoface verify` and search use it)")
+
+
+def annotate(r: dict) -> None:
+    names = ", ".join(f"{n} ({k} frames)" for n, k in sorted(r["names"].items(), key=lambda x: -x[1])) or "no faces"
+    echo(f"{r['frames']} frames ({r['width']}x{r['height']}, {r['fps']:g} fps) written to {r['output']}: {names}")
+    echo(f"{r['frames_per_s']} frames/s, {r['realtime_factor']}x real time; "
+         f"faces detected on {r['detection_frames']} frames")
+
+
+def demographics(r: dict, per_person: bool) -> None:
+    f, p = r["faces"], r["people"]
+    echo(f"{f['count']} faces with estimates ({r['unassigned_faces']} not in any person), {p['count']} people")
+    echo(f"{'age band':<10} {'faces':>7} {'people':>7}")
+    for band, n in f["age_bands"].items():
+        echo(f"{band:<10} {n:>7} {p['age_bands'][band]:>7}")
+    echo(f"{'gender':<10} {'faces':>7} {'people':>7}")
+    for g in ("female", "male", "uncertain"):
+        echo(f"{g:<10} {f['gender'].get(g, 0):>7} {p['gender'][g]:>7}")
+    echo(f"{'expression':<10} {'faces':>7} {'mean p':>7}")
+    for e, n in f["emotion"].items():
+        echo(f"{e:<10} {n:>7} {f['mean_probability'][e]:>7.3f}")
+    if per_person:
+        echo(f"{'id':>5}  {'name':<28} {'faces':>5} {'age':>5} {'gender':<8} {'agree':>5} {'smiling':>7}")
+        for s in r["per_person"]:
+            echo(f"{s['person_id']:>5}  {(s['name'] or '(unnamed cluster)'):<28} {s['faces_with_attributes']:>5} "
+                 f"{s['median_age']:>5.0f} {s['gender']:<8} {s['gender_agreement']:>5.0%} {s['smiling_share']:>7.0%}")

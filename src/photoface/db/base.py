@@ -1,0 +1,119 @@
+"""Opening a library file: the connection, its pragmas, migrations, and the helpers every
+part of the store shares (time stamps, stored paths, id lists)."""
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, timezone
+
+import sqlite_utils
+
+from ..errors import DatabaseError
+from .schema import MIGRATIONS, SCHEMA_VERSION
+
+#: Ids per "IN (?, ...)" list: well under SQLite's limit on bound parameters.
+CHUNK = 500
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def path_key(path: str) -> tuple[str, bytes | None]:
+    """A file path as stored: text (valid UTF-8) plus the raw bytes when the name is not UTF-8."""
+    try:
+        path.encode("utf-8")
+        return path, None
+    except UnicodeEncodeError:
+        raw = os.fsencode(path)
+        return raw.decode("utf-8", "backslashreplace"), raw
+
+
+def stored_path(path: str, raw: bytes | None) -> str:
+    """A path as read back from the photos table (the inverse of path_key)."""
+    return os.fsdecode(raw) if raw is not None else path
+
+
+def ensure_db_folder(path: str) -> None:
+    """Raise a DatabaseError unless the folder that will hold the database file exists."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise DatabaseError(f"cannot create the database {path}: folder {folder} does not exist")
+
+
+def chunks(ids: Iterable, size: int = CHUNK) -> Iterator[tuple[list, str]]:
+    """(chunk, "?,?,...") pairs over ``ids``: the pieces of a long IN list."""
+    ids = list(ids)
+    for start in range(0, len(ids), size):
+        chunk = ids[start:start + size]
+        yield chunk, ",".join("?" * len(chunk))
+
+
+def marks(values: Sequence) -> str:
+    return ",".join("?" * len(values))
+
+
+class Base:
+    """The connection and the schema; the rest of Store (library, people, vectors, queries)
+    builds on ``self.db``."""
+
+    def __init__(self, path: str, create: bool = True):
+        self.path = path
+        if not create and not os.path.exists(path):
+            raise DatabaseError(f"no photoface database at {path}: run `photoface index FOLDER --db {path}` first")
+        ensure_db_folder(path)
+        try:
+            conn = sqlite3.connect(path, timeout=30)
+            self.db = sqlite_utils.Database(conn)
+            self.db.execute("PRAGMA foreign_keys = ON")
+            self.db.execute("PRAGMA busy_timeout = 30000")
+            if self.db.journal_mode != "wal":
+                self.db.enable_wal()
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise DatabaseError(f"cannot open the database {path}: {exc}") from None
+
+    def close(self) -> None:
+        self.db.close()
+
+    def atomic(self):
+        """One transaction (nested calls join the outer one)."""
+        return self.db.atomic()
+
+    def _migrate(self) -> None:
+        if "schema_migrations" not in self.db.table_names():
+            self.db["schema_migrations"].create(
+                {"version": int, "name": str, "applied_at": str}, pk="version"
+            )
+        done = {row["version"] for row in self.db["schema_migrations"].rows}
+        newest = max(done, default=0)
+        if newest > SCHEMA_VERSION:
+            raise DatabaseError(
+                f"{self.path} has schema version {newest}, newer than this photoface ({SCHEMA_VERSION}): upgrade photoface"
+            )
+        for version, name, sql in MIGRATIONS:
+            if version in done:
+                continue
+            with self.db.atomic():
+                for statement in filter(str.strip, sql.split(";\n")):  # one statement per line end
+                    self.db.execute(statement)
+                self.db["schema_migrations"].insert({"version": version, "name": name, "applied_at": now_iso()})
+                self.db.execute(f"PRAGMA user_version = {version}")
+
+    @property
+    def schema_version(self) -> int:
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    def _wanted(self, ids: Iterable[int]) -> None:
+        """Fill the temporary table ``wanted_ids`` that queries join against."""
+        with self.db.atomic():  # never leave a transaction open behind the caller's back
+            self.db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted_ids (id INTEGER PRIMARY KEY)")
+            self.db.execute("DELETE FROM wanted_ids")
+            self.db.conn.executemany("INSERT OR IGNORE INTO wanted_ids VALUES (?)", ((int(i),) for i in ids))
+
+    def _one(self, sql: str, args=()):
+        """The first column of the first row (None when there is no row)."""
+        row = self.db.execute(sql, list(args)).fetchone()
+        return row[0] if row else None

@@ -1,0 +1,69 @@
+"""What the person and review pages suggest: people close to a person (merge candidates), and
+faces whose person is least certain (the review queue). Both read the search index."""
+from __future__ import annotations
+
+import numpy as np
+
+from .db import Store
+from .neighbors import FaceIndex
+from .vectors import unit_mean
+
+
+def _index(store: Store, model: str) -> FaceIndex:
+    index = FaceIndex(store.path, model)
+    index.sync(store, model)
+    return index
+
+
+def similar_people(store: Store, person_id: int, model: str, limit: int = 5) -> list[dict]:
+    """The people closest to a person (by their nearest faces to its mean face), closest first."""
+    X = store.person_vectors(person_id, model, 200)
+    if not len(X):
+        return []
+    dist, ids = _index(store, model).search(unit_mean(X)[None, :], 200)
+    best: dict[int, float] = {}
+    hits = [(float(d), int(i)) for d, i in zip(dist[0], ids[0]) if i >= 0]
+    owner = {s.id: s.person_id for s in store.face_states(i for _, i in hits)}
+    for d, i in hits:
+        other = owner.get(i)
+        if other is not None and other != person_id and d < best.get(other, np.inf):
+            best[other] = d
+    out = []
+    for other, d in sorted(best.items(), key=lambda kv: kv[1])[:limit]:
+        q = store.person(other)
+        if q and not q["hidden"]:
+            out.append({**q, "distance": round(d, 3)})
+    return out
+
+
+def review_queue(store: Store, model: str, limit: int = 50, candidates: int = 2000) -> list[dict]:
+    """Faces whose assignment is least certain first: the smallest margin between the
+    distance to their own person's nearest face and to the nearest face of anyone else.
+    Faces a user placed are never listed."""
+    rows, X = store.machine_placed_faces(model, candidates)
+    if not rows:
+        return []
+    dist, nbr = _index(store, model).search(X, 16)
+    owner = {s.id: s.person_id for s in store.face_states(sorted({int(i) for i in nbr.ravel() if i >= 0}))}
+    names = store.person_names()
+    out = []
+    for (fid, pid, photo), drow, irow in zip(rows, dist, nbr):
+        own = other = np.inf
+        other_id = None
+        for d, i in zip(drow, irow):
+            if i < 0 or i == fid:
+                continue
+            who = owner.get(int(i))
+            if who == pid:
+                own = min(own, float(d))
+            elif who is not None and d < other:
+                other, other_id = float(d), who
+        margin = other - own
+        out.append({"face_id": fid, "person_id": pid, "name": names.get(pid), "photo_id": photo,
+                    "own_distance": None if np.isinf(own) else round(own, 3),
+                    "runner_up": other_id, "runner_up_name": names.get(other_id),
+                    "margin": None if np.isinf(margin) else round(margin, 3), "_key": margin})
+    out.sort(key=lambda r: (r["_key"], r["face_id"]))
+    for r in out:
+        del r["_key"]
+    return out[:limit]
