@@ -101,7 +101,7 @@ def test_smiling_and_serious_photos_of_one_face_differ(attributed):
         assert attrs[path][0]["emotion"] == "happy" and attrs[path][0]["p"]["happy"] > 0.9
 
 
-def test_search_by_attributes_and_people(attributed):
+def test_search_by_attributes_and_people(attributed, capsys):
     folder, db, truth = attributed
     api.cluster(db)
     women = {os.path.relpath(r["path"], folder) for r in api.search(db, gender="female")}
@@ -122,7 +122,12 @@ def test_search_by_attributes_and_people(attributed):
     for r in older:
         assert any(f.get("matched") and f["attributes"]["age"] >= 55 for f in r["faces"])
     # the same through the command line, as JSON
+    capsys.readouterr()
     assert main(["search", "--gender", "female", "--db", db, "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    women = api.search(db, gender="female")
+    assert printed == json.loads(json.dumps(women)) and women
+    assert all(any(f.get("matched") and f["attributes"]["gender"] == "female" for f in r["faces"]) for r in printed)
 
 
 def test_person_summary_and_demographics_report(attributed, capsys):

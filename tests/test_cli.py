@@ -121,15 +121,18 @@ def test_index_json_and_status_through_python_m(tmp_path):
     assert "2 photos seen: 0 indexed, 2 skipped (unchanged)" in text.stdout
 
 
-def test_progress_bar_when_asked(tmp_path):
+def test_progress_bar_when_asked(tmp_path, capsys):
     folder = tmp_path / "p"
     folder.mkdir()
     shutil.copy(PHOTOS / "astronaut.jpg", folder)
-    result = run("index", folder, "--db", tmp_path / "bar.db", "--scheduler", "sync", "--progress")
-    assert result.returncode == 0 and "indexing" in result.stderr and "photo" in result.stderr
+    assert main(["index", str(folder), "--db", str(tmp_path / "bar.db"), "--scheduler", "sync", "--progress"]) == 0
+    err = capsys.readouterr().err
+    assert "indexing" in err and "1/1" in err and "photo" in err and "faces=1" in err, err
+    assert main(["index", str(folder), "--db", str(tmp_path / "bar.db"), "--scheduler", "sync"]) == 0
+    assert "indexing" not in capsys.readouterr().err  # not on a terminal: no bar unless asked
 
 
-def test_ctrl_c_marks_the_run_interrupted_and_the_next_run_completes_it(tmp_path):
+def test_ctrl_c_marks_the_run_interrupted_and_the_next_run_completes_it(tmp_path, capsys):
     import signal
     import sqlite3
 
@@ -157,8 +160,9 @@ def test_ctrl_c_marks_the_run_interrupted_and_the_next_run_completes_it(tmp_path
     assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err, (proc.returncode, err)
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT status FROM index_runs").fetchone()[0] == "interrupted"
-    result = run("index", folder, "--db", db, "--scheduler", "sync", "--json")
-    summary = json.loads(result.stdout)
+    capsys.readouterr()
+    assert main(["index", str(folder), "--db", str(db), "--scheduler", "sync", "--json"]) == 0  # here: models loaded
+    summary = json.loads(capsys.readouterr().out)
     done = conn.execute("SELECT count(*) FROM photos").fetchone()[0]
     assert done == 24 and conn.execute("SELECT count(*) FROM faces").fetchone()[0] == 24
     assert summary["photos_unchanged"] + summary["photos_indexed"] == 24

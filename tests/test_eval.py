@@ -120,7 +120,7 @@ def labeled(tmp_path_factory):
     return root
 
 
-def test_eval_pairs_on_real_photos_counts_missing_faces_and_draws_the_roc(labeled, tmp_path):
+def test_eval_pairs_on_real_photos_counts_missing_faces_and_draws_the_roc(labeled, tmp_path, capsys):
     cache = tmp_path / "cache"
     roc = tmp_path / "roc.png"
     out = api.eval_pairs(pairs=str(labeled / "pairs.csv"), cache=str(cache), roc=str(roc), scheduler="sync")
@@ -132,9 +132,12 @@ def test_eval_pairs_on_real_photos_counts_missing_faces_and_draws_the_roc(labele
     with Image.open(roc) as im:
         assert im.format == "PNG" and im.size == (640, 520)
     # the embeddings are cached: the command line reads them back and reports the same
+    capsys.readouterr()
     code = main(["eval", "pairs", "--pairs", str(labeled / "pairs.csv"), "--cache", str(cache), "--json",
                  "--no-progress"])
     assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads(json.dumps({k: v for k, v in out.items() if k not in ("roc", "roc_png")}))
 
 
 def test_eval_cluster_and_calibrate_on_real_photos(labeled, tmp_path, capsys):

@@ -38,7 +38,12 @@ def test_unknown_model_name():
 
 
 def test_facenet_batched_equals_one_at_a_time():
-    embedder = get_model(ModelSpec(FACENET_MODEL, None, "cpu"))
+    from photoface.models import Embedder, get_detector, get_embedder
+
+    embedder = get_embedder(ModelSpec(FACENET_MODEL, None, "cpu"))
+    assert isinstance(embedder, Embedder) and embedder is get_model(ModelSpec(FACENET_MODEL, None, "cpu"))
+    with pytest.raises(ModelError, match="not a Detector"):  # the typed factories check what they hand out
+        get_detector(ModelSpec(FACENET_MODEL, None, "cpu"))
     faces = np.random.default_rng(0).integers(0, 256, (5, 160, 160, 3), dtype=np.uint8)
     batched = embedder.embed(faces, batch_size=5)
     single = np.concatenate([embedder.embed(faces[i:i + 1]) for i in range(5)])

@@ -7,7 +7,7 @@ import numpy as np
 from .types import Detection
 
 
-def margin_crop(image_rgb: np.ndarray, det: Detection, size_px: int = 160, margin: float = 0.30) -> np.ndarray:
+def margin_crop(image_rgb: np.ndarray, det: Detection, size_px: int, margin: float) -> np.ndarray:
     """Crop ``det`` (in ``image_rgb`` pixels) with a margin and resize to size_px x size_px.
 
     ``margin`` is the total margin as a fraction of the box size, split between the two

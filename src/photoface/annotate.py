@@ -107,7 +107,7 @@ def annotate_video(src: str, dst: str, recognizer: NamedFaces, spec, every: int,
     """Copy ``src`` to ``dst`` (same size, frame rate and frame count) with faces boxed and
     named; ``every``, ``max_side`` and ``cut_threshold`` as Settings.annotate_every,
     annotate_max_side_px and video_cut_threshold."""
-    from .models import get_model
+    from .models import get_embedder
     from .pipeline import faces_in_image
     from .video import open_video
 
@@ -119,7 +119,7 @@ def annotate_video(src: str, dst: str, recognizer: NamedFaces, spec, every: int,
         raise InputError(f"cannot write the video {dst}: use a .mp4 or .avi name in a writable folder")
     scale = min(1.0, max_side / max(info.width, info.height))  # detection and tracking resolution
     size = (max(1, round(info.width * scale)), max(1, round(info.height * scale)))
-    embedder = get_model(spec.embedder)
+    embedder = get_embedder(spec.embedder)
     labels = open(labels_path, "w") if labels_path else None
     result = AnnotateResult(dst, 0, info.fps, info.width, info.height, 0, 0.0)
     boxes: list[Box] = []

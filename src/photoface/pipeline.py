@@ -13,7 +13,7 @@ from .align import margin_crop, sharpness, square_crop
 from .config import AGE_GENDER_MODEL, EMOTION_MODEL, FACENET_MODEL, MTCNN_MODEL, Settings
 from .decode import decode_image
 from .errors import DeviceError, ImageError, ModelError
-from .models import get_model
+from .models import get_age_gender, get_detector, get_embedder, get_expression
 from .types import Attributes, Detection, Face, ModelSpec, PhotoResult, WorkItem
 from .vectors import unit_mean
 
@@ -84,8 +84,8 @@ def estimate_attributes(crops: list[tuple[np.ndarray, np.ndarray]], spec: Pipeli
 
     if not crops:
         return []
-    female, age, age_sd = get_model(spec.age_gender).predict(np.stack([c[0] for c in crops]))
-    probs = get_model(spec.emotion).predict(np.stack([c[1] for c in crops]))
+    female, age, age_sd = get_age_gender(spec.age_gender).predict(np.stack([c[0] for c in crops]))
+    probs = get_expression(spec.emotion).predict(np.stack([c[1] for c in crops]))
     model = f"{spec.age_gender.name}+{spec.emotion.name}"
     out = []
     for i in range(len(crops)):
@@ -130,7 +130,7 @@ def faces_in_image(rgb: np.ndarray, spec: PipelineSpec, max_side: int | None = N
     (detections in this image's pixels, FaceNet crops, attribute crops if the settings ask)."""
     s = spec.settings
     det_rgb, det_scale = detection_image(rgb, max_side or s.detect_max_side_px)
-    detections = [d.scaled(det_scale) for d in get_model(spec.detector).detect(det_rgb, s.min_face_px, s.min_score)]
+    detections = [d.scaled(det_scale) for d in get_detector(spec.detector).detect(det_rgb, s.min_face_px, s.min_score)]
     crops = [margin_crop(rgb, d, s.crop_size_px, s.crop_margin) for d in detections]
     extra = [attribute_crops(rgb, d) for d in detections] if s.attributes else []
     return detections, crops, extra
@@ -152,7 +152,7 @@ def index_video(item: WorkItem, spec: PipelineSpec) -> PhotoResult:
 
     def flush() -> None:
         crops = [c for p in pending for c in p[3]]
-        vectors = iter(get_model(spec.embedder).embed(np.stack(crops), s.embed_batch) if crops else [])
+        vectors = iter(get_embedder(spec.embedder).embed(np.stack(crops), s.embed_batch) if crops else [])
         for t, cut, dets, crops_, extras in pending:
             obs = [Observation(t, d, next(vectors), (c, e)) for d, c, e in
                    zip(dets, crops_, extras or [None] * len(dets))]
@@ -240,7 +240,7 @@ def detect_files(items: list[WorkItem], spec: PipelineSpec) -> Detected:
 def embed_detected(part: Detected, spec: PipelineSpec) -> list[PhotoResult]:
     """Embed (and, if asked, estimate attributes of) a partition's faces in shared batches."""
     if part.crops:
-        vectors = get_model(spec.embedder).embed(np.stack(part.crops), spec.settings.embed_batch)
+        vectors = get_embedder(spec.embedder).embed(np.stack(part.crops), spec.settings.embed_batch)
         attributes = estimate_attributes(part.extra, spec) if part.extra else [None] * len(part.crops)
         for owner, det, crop, vec, attrs in zip(part.owners, part.detections, part.crops, vectors, attributes):
             part.results[owner].faces.append(Face(det, vec, spec.embedder.name, sharpness(crop), attrs))
@@ -329,7 +329,7 @@ def embeddings_for_photos(jobs: list[EmbedJob], spec: PipelineSpec) -> list[Reem
         crops.extend(cut)
     if not crops:
         return done
-    vectors = get_model(spec.embedder).embed(np.stack(crops), s.embed_batch)
+    vectors = get_embedder(spec.embedder).embed(np.stack(crops), s.embed_batch)
     reps: dict[int, list[np.ndarray]] = {}
     for (rid, owner), vec in zip(keys, vectors):
         if owner is not None:

@@ -6,6 +6,7 @@ import threading
 from ..config import AGE_GENDER_MODEL, EMOTION_MODEL, FACENET_MODEL, MTCNN_MODEL
 from ..errors import ModelError
 from ..types import ModelSpec
+from .base import AgeGenderEstimator, Detector, Embedder, ExpressionEstimator
 
 _cache: dict[ModelSpec, object] = {}
 _lock = threading.Lock()
@@ -41,3 +42,26 @@ def get_model(spec: ModelSpec):
         if model is None:
             model = _cache[spec] = _load(spec)
         return model
+
+
+def _typed(spec: ModelSpec, kind: type):
+    model = get_model(spec)
+    if not isinstance(model, kind):
+        raise ModelError(f"model {spec.name!r} is not a {kind.__name__}")
+    return model
+
+
+def get_detector(spec: ModelSpec) -> Detector:
+    return _typed(spec, Detector)
+
+
+def get_embedder(spec: ModelSpec) -> Embedder:
+    return _typed(spec, Embedder)
+
+
+def get_age_gender(spec: ModelSpec) -> AgeGenderEstimator:
+    return _typed(spec, AgeGenderEstimator)
+
+
+def get_expression(spec: ModelSpec) -> ExpressionEstimator:
+    return _typed(spec, ExpressionEstimator)
