@@ -85,23 +85,30 @@ def test_runs_on_an_existing_distributed_cluster(variants, baseline, tmp_path):
 
 def test_gpu_workers_get_the_embedding_and_only_they(variants, baseline, tmp_path):
     """On a cluster where one worker declares a GPU resource (here a label: no GPU is
-    needed for Dask's routing), detection runs anywhere and FaceNet only on that worker."""
-    from dask.distributed import Client, Nanny, Scheduler, SpecCluster
+    needed for Dask's routing), detection runs anywhere and FaceNet only on that worker.
+    The workers run in this process (its models are loaded: no start-up to wait for); the
+    scheduler's task stream says which worker ran each task."""
+    from dask.distributed import Client, Scheduler, SpecCluster, Worker, get_task_stream
 
-    workers = {"plain": {"cls": Nanny, "options": {"nthreads": 1}},
-               "gpu": {"cls": Nanny, "options": {"nthreads": 1, "resources": {"GPU": 1}}}}
+    workers = {"plain": {"cls": Worker, "options": {"nthreads": 1}},
+               "gpu": {"cls": Worker, "options": {"nthreads": 1, "resources": {"GPU": 1}}}}
     with SpecCluster(workers=workers, scheduler={"cls": Scheduler, "options": {"dashboard_address": ":0"}}) as cluster:
-        db = tmp_path / "gpu.db"
-        summary = api.index(str(variants), str(db), scheduler=cluster.scheduler_address, settings=SETTINGS)
-        assert summary.photos_indexed == 21
         with Client(cluster) as client:
             client.wait_for_workers(2)
-            loaded = client.run(lambda: sorted(spec.name for spec in __import__("photoface.models").models._cache))
             resources = {addr: w.get("resources") for addr, w in client.scheduler_info()["workers"].items()}
+            with get_task_stream(client) as stream:
+                db = tmp_path / "gpu.db"
+                summary = api.index(str(variants), str(db), scheduler=cluster.scheduler_address, settings=SETTINGS)
+            ran = [(task["key"], task["worker"]) for task in stream.data]
+    assert summary.photos_indexed == 21
     assert_same_index(db, baseline, variants)
     gpu = [addr for addr, r in resources.items() if r.get("GPU")]
-    assert len(gpu) == 1 and FACENET_MODEL in loaded[gpu[0]]
-    assert all(FACENET_MODEL not in names for addr, names in loaded.items() if addr not in gpu)
+    assert len(gpu) == 1
+    embedded = [w for key, w in ran if str(key).startswith("embed_detected")]
+    detected = [w for key, w in ran if str(key).startswith("detect_files")]
+    assert len(embedded) == len(detected) == (21 + SETTINGS.partition_size - 1) // SETTINGS.partition_size
+    assert set(embedded) == set(gpu)  # every batch of faces went to the GPU worker, and only there
+    assert not [key for key, _ in ran if str(key).startswith("index_files")]  # no task did both on one worker
 
 
 def test_kill_9_then_rerun_equals_an_uninterrupted_run(variants, baseline, tmp_path):

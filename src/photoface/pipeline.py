@@ -14,7 +14,7 @@ from .config import AGE_GENDER_MODEL, EMOTION_MODEL, FACENET_MODEL, MTCNN_MODEL,
 from .decode import decode_image
 from .errors import DeviceError, ImageError, ModelError
 from .models import get_age_gender, get_detector, get_embedder, get_expression
-from .types import Attributes, Detection, Face, ModelSpec, PhotoResult, WorkItem
+from .types import EMOTIONS, Attributes, Detection, Face, ModelSpec, PhotoResult, WorkItem
 from .vectors import unit_mean
 
 log = logging.getLogger(__name__)
@@ -80,8 +80,6 @@ def attribute_crops(rgb: np.ndarray, det: Detection) -> tuple[np.ndarray, np.nda
 
 def estimate_attributes(crops: list[tuple[np.ndarray, np.ndarray]], spec: PipelineSpec) -> list[Attributes]:
     """Age, gender and expression for a batch of attribute_crops()."""
-    from .models.emotion import EMOTIONS
-
     if not crops:
         return []
     female, age, age_sd = get_age_gender(spec.age_gender).predict(np.stack([c[0] for c in crops]))
