@@ -63,14 +63,15 @@ def test_dask_only_in_parallel_and_tensorflow_only_lazily_in_models():
 
 @pytest.mark.parametrize("front", ["photoface.cli", "photoface.web"])
 def test_the_cli_and_the_web_ui_call_only_api(front):
-    allowed = {"photoface", "photoface.api", "photoface.config", "photoface.errors", "photoface.web",
-               "photoface.__version__"}
+    allowed = {"photoface", "photoface.api", "photoface.config", "photoface.errors", "photoface.types",
+               "photoface.web", "photoface.__version__"}
     for name, tree in MODULES.items():
         if name == front or name.startswith(front + "."):
             mine = {m for m in imports(name, tree) if m.startswith("photoface")
                     and not m.startswith(front) and m.rpartition(".")[0] not in (front, "photoface.api",
                                                                                   "photoface.config",
-                                                                                  "photoface.errors")}
+                                                                                  "photoface.errors",
+                                                                                  "photoface.types")}
             assert mine <= allowed | {f"photoface.{x}" for x in ("api", "web")} | {"photoface.web.serve"}, (name, mine)
 
 

@@ -141,7 +141,7 @@ def test_person_summary_and_demographics_report(attributed, capsys):
     assert sum(report["faces"]["emotion"].values()) == n_faces
     for s in report["per_person"]:
         info = api.person_faces(db, s["person_id"])
-        assert info["attributes"] == {k: v for k, v in s.items() if k not in ("person_id", "name")}
+        assert info.attributes == {k: v for k, v in s.items() if k not in ("person_id", "name")}
         genders = [g for (g,) in sqlite3.connect(db).execute(
             "SELECT a.gender FROM face_attributes a JOIN faces f ON f.id = a.face_id WHERE f.person_id = ?",
             [s["person_id"]])]

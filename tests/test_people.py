@@ -81,7 +81,7 @@ def test_recluster_after_new_photos_keeps_names_and_ids(lib, tmp_path):
         assert "new/biden_crop.jpg" in groups[biden]
         # a full re-cluster keeps ids and names
         api.cluster(db, full=True)
-        named = {p["name"]: p["id"] for p in api.people(db)}
+        named = {p.name: p.id for p in api.people(db)}
         assert named["Barack Obama"] == obama and named["Joe Biden"] == biden
         groups = person_photos(db, folder)
         assert {p for p in truth["obama"] if p.startswith("obama/")} <= set(groups[obama])
@@ -94,13 +94,13 @@ def test_rejected_face_never_returns(lib):
     folder, db, truth = lib
     api.cluster(db)
     collins = find_person(db, folder, "collins/astronaut.jpg", truth["collins"])
-    face = next(f for f in api.person_faces(db, collins)["face_list"] if f["path"].endswith("astronaut_mirror.jpg"))
+    face = next(f for f in api.person_faces(db, collins).face_list if f["path"].endswith("astronaut_mirror.jpg"))
     api.reject(db, [face["face_id"]])
     for full in (False, True, False):
         api.cluster(db, full=full)
-        ids = [f["face_id"] for f in api.person_faces(db, collins)["face_list"]]
+        ids = [f["face_id"] for f in api.person_faces(db, collins).face_list]
         assert face["face_id"] not in ids
-    assert any(e["action"] == "reject" for e in api.history(db))
+    assert any(e.action == "reject" for e in api.history(db))
 
 
 def test_merge_move_split_hide_and_undo(lib):
@@ -112,25 +112,25 @@ def test_merge_move_split_hide_and_undo(lib):
     out = api.merge(db, obama, biden)
     # the group photo shows both: Biden's face there cannot join Obama and is left unassigned
     assert out["left_unassigned"] == 1
-    assert api.people(db) and all(p["id"] != biden for p in api.people(db))
+    assert api.people(db) and all(p.id != biden for p in api.people(db))
     api.undo(db)
     assert dump(db) == before
     # split two faces off, then name them, then undo both
-    faces = [f["face_id"] for f in api.person_faces(db, obama)["face_list"]][:2]
+    faces = [f["face_id"] for f in api.person_faces(db, obama).face_list][:2]
     new = api.split(db, obama, faces)["person"]
     api.name(db, new, "Someone Else")
-    assert {f["face_id"] for f in api.person_faces(db, "Someone Else")["face_list"]} == set(faces)
+    assert {f["face_id"] for f in api.person_faces(db, "Someone Else").face_list} == set(faces)
     api.undo(db)
     api.undo(db)
     assert dump(db) == before
     # moving a face into a person who already has a face of that photo is refused, nothing changes
-    group_biden = next(f for f in api.person_faces(db, biden)["face_list"] if f["path"].endswith("group.jpg"))
+    group_biden = next(f for f in api.person_faces(db, biden).face_list if f["path"].endswith("group.jpg"))
     with pytest.raises(InputError, match="same photo"):
         api.move(db, [group_biden["face_id"]], obama)
     assert dump(db) == before
     api.hide(db, biden)
-    assert all(p["id"] != biden for p in api.people(db))
-    assert any(p["id"] == biden for p in api.people(db, include_hidden=True))
+    assert all(p.id != biden for p in api.people(db))
+    assert any(p.id == biden for p in api.people(db, include_hidden=True))
     with pytest.raises(InputError, match="later changes"):
         api.undo(db, 1)
 
@@ -159,9 +159,9 @@ def test_gallery_labels_the_right_clusters(lib, tmp_path):
     assert collins not in named
     reasons = {Path(s["path"]).name: s["why"] for s in out["skipped"]}
     assert reasons["cat.jpg"] == "no face found" and "2 faces" in reasons["two.jpg"]
-    people = {p["id"]: p for p in api.people(db)}
-    assert people[collins]["name"] == "Eileen Collins" and people[collins]["name_source"] == "user"
-    assert people[biden]["name"] == "Joe Biden" and people[biden]["name_source"] == "gallery"
+    people = {p.id: p for p in api.people(db)}
+    assert people[collins].name == "Eileen Collins" and people[collins].name_source == "user"
+    assert people[biden].name == "Joe Biden" and people[biden].name_source == "gallery"
 
 
 def test_search_by_people_returns_exactly_the_photos(lib):
@@ -210,7 +210,7 @@ def test_classifier_names_a_split_off_cluster_and_not_strangers(lib):
     collins = find_person(db, folder, "collins/astronaut.jpg", truth["collins"])
     api.name(db, obama, "Barack Obama")
     api.name(db, biden, "Joe Biden")
-    faces = [f["face_id"] for f in api.person_faces(db, obama)["face_list"]]
+    faces = [f["face_id"] for f in api.person_faces(db, obama).face_list]
     piece = api.split(db, obama, faces[:1])["person"]
     trained = api.train_classifier(db)
     assert trained["people"] == 2

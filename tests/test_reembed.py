@@ -36,7 +36,7 @@ def make_legacy(db: str) -> None:
 def test_older_embeddings_are_redone_by_index_keeping_people(lib, capsys):
     folder, db, _ = lib
     api.cluster(db)
-    pid = next(p["id"] for p in api.people(db) if p["faces"] >= 3)
+    pid = next(p.id for p in api.people(db) if p.faces >= 3)
     api.name(db, pid, "Barack Obama")
     before = vectors(db)
     make_legacy(db)
@@ -55,7 +55,7 @@ def test_older_embeddings_are_redone_by_index_keeping_people(lib, capsys):
         assert model == FACENET_MODEL
         assert person == before[fid][1]  # clusters and names untouched
         assert np.linalg.norm(vec - before[fid][2]) < 1e-3  # the same crop, the same vector
-    assert any(p["name"] == "Barack Obama" for p in api.people(db))
+    assert any(p.name == "Barack Obama" for p in api.people(db))
     api.cluster(db)  # works again
     assert main(["index", str(folder), "--db", db]) == 0
     assert "embedded again" not in capsys.readouterr().out  # nothing left to do

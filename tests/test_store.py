@@ -83,7 +83,7 @@ def test_schema_keeps_names_unique_vocabularies_closed_and_counts_vector_changes
     conn.close()
     store = Store(path)
     assert store.schema_version == SCHEMA_VERSION
-    assert [p["name"] for p in (store.person(i) for i in (1, 2, 3))] == ["Ann Lee", "ann lee (2)", "Bo"]
+    assert [p.name for p in (store.person(i) for i in (1, 2, 3))] == ["Ann Lee", "ann lee (2)", "Bo"]
     with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
         store.update_person(3, name="ANN LEE")
     run = store.start_run(str(tmp_path), {})

@@ -212,4 +212,4 @@ def test_older_embeddings_of_tracks_are_redone_from_their_frames(vlib):
         assert np.linalg.norm(np.frombuffer(e, "<f4") - reps_before[rid]) < 1e-3  # the same frame and box
     conn.close()
     api.cluster(db)
-    assert api.search(db, [api.people(db)[0]["id"]])  # the track joined a person again
+    assert api.search(db, [api.people(db)[0].id])  # the track joined a person again

@@ -32,10 +32,10 @@ def main(argv=None) -> int:
         for skipped in labeled["skipped"]:
             print(f"gallery photo skipped: {skipped['path']}: {skipped['why']}")
         for person in api.people(args.db):
-            if not person["name"]:
+            if not person.name:
                 continue
-            photos = api.search(args.db, [str(person["id"])])
-            print(f"{person['name']}: {len(photos)} photo(s)")
+            photos = api.search(args.db, [str(person.id)])
+            print(f"{person.name}: {len(photos)} photo(s)")
             for photo in photos:
                 print(f"  {photo['path']}")
     except PhotofaceError as exc:

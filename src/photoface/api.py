@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import asdict
 
 import numpy as np
 
@@ -15,7 +16,7 @@ from .config import FACENET_MODEL, LEGACY_FACENET_MODELS, NAMING_DISTANCE, SAME_
 from .db import RunLock, Store, ensure_db_folder, open_store
 from .errors import InputError
 from .indexer import SUMMARY_ERRORS, IndexSummary, index  # noqa: F401  (the `index` command)
-from .types import WorkItem
+from .types import ChangeEvent, PersonFaces, PersonPage, PersonSummary, SimilarPerson, WorkItem
 
 
 def _nonempty(store: Store) -> None:
@@ -77,22 +78,20 @@ def cluster(db: str = "photoface.db", *, full: bool = False, settings: ClusterSe
         return organize.run(store, model, settings, full=full).to_dict()
 
 
-def people(db: str = "photoface.db", *, include_hidden: bool = False, examples: int = 3) -> list[dict]:
+def people(db: str = "photoface.db", *, include_hidden: bool = False, examples: int = 3) -> list[PersonSummary]:
     """People and unnamed clusters with face and photo counts and example faces, largest first."""
     with open_store(db) as store:
         return store.people(include_hidden=include_hidden, examples=examples)
 
 
-def person_faces(db: str, person) -> dict:
+def person_faces(db: str, person) -> PersonFaces:
     """One person (by id or name) with every face: id, photo, box, how it was assigned."""
     from .demographics import person_summary
     from .label import resolve_person
 
     with open_store(db) as store:
         p = resolve_person(store, person)
-        p["face_list"] = store.person_face_list(p["id"])
-        p["attributes"] = person_summary(store, p["id"])
-        return p
+        return PersonFaces(**asdict(p), face_list=store.person_face_list(p.id), attributes=person_summary(store, p.id))
 
 
 def name(db: str, person, new_name: str) -> dict:
@@ -143,7 +142,7 @@ def undo(db: str, event_id: int | None = None) -> dict:
     return _curate(db, label.undo, event_id)
 
 
-def history(db: str = "photoface.db", limit: int = 50) -> list[dict]:
+def history(db: str = "photoface.db", limit: int = 50) -> list[ChangeEvent]:
     """The change log, newest first: who, what, when, and whether it was undone."""
     with open_store(db) as store:
         return store.events(limit)
@@ -378,27 +377,25 @@ def people_page(db: str, *, offset: int = 0, limit: int = 60, include_hidden: bo
                 "people": store.people(include_hidden, examples=1, limit=limit, offset=offset, unnamed_first=True)}
 
 
-def person_page(db: str, person, *, offset: int = 0, limit: int = 120) -> dict:
+def person_page(db: str, person, *, offset: int = 0, limit: int = 120) -> PersonPage:
     """One person (id or name) with a page of their faces and their count."""
     from .demographics import person_summary
     from .label import resolve_person
 
     with open_store(db) as store:
         p = resolve_person(store, person)
-        p["total_faces"], p["offset"], p["limit"] = store.person_face_count(p["id"]), offset, limit
-        p["attributes"] = person_summary(store, p["id"])
-        p["face_list"] = store.person_faces_page(p["id"], limit, offset)
-        return p
+        return PersonPage(**asdict(p), total_faces=store.person_face_count(p.id), offset=offset, limit=limit,
+                          attributes=person_summary(store, p.id), face_list=store.person_faces_page(p.id, limit, offset))
 
 
-def similar_people(db: str, person, *, limit: int = 5, model: str = FACENET_MODEL) -> list[dict]:
+def similar_people(db: str, person, *, limit: int = 5, model: str = FACENET_MODEL) -> list[SimilarPerson]:
     """The people closest to ``person`` (by their nearest faces to its mean face): merge candidates."""
     from .label import resolve_person
     from .review import similar_people as closest
 
     with open_store(db) as store:
         _current(store)
-        return closest(store, resolve_person(store, person)["id"], model, limit)
+        return closest(store, resolve_person(store, person).id, model, limit)
 
 
 def review_queue(db: str, *, limit: int = 50, candidates: int = 2000, model: str = FACENET_MODEL) -> list[dict]:

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 from .db import Store
 from .errors import InputError
-from .types import BY_USER, FaceState
+from .types import BY_USER, FaceState, Person, StoredFace
 
 
 class Change:
@@ -19,7 +19,7 @@ class Change:
     def __init__(self, store: Store):
         self.store = store
         self.faces: dict[int, FaceState] = {}
-        self.people: dict[int, dict | None] = {}
+        self.people: dict[int, Person | None] = {}
         self.rejections: dict[tuple[int, int], bool] = {}
 
     def save_faces(self, face_ids) -> None:
@@ -58,7 +58,7 @@ def change(store: Store, action: str, summary_fn, details: dict):
 
 
 # --- looking things up -------------------------------------------------------------------
-def resolve_person(store: Store, ref) -> dict:
+def resolve_person(store: Store, ref) -> Person:
     """A person from an id ("12") or a name ("Alice Martin"); a clear InputError otherwise."""
     text = str(ref).strip()
     if text.isdigit():
@@ -70,12 +70,12 @@ def resolve_person(store: Store, ref) -> dict:
     if not matches:
         raise InputError(f"no person named {text!r} (`photoface people` lists them)")
     if len(matches) > 1:
-        ids = ", ".join(str(m["id"]) for m in matches)
+        ids = ", ".join(str(m.id) for m in matches)
         raise InputError(f"{len(matches)} people are named {text!r} (ids {ids}): use an id")
     return matches[0]
 
 
-def resolve_faces(store: Store, face_ids) -> list[dict]:
+def resolve_faces(store: Store, face_ids) -> list[StoredFace]:
     faces = []
     for fid in face_ids:
         face = store.face(int(fid))
@@ -87,32 +87,28 @@ def resolve_faces(store: Store, face_ids) -> list[dict]:
     return faces
 
 
-def label_of(person: dict) -> str:
-    return f"{person['id']} {person['name']!r}" if person.get("name") else f"cluster {person['id']}"
-
-
-def _check_photo_rule(store: Store, faces: list[dict], person_id: int) -> None:
+def _check_photo_rule(store: Store, faces: list[StoredFace], person_id: int) -> None:
     """Refuse to put two faces of one photo into one person (face tracks of a video are
     exempt: a person can appear in a video several times)."""
-    moving = {f["id"] for f in faces}
+    moving = {f.id for f in faces}
     seen = {}
     for face in faces:
-        if face["t_start"] is not None:
+        if face.t_start is not None:
             continue
-        if face["photo_id"] in seen:
-            raise InputError(f"faces {seen[face['photo_id']]} and {face['id']} are in the same photo: "
+        if face.photo_id in seen:
+            raise InputError(f"faces {seen[face.photo_id]} and {face.id} are in the same photo: "
                              "one photo cannot show the same person twice")
-        seen[face["photo_id"]] = face["id"]
-        other = store.photo_face_in_person(person_id, face["photo_id"], moving)
+        seen[face.photo_id] = face.id
+        other = store.photo_face_in_person(person_id, face.photo_id, moving)
         if other:
-            raise InputError(f"face {face['id']} is in the same photo as face {other}, already in person "
+            raise InputError(f"face {face.id} is in the same photo as face {other}, already in person "
                              f"{person_id}: move that face first")
 
 
-def name_holder(store: Store, name: str, other_than: int) -> dict | None:
+def name_holder(store: Store, name: str, other_than: int) -> Person | None:
     """The person other than ``other_than`` who already has ``name`` (names are unique, in
     any case): naming someone else so merges the two into them."""
-    return next((p for p in store.people_by_name(name) if p["id"] != other_than), None)
+    return next((p for p in store.people_by_name(name) if p.id != other_than), None)
 
 
 def give_name(store: Store, rec: "Change", person_id: int, new_name: str, source: str, confidence: float) -> dict:
@@ -121,7 +117,7 @@ def give_name(store: Store, rec: "Change", person_id: int, new_name: str, source
     holder = name_holder(store, new_name, person_id)
     if holder:
         merge_into(store, rec, holder, store.person(person_id), pin=False)
-        return {"person": holder["id"], "name": new_name, "merged": person_id}
+        return {"person": holder.id, "name": new_name, "merged": person_id}
     rec.save_person(person_id)
     store.update_person(person_id, name=new_name, name_source=source, name_confidence=confidence)
     return {"person": person_id, "name": new_name, "merged": None}
@@ -136,14 +132,14 @@ def name(store: Store, ref, new_name: str) -> dict:
     if new_name.isdigit():
         raise InputError(f"a name cannot be only digits ({new_name!r}): ids look like that")
     person = resolve_person(store, ref)
-    holder = name_holder(store, new_name, person["id"])
+    holder = name_holder(store, new_name, person.id)
     if holder:
-        return merge(store, holder["id"], person["id"], action="name")
-    with change(store, "name", lambda: f"named {label_of(person)} {new_name!r}",
-                {"person": person["id"], "old": person["name"], "new": new_name}) as rec:
-        rec.save_person(person["id"])
-        store.update_person(person["id"], name=new_name, name_source=BY_USER, name_confidence=None)
-    return {"person": person["id"], "name": new_name, "merged": None}
+        return merge(store, holder.id, person.id, action="name")
+    with change(store, "name", lambda: f"named {person.label} {new_name!r}",
+                {"person": person.id, "old": person.name, "new": new_name}) as rec:
+        rec.save_person(person.id)
+        store.update_person(person.id, name=new_name, name_source=BY_USER, name_confidence=None)
+    return {"person": person.id, "name": new_name, "merged": None}
 
 
 def merge(store: Store, target_ref, source_ref, action: str = "merge") -> dict:
@@ -153,44 +149,44 @@ def merge(store: Store, target_ref, source_ref, action: str = "merge") -> dict:
     photo cannot show one person twice); the result says how many.
     """
     target, source = resolve_person(store, target_ref), resolve_person(store, source_ref)
-    if target["id"] == source["id"]:
-        raise InputError(f"cannot merge {label_of(target)} with itself")
-    result = {"person": target["id"], "name": target["name"] or source["name"], "merged": source["id"],
+    if target.id == source.id:
+        raise InputError(f"cannot merge {target.label} with itself")
+    result = {"person": target.id, "name": target.name or source.name, "merged": source.id,
               "moved": 0, "left_unassigned": 0}
-    with change(store, action, lambda: f"merged {label_of(source)} into {label_of(target)}",
-                {"target": target["id"], "source": source["id"]}) as rec:
+    with change(store, action, lambda: f"merged {source.label} into {target.label}",
+                {"target": target.id, "source": source.id}) as rec:
         moved, loose = merge_into(store, rec, target, source, pin=True)
         result["moved"], result["left_unassigned"] = moved, loose
     return result
 
 
-def merge_into(store: Store, rec: Change, target: dict, source: dict, pin: bool) -> tuple[int, int]:
+def merge_into(store: Store, rec: Change, target: Person, source: Person, pin: bool) -> tuple[int, int]:
     """The faces, rejections and (if the target has none) the name of ``source`` go to
     ``target``; ``source`` is removed. Where both have a face in one photo, the source's
     face is let go (unassigned, reconsidered by the next clustering run). ``pin``: the
     moved faces count as placed by the user. Returns (faces moved, faces let go)."""
-    rec.save_person(target["id"])
-    rec.save_person(source["id"])
-    rec.save_faces(store.face_ids_of(source["id"]))
-    target_photos = store.photo_ids_of(target["id"])
+    rec.save_person(target.id)
+    rec.save_person(source.id)
+    rec.save_faces(store.face_ids_of(source.id))
+    target_photos = store.photo_ids_of(target.id)
     moved, loose = [], []
-    for fid, photo, by in store.faces_of_person_best_first(source["id"]):
+    for fid, photo, by in store.faces_of_person_best_first(source.id):
         (loose if photo in target_photos else moved).append((fid, BY_USER if pin else by))
         target_photos.add(photo)
-    store.set_faces((fid, target["id"], by, None, 1) for fid, by in moved)
+    store.set_faces((fid, target.id, by, None, 1) for fid, by in moved)
     store.set_faces((fid, None, None, None, 0) for fid, _ in loose)
-    for fid in store.rejected_faces(source["id"]):
-        rec.save_rejection(fid, source["id"])
-        rec.save_rejection(fid, target["id"])
-        store.add_rejection(fid, target["id"])
-    store.delete_person(source["id"])  # before its name passes on: names are unique
-    if not target["name"] and source["name"]:
-        store.update_person(target["id"], name=source["name"], name_source=source["name_source"],
-                            name_confidence=source["name_confidence"])
+    for fid in store.rejected_faces(source.id):
+        rec.save_rejection(fid, source.id)
+        rec.save_rejection(fid, target.id)
+        store.add_rejection(fid, target.id)
+    store.delete_person(source.id)  # before its name passes on: names are unique
+    if not target.name and source.name:
+        store.update_person(target.id, name=source.name, name_source=source.name_source,
+                            name_confidence=source.name_confidence)
     return len(moved), len(loose)
 
 
-def _target_person(store: Store, rec: Change, ref) -> dict:
+def _target_person(store: Store, rec: Change, ref) -> Person:
     """An existing person by id or name; a name nobody has yet creates that person."""
     text = str(ref).strip()
     if not text.isdigit() and not store.people_by_name(text):
@@ -204,39 +200,39 @@ def move(store: Store, face_ids, to_ref) -> dict:
     """Put faces into a person (by id, or by name: a new name creates the person); they stay there."""
     faces = resolve_faces(store, face_ids)
     holder = {}
-    with change(store, "move", lambda: f"moved face(s) {', '.join(str(f['id']) for f in faces)} to "
-                                       f"{label_of(holder['person'])}",
-                {"faces": [f["id"] for f in faces], "to": str(to_ref)}) as rec:
+    with change(store, "move", lambda: f"moved face(s) {', '.join(str(f.id) for f in faces)} to "
+                                       f"{holder['person'].label}",
+                {"faces": [f.id for f in faces], "to": str(to_ref)}) as rec:
         person = holder["person"] = _target_person(store, rec, to_ref)
-        rejected = [f["id"] for f in faces if (f["id"], person["id"]) in store.rejections()]
-        _check_photo_rule(store, faces, person["id"])
-        rec.save_faces(f["id"] for f in faces)
+        rejected = [f.id for f in faces if (f.id, person.id) in store.rejections()]
+        _check_photo_rule(store, faces, person.id)
+        rec.save_faces(f.id for f in faces)
         for fid in rejected:  # the user changed their mind: this face is that person after all
-            rec.save_rejection(fid, person["id"])
-            store.remove_rejection(fid, person["id"])
-        store.set_faces((f["id"], person["id"], BY_USER, None, 1) for f in faces)
-    return {"person": person["id"], "name": person["name"], "faces": [f["id"] for f in faces]}
+            rec.save_rejection(fid, person.id)
+            store.remove_rejection(fid, person.id)
+        store.set_faces((f.id, person.id, BY_USER, None, 1) for f in faces)
+    return {"person": person.id, "name": person.name, "faces": [f.id for f in faces]}
 
 
 def split(store: Store, person_ref, face_ids, new_name: str | None = None) -> dict:
     """Take some faces out of a person into a new person (named or not)."""
     person = resolve_person(store, person_ref)
     faces = resolve_faces(store, face_ids)
-    strangers = [f["id"] for f in faces if f["person_id"] != person["id"]]
+    strangers = [f.id for f in faces if f.person_id != person.id]
     if strangers:
-        raise InputError(f"face(s) {', '.join(map(str, strangers))} are not in {label_of(person)}")
+        raise InputError(f"face(s) {', '.join(map(str, strangers))} are not in {person.label}")
     if new_name and store.people_by_name(new_name):
         raise InputError(f"someone is already named {new_name!r}: use `photoface move` to give them these faces")
     holder = {}
-    with change(store, "split", lambda: f"split {len(faces)} face(s) off {label_of(person)} into "
-                                        f"{label_of(holder['new'])}",
-                {"from": person["id"], "faces": [f["id"] for f in faces], "name": new_name}) as rec:
+    with change(store, "split", lambda: f"split {len(faces)} face(s) off {person.label} into "
+                                        f"{holder['new'].label}",
+                {"from": person.id, "faces": [f.id for f in faces], "name": new_name}) as rec:
         pid = store.create_person(" ".join(new_name.split()) if new_name else None, BY_USER if new_name else None)
         rec.created_person(pid)
-        rec.save_faces(f["id"] for f in faces)
-        store.set_faces((f["id"], pid, BY_USER, None, 1) for f in faces)
+        rec.save_faces(f.id for f in faces)
+        store.set_faces((f.id, pid, BY_USER, None, 1) for f in faces)
         holder["new"] = store.person(pid)
-    return {"person": pid, "from": person["id"], "faces": [f["id"] for f in faces]}
+    return {"person": pid, "from": person.id, "faces": [f.id for f in faces]}
 
 
 def reject(store: Store, face_ids, person_ref=None) -> dict:
@@ -244,33 +240,33 @@ def reject(store: Store, face_ids, person_ref=None) -> dict:
     never assigned to it again; the next cluster run may place them elsewhere."""
     faces = resolve_faces(store, face_ids)
     if person_ref is None:
-        orphans = [f["id"] for f in faces if f["person_id"] is None]
+        orphans = [f.id for f in faces if f.person_id is None]
         if orphans:
             raise InputError(f"face(s) {', '.join(map(str, orphans))} belong to nobody: say which person they are not")
-        targets = [(f, f["person_id"]) for f in faces]
+        targets = [(f, f.person_id) for f in faces]
     else:
         person = resolve_person(store, person_ref)
-        targets = [(f, person["id"]) for f in faces]
-    with change(store, "reject", lambda: "rejected " + ", ".join(f"face {f['id']} from person {p}" for f, p in targets),
-                {"pairs": [[f["id"], p] for f, p in targets]}) as rec:
-        rec.save_faces(f["id"] for f, _ in targets)
+        targets = [(f, person.id) for f in faces]
+    with change(store, "reject", lambda: "rejected " + ", ".join(f"face {f.id} from person {p}" for f, p in targets),
+                {"pairs": [[f.id, p] for f, p in targets]}) as rec:
+        rec.save_faces(f.id for f, _ in targets)
         for face, pid in targets:
-            rec.save_rejection(face["id"], pid)
-            store.add_rejection(face["id"], pid)
-            if face["person_id"] == pid:
-                store.set_faces([(face["id"], None, None, None, 0)])
-    return {"rejected": [[f["id"], p] for f, p in targets]}
+            rec.save_rejection(face.id, pid)
+            store.add_rejection(face.id, pid)
+            if face.person_id == pid:
+                store.set_faces([(face.id, None, None, None, 0)])
+    return {"rejected": [[f.id, p] for f, p in targets]}
 
 
 def hide(store: Store, person_ref, hidden: bool = True) -> dict:
     """Hide a person from listings and searches (their faces stay theirs), or show them again."""
     person = resolve_person(store, person_ref)
     verb = "hid" if hidden else "unhid"
-    with change(store, "hide" if hidden else "unhide", lambda: f"{verb} {label_of(person)}",
-                {"person": person["id"]}) as rec:
-        rec.save_person(person["id"])
-        store.update_person(person["id"], hidden=int(hidden))
-    return {"person": person["id"], "hidden": hidden}
+    with change(store, "hide" if hidden else "unhide", lambda: f"{verb} {person.label}",
+                {"person": person.id}) as rec:
+        rec.save_person(person.id)
+        store.update_person(person.id, hidden=int(hidden))
+    return {"person": person.id, "hidden": hidden}
 
 
 def undo(store: Store, event_id: int | None = None) -> dict:

@@ -104,7 +104,7 @@ def from_classifier(store: Store, saved: dict, path: str, min_probability: float
     the cluster's faces to lie within ``max_distance`` of that person's training faces, so
     strangers stay unnamed."""
     clusters = {pid: X for pid, X in store.embeddings_by_person(saved["model"]).items()
-                if store.person(pid)["name"] is None}
+                if store.person(pid).name is None}
     names = np.array(saved["names"])
     proposals, review = [], []
     for pid, X in clusters.items():

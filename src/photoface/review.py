@@ -2,10 +2,13 @@
 faces whose person is least certain (the review queue). Both read the search index."""
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import numpy as np
 
 from .db import Store
 from .neighbors import FaceIndex
+from .types import SimilarPerson
 from .vectors import unit_mean
 
 
@@ -15,7 +18,7 @@ def _index(store: Store, model: str) -> FaceIndex:
     return index
 
 
-def similar_people(store: Store, person_id: int, model: str, limit: int = 5) -> list[dict]:
+def similar_people(store: Store, person_id: int, model: str, limit: int = 5) -> list[SimilarPerson]:
     """The people closest to a person (by their nearest faces to its mean face), closest first."""
     X = store.person_vectors(person_id, model, 200)
     if not len(X):
@@ -31,8 +34,8 @@ def similar_people(store: Store, person_id: int, model: str, limit: int = 5) -> 
     out = []
     for other, d in sorted(best.items(), key=lambda kv: kv[1])[:limit]:
         q = store.person(other)
-        if q and not q["hidden"]:
-            out.append({**q, "distance": round(d, 3)})
+        if q and not q.hidden:
+            out.append(SimilarPerson(**asdict(q), distance=round(d, 3)))
     return out
 
 

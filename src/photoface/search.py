@@ -32,9 +32,9 @@ def people_query(store: Store, all_of=(), any_of=(), none_of=(), only: bool = Fa
     after, before = _check_date(after, "after"), _check_date(before, "before")
     if not all_of and not any_of and not attrs:
         raise InputError("name at least one person, or an --emotion, --age or --gender, to search for")
-    need = [resolve_person(store, r)["id"] for r in all_of]
-    some = [resolve_person(store, r)["id"] for r in any_of]
-    avoid = [resolve_person(store, r)["id"] for r in none_of]
+    need = [resolve_person(store, r).id for r in all_of]
+    some = [resolve_person(store, r).id for r in any_of]
+    avoid = [resolve_person(store, r).id for r in none_of]
     photos: set[int] | None = None
     for pid in need:
         found = store.photo_ids_of(pid)

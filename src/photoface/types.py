@@ -143,3 +143,100 @@ class FaceState(NamedTuple):
     assigned_by: str | None
     assign_distance: float | None
     clustered: int
+
+
+# --- records and results the library returns --------------------------------------------------
+# Their JSON form (what `--json` prints) is dataclasses.asdict: the fields, in this order.
+@dataclass
+class Person:
+    """A person or unnamed cluster, as stored."""
+
+    id: int
+    name: str | None
+    name_source: str | None  # one of NAME_SOURCES
+    name_confidence: float | None
+    hidden: int
+    created_at: str
+    updated_at: str
+
+    @property
+    def label(self) -> str:
+        """How messages refer to them: "12 'Alice'" or "cluster 12"."""
+        return f"{self.id} {self.name!r}" if self.name else f"cluster {self.id}"
+
+
+@dataclass
+class PersonFaces(Person):
+    """A person with every present face (`photoface people PERSON`)."""
+
+    face_list: list[dict] = field(default_factory=list)  # face_id, path, box, assigned_by, distance
+    attributes: dict | None = None  # demographics.person_summary, where faces have estimates
+
+
+@dataclass
+class PersonPage(Person):
+    """A person with one page of faces (the web UI's person page)."""
+
+    total_faces: int = 0
+    offset: int = 0
+    limit: int = 0
+    attributes: dict | None = None
+    face_list: list[dict] = field(default_factory=list)  # face_id, photo_id, path, assigned_by, distance
+
+
+@dataclass
+class SimilarPerson(Person):
+    """Another person close to a given one: a merge candidate."""
+
+    distance: float = 0.0
+
+
+@dataclass(frozen=True)
+class FaceExample:
+    face_id: int
+    path: str
+
+
+@dataclass
+class PersonSummary:
+    """A line of the people listing."""
+
+    id: int
+    name: str | None
+    name_source: str | None
+    name_confidence: float | None
+    hidden: bool
+    faces: int  # faces in indexed photos
+    photos: int
+    examples: list[FaceExample]
+
+
+@dataclass(frozen=True)
+class StoredFace:
+    """A stored face with its photo and its place among people."""
+
+    id: int
+    photo_id: int
+    path: str
+    person_id: int | None
+    assigned_by: str | None
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    score: float
+    t_start: float | None  # set for a face track of a video
+
+
+@dataclass(frozen=True)
+class ChangeEvent:
+    """An entry of the change log."""
+
+    id: int
+    at: str
+    user: str | None
+    action: str
+    summary: str
+    details: dict
+    undone_at: str | None
+    undoable: bool

@@ -95,7 +95,7 @@ def create_app(db: str, read_only: bool = False) -> Flask:
         page = _page()
         p = api.person_page(db, str(pid), offset=(page - 1) * FACES_PER_PAGE, limit=FACES_PER_PAGE)
         return render_template("person.html", p=p, page=page, similar=api.similar_people(db, str(pid)),
-                               pages=max(1, -(-p["total_faces"] // FACES_PER_PAGE)))
+                               pages=max(1, -(-p.total_faces // FACES_PER_PAGE)))
 
     @app.get("/review")
     def review():

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from click import echo
 
+from ..types import BY_USER
 from .options import printable
 
 
@@ -57,41 +58,40 @@ def cluster(out: dict) -> None:
     echo("`photoface people` lists them; `photoface undo` reverts this run")
 
 
-def _who(person: dict) -> str:
-    name = person.get("name")
-    return f"{person['id']:>5}  {name}" if name else f"{person['id']:>5}  (unnamed cluster)"
+def _who(person) -> str:
+    return f"{person.id:>5}  {person.name}" if person.name else f"{person.id:>5}  (unnamed cluster)"
 
 
-def person(info: dict) -> None:
-    echo(f"{_who(info).strip()}{' (hidden)' if info['hidden'] else ''}: {len(info['face_list'])} faces")
-    if info["attributes"]:
-        a = info["attributes"]
+def person(info) -> None:
+    echo(f"{_who(info).strip()}{' (hidden)' if info.hidden else ''}: {len(info.face_list)} faces")
+    if info.attributes:
+        a = info.attributes
         echo(f"  estimated: age about {a['median_age']:.0f} (middle half {a['age_iqr'][0]:.0f}-{a['age_iqr'][1]:.0f}), "
              f"{a['gender']} ({a['gender_agreement']:.0%} of faces agree), "
              f"smiling in {a['smiling_share']:.0%} of {a['faces_with_attributes']} faces")
-    for f in info["face_list"]:
+    for f in info.face_list:
         echo(f"  face {f['face_id']:>7}  {printable(f['path'])}  box {f['box']}  ({f['assigned_by']})")
 
 
-def people(rows: list[dict]) -> None:
+def people(rows: list) -> None:
     if not rows:
         echo("no people yet: run `photoface cluster`")
         return
     echo(f"{'id':>5}  {'name':<30} {'faces':>6} {'photos':>6}  example faces")
     for r in rows:
-        label = r["name"] or "(unnamed cluster)"
-        if r["name"] and r["name_source"] != "user":
-            label += f" [{r['name_source']} {r['name_confidence'] or 0:.2f}]"
-        if r["hidden"]:
+        label = r.name or "(unnamed cluster)"
+        if r.name and r.name_source != BY_USER:
+            label += f" [{r.name_source} {r.name_confidence or 0:.2f}]"
+        if r.hidden:
             label += " (hidden)"
-        examples = ", ".join(f"{e['face_id']}:{printable(e['path'])}" for e in r["examples"])
-        echo(f"{r['id']:>5}  {label:<30} {r['faces']:>6} {r['photos']:>6}  {examples}")
+        examples = ", ".join(f"{e.face_id}:{printable(e.path)}" for e in r.examples)
+        echo(f"{r.id:>5}  {label:<30} {r.faces:>6} {r.photos:>6}  {examples}")
 
 
-def history(rows: list[dict]) -> None:
+def history(rows: list) -> None:
     for r in rows:
-        flag = f" (undone {r['undone_at']})" if r["undone_at"] else ""
-        echo(f"{r['id']:>5}  {r['at']}  {r['user'] or '-':<10} {r['action']:<8} {r['summary']}{flag}")
+        flag = f" (undone {r.undone_at})" if r.undone_at else ""
+        echo(f"{r.id:>5}  {r.at}  {r.user or '-':<10} {r.action:<8} {r.summary}{flag}")
 
 
 def label(out: dict, dry_run: bool) -> None:

@@ -7,11 +7,14 @@ import json
 import zlib
 from collections.abc import Iterable
 
-from ..types import FaceState
+from dataclasses import asdict, fields
+
+from ..types import ChangeEvent, FaceState, Person, StoredFace
 from .base import chunks, now_iso
 
-PERSON_COLUMNS = ("id", "name", "name_source", "name_confidence", "hidden", "created_at", "updated_at")
+PERSON_COLUMNS = tuple(f.name for f in fields(Person))
 FACE_STATE = FaceState._fields
+STORED_FACE = tuple(f.name for f in fields(StoredFace))
 
 
 class People:
@@ -30,15 +33,15 @@ class People:
     def delete_person(self, person_id: int) -> None:
         self.db.execute("DELETE FROM people WHERE id = ?", [person_id])
 
-    def person(self, person_id: int) -> dict | None:
+    def person(self, person_id: int) -> Person | None:
         row = self.db.execute(
             f"SELECT {', '.join(PERSON_COLUMNS)} FROM people WHERE id = ?", [person_id]).fetchone()
-        return dict(zip(PERSON_COLUMNS, row)) if row else None
+        return Person(*row) if row else None
 
-    def people_by_name(self, name: str) -> list[dict]:
+    def people_by_name(self, name: str) -> list[Person]:
         rows = self.db.execute(
             f"SELECT {', '.join(PERSON_COLUMNS)} FROM people WHERE name = ? COLLATE NOCASE ORDER BY id", [name])
-        return [dict(zip(PERSON_COLUMNS, r)) for r in rows]
+        return [Person(*r) for r in rows]
 
     def person_names(self) -> dict[int, str | None]:
         return dict(self.db.execute("SELECT id, name FROM people").fetchall())
@@ -62,12 +65,11 @@ class People:
         return [r[0] for pid in sorted(candidates) for r in self.db.execute(sql + " AND pe.id = ?", [pid])]
 
     # --- faces' places ----------------------------------------------------------------------
-    def face(self, face_id: int) -> dict | None:
+    def face(self, face_id: int) -> StoredFace | None:
         row = self.db.execute(
-            "SELECT f.id, f.photo_id, p.path, f.person_id, f.assigned_by, f.x1, f.y1, f.x2, f.y2, f.score, f.t_start "
+            f"SELECT {', '.join('f.' + c if c != 'path' else 'p.path' for c in STORED_FACE)} "
             "FROM faces f JOIN photos p ON p.id = f.photo_id WHERE f.id = ?", [face_id]).fetchone()
-        keys = ("id", "photo_id", "path", "person_id", "assigned_by", "x1", "y1", "x2", "y2", "score", "t_start")
-        return dict(zip(keys, row)) if row else None
+        return StoredFace(*row) if row else None
 
     def face_ids_of(self, person_id: int) -> list[int]:
         return [r[0] for r in self.db.execute("SELECT id FROM faces WHERE person_id = ? ORDER BY id", [person_id])]
@@ -145,12 +147,11 @@ class People:
             "details": json.dumps(details, sort_keys=True, default=str), "undo": undo, "undone_at": None,
         }).last_pk
 
-    def events(self, limit: int = 50) -> list[dict]:
+    def events(self, limit: int = 50) -> list[ChangeEvent]:
         rows = self.db.execute(
             "SELECT id, at, user, action, summary, details, undone_at, undo IS NOT NULL FROM events "
             "ORDER BY id DESC LIMIT ?", [limit]).fetchall()
-        keys = ("id", "at", "user", "action", "summary", "details", "undone_at", "undoable")
-        return [dict(zip(keys, r)) | {"details": json.loads(r[5] or "{}"), "undoable": bool(r[7])} for r in rows]
+        return [ChangeEvent(*r[:5], json.loads(r[5] or "{}"), r[6], bool(r[7])) for r in rows]
 
     def event_undo(self, event_id: int) -> tuple[bytes | None, str | None]:
         row = self.db.execute("SELECT undo, undone_at FROM events WHERE id = ?", [event_id]).fetchone()
@@ -166,13 +167,13 @@ class People:
         self.db.execute("UPDATE events SET undone_at = ? WHERE id = ?", [now_iso(), event_id])
 
     @staticmethod
-    def snapshot_payload(faces: Iterable[FaceState], people: dict[int, dict | None],
+    def snapshot_payload(faces: Iterable[FaceState], people: dict[int, Person | None],
                          rejections: dict[tuple[int, int], bool]) -> bytes:
         """What an undo puts back: face states, people rows (None: created by the change) and
         rejections (whether each existed)."""
         return zlib.compress(json.dumps({
             "faces": [list(f) for f in faces],
-            "people": [[pid, row] for pid, row in people.items()],
+            "people": [[pid, None if row is None else asdict(row)] for pid, row in people.items()],
             "rejections": [[f, p, existed] for (f, p), existed in rejections.items()],
         }).encode())
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ..types import FaceExample, PersonSummary
 from .base import chunks
 
 
 class Queries:
     # --- people -------------------------------------------------------------------------
     def people(self, include_hidden: bool = False, examples: int = 3, limit: int | None = None,
-               offset: int = 0, unnamed_first: bool = False) -> list[dict]:
+               offset: int = 0, unnamed_first: bool = False) -> list[PersonSummary]:
         """People with face and photo counts and a few example faces, largest first (unnamed
         clusters before named people with ``unnamed_first``); a page with ``limit``/``offset``."""
         rows = self.db.execute(
@@ -31,9 +32,8 @@ class Queries:
                     "PARTITION BY f.person_id ORDER BY f.score DESC, f.id) AS k FROM present_faces f "
                     "WHERE f.person_id IN (SELECT id FROM wanted_ids)) WHERE k <= ? ORDER BY person_id, k",
                     [examples]):
-                shown[pid].append({"face_id": fid, "path": path})
-        return [{"id": pid, "name": name, "name_source": source, "name_confidence": conf, "hidden": bool(hidden),
-                 "faces": nfaces, "photos": nphotos, "examples": shown[pid]}
+                shown[pid].append(FaceExample(fid, path))
+        return [PersonSummary(pid, name, source, conf, bool(hidden), nfaces, nphotos, shown[pid])
                 for pid, name, source, conf, hidden, nfaces, nphotos in rows]
 
     def people_count(self, include_hidden: bool = False) -> int:
