@@ -15,6 +15,7 @@ from sklearn.utils.validation import validate_data
 
 from .config import ClusterSettings
 from .neighbors import knn, nearest
+from .vectors import similarity_to_distance
 
 #: The shipped settings: FaceClusterer() is the clusterer `photoface cluster` runs.
 _SHIPPED = ClusterSettings()
@@ -169,7 +170,7 @@ class FaceClusterer(ClusterMixin, BaseEstimator):
             if len(members):
                 centre = X[members].mean(axis=0)
                 medoid = members[np.argmax(X[members] @ centre)]
-                far = np.sqrt(np.clip(2 - 2 * X[members] @ X[medoid], 0, 4)) > self.single_cluster_radius
+                far = similarity_to_distance(X[members] @ X[medoid]) > self.single_cluster_radius
                 labels[members[far]] = -1
                 if (labels >= 0).sum() < self.min_cluster_size:
                     labels[:] = -1

@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import InputError
 from .metrics import clustering_report
-from .vectors import distance
+from .vectors import distance, similarity_to_distance
 
 
 @dataclass(frozen=True)
@@ -308,7 +308,7 @@ def calibrate(X: np.ndarray, truth: np.ndarray, fmr: float = 1e-3) -> dict:
     ids = np.unique(truth, return_inverse=True)[1]
     for start in range(0, len(X), 2048):
         block = X[start:start + 2048]
-        d = np.sqrt(np.clip(2 - 2 * block @ X.T, 0, 4))
+        d = similarity_to_distance(block @ X.T)
         i = np.arange(start, start + len(block))[:, None]
         upper = np.arange(len(X))[None, :] > i
         same = ids[start:start + len(block), None] == ids[None, :]

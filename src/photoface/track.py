@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .types import Detection
-from .vectors import unit_mean
+from .vectors import distance, unit_mean
 
 
 def iou(a: Detection, b: Detection) -> float:
@@ -98,7 +98,7 @@ class Tracker:
             cost = np.full((len(self.open), len(observations)), np.inf)
             for i, track in enumerate(self.open):
                 for j, obs in enumerate(observations):
-                    d = float(np.linalg.norm(track.last.embedding - obs.embedding))
+                    d = distance(track.last.embedding, obs.embedding)
                     overlap = iou(track.last.detection, obs.detection)
                     if d < self.link_distance or (overlap >= self.min_iou and d < self.overlap_distance):
                         cost[i, j] = d - 0.5 * overlap
