@@ -261,3 +261,32 @@ def test_gallery_photo_ignores_unclear_faces_around_the_portrait():
     assert clear_faces([portrait, face(300, 36, 0.83)]) == [portrait]  # doubtful and small
     assert clear_faces([portrait, face(300, 120, 0.99, sharpness=3.0)]) == [portrait]  # blurred
     assert len(clear_faces([portrait, face(300, 120, 0.99)])) == 2
+
+
+def test_a_cluster_run_that_changes_nothing_leaves_nothing_to_undo(lib, capsys):
+    folder, db, truth = lib
+    first = api.cluster(db)
+    assert first["event_id"] is not None
+    events = len(api.history(db))
+    for _ in range(3):
+        again = api.cluster(db)
+        assert again["event_id"] is None and again["assigned"] == again["new_people"] == 0
+    assert len(api.history(db)) == events
+    assert main(["cluster", "--db", db]) == 0 and "nothing changed" in capsys.readouterr().out
+    assert api.undo(db)["undone"] == first["event_id"]  # undo reaches the run that did something
+
+
+def test_file_names_cannot_steer_the_terminal(tmp_path, capsys):
+    folder = tmp_path / "lib"
+    folder.mkdir()
+    tricky = "obama\x1b[31m red\nfake line.jpg"
+    shutil.copy(PHOTOS / "obama.jpg", folder / tricky)
+    shutil.copy(PHOTOS / "obama3.jpg", folder / "obama3.jpg")
+    db = str(tmp_path / "t.db")
+    api.index(str(folder), db, scheduler="sync")
+    api.cluster(db)
+    capsys.readouterr()
+    assert main(["people", "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\\x1b[31m red\\x0afake line.jpg" in out
+    assert len(out.splitlines()) == 2  # the header and one person: a newline in a name splits nothing

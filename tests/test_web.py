@@ -331,3 +331,153 @@ def test_serve_command_errors_are_one_line(tmp_path, capsys):
     assert err.startswith("photoface: error:") and err.count("\n") == 1
     assert main(["serve", "--db", str(tmp_path / "x.db"), "--port", "70000"]) != 0
     assert "photoface: error:" in capsys.readouterr().err
+
+
+# --- hostile requests ------------------------------------------------------------------------
+def _http(base: str, method: str, path: str, host: str | None = None, body: dict | None = None, headers=None):
+    """A real HTTP request to the server at ``base``, with the Host header of our choosing."""
+    import http.client
+    from urllib.parse import urlencode, urlsplit
+
+    url = urlsplit(base)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+    data = urlencode(body or {}, doseq=True)
+    hdrs = {"Host": host or url.netloc, **(headers or {})}
+    if body is not None:
+        hdrs["Content-Type"] = "application/x-www-form-urlencoded"
+    conn.request(method, path, body=data if body is not None else None, headers=hdrs)
+    resp = conn.getresponse()
+    text = resp.read().decode("utf-8", "replace")
+    conn.close()
+    return resp, text
+
+
+def _token(page: str) -> str:
+    return page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+
+
+@pytest.fixture
+def real_server(clustered):
+    """`photoface serve`'s own server (werkzeug, the Host names of 127.0.0.1) on a free port."""
+    from werkzeug.serving import make_server
+
+    from photoface.web import _QuietHandler, allowed_hosts
+
+    folder, db, truth = clustered
+    srv = make_server("127.0.0.1", 0, create_app(db, hosts=allowed_hosts("127.0.0.1")), threaded=True,
+                      request_handler=_QuietHandler)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.server_port}", folder, db, truth
+    srv.shutdown()
+    thread.join(10)
+
+
+def test_only_the_host_names_it_serves_are_answered(real_server):
+    """DNS rebinding: a page elsewhere that points its own name at 127.0.0.1 gets nothing."""
+    from photoface.web import allowed_hosts
+
+    base, folder, db, truth = real_server
+    port = base.rsplit(":", 1)[1]
+    resp, page = _http(base, "GET", "/people")
+    assert resp.status == 200 and resp.getheader("Server") == "photoface"  # no server and Python versions
+    csp = resp.getheader("Content-Security-Policy")
+    assert "frame-ancestors 'none'" in csp and "default-src 'self'" in csp
+    token = _token(page)
+    for host in (f"localhost:{port}", f"[::1]:{port}", "127.0.0.1"):
+        assert _http(base, "GET", "/people", host=host)[0].status == 200, host
+    before = people_rows(db)
+    evil = f"evil.example:{port}"
+    resp, text = _http(base, "GET", "/people", host=evil)
+    assert resp.status == 400 and token not in text
+    resp, _ = _http(base, "POST", "/person/1/name", host=evil, body={"name": "Mallory", "csrf": token},
+                    headers={"Origin": f"http://{evil}"})
+    assert resp.status == 400 and people_rows(db) == before
+    assert _http(base, "GET", "/img/face/1.jpg", host=evil)[0].status == 400
+    # a server bound to every interface also answers to this machine's names; --allow-host adds more
+    import socket
+
+    assert socket.gethostname().lower() in allowed_hosts("0.0.0.0")
+    assert "photos.example" in allowed_hosts("127.0.0.1", ["Photos.example"])
+    assert "evil.example" not in allowed_hosts("0.0.0.0")
+
+
+def test_ids_and_pages_beyond_any_integer_are_404_not_500(clustered):
+    folder, db, truth = clustered
+    app = create_app(db)
+    client = app.test_client()
+    huge = "99999999999999999999999"
+    for url in (f"/person/{huge}", f"/photo/{huge}", f"/img/face/{huge}.jpg", f"/img/photo/{huge}.jpg",
+                f"/person/{'9' * 19}", "/photo/9223372036854775807"):
+        assert client.get(url).status_code == 404, url
+    for url in (f"/person/1?page={huge}", f"/people?page={huge}", f"/search?people=1&page={huge}", "/people?page=-5"):
+        assert client.get(url).status_code == 200, url
+    before = people_rows(db)
+    resp = client.post("/faces", data={"face": huge, "action": "reject", "csrf": app.config["CSRF"]},
+                       follow_redirects=True)
+    assert resp.status_code == 200 and "select at least one face" in resp.get_data(as_text=True)
+    resp = client.post("/person/1/merge", data={"other": huge, "csrf": app.config["CSRF"]}, follow_redirects=True)
+    assert resp.status_code == 200 and f"no person or cluster with id {huge}" in resp.get_data(as_text=True)
+    assert people_rows(db) == before
+    assert main(["people", huge, "--db", db]) == 1  # the command line too: one line, no traceback
+
+
+def test_a_change_made_while_a_run_holds_the_library_is_kept_and_applied_when_it_ends(real_server, capsys):
+    from photoface.db import RunLock
+
+    base, folder, db, truth = real_server
+    pid = person_with(db, folder, "obama/obama.jpg")
+    token = _token(_http(base, "GET", "/people")[1])
+    lock = RunLock(db).acquire()  # an index or cluster run holds the library
+    try:
+        resp, _ = _http(base, "POST", f"/person/{pid}/name", body={"name": "Barack Obama", "csrf": token,
+                                                                     "next": "/people"})
+        assert resp.status == 302
+        resp, page = _http(base, "GET", "/people", headers={"Cookie": resp.getheader("Set-Cookie").split(";")[0]})
+        assert "your change is saved and will be applied as soon as the run ends" in page
+        assert people_rows(db)[pid][0] is None  # not yet: the run holds the library
+        # the command line says so in one line instead (it cannot wait in the background)
+        assert main(["name", str(pid), "Someone", "--db", db]) == 1
+        assert "another photoface index is running" in capsys.readouterr().err
+    finally:
+        lock.release()
+    _http(base, "GET", "/people")  # the next page view finds the library free and applies it
+    assert people_rows(db)[pid][0] == "Barack Obama"
+    assert any(e.summary.startswith(f"named cluster {pid}") for e in api.history(db))
+    # a queued change that no longer applies is listed, never dropped silently
+    with RunLock(db):
+        assert api.merge(db, pid, 999999, queue_if_busy=True)["queued"]
+    assert api.apply_waiting(db) == 0
+    assert any(e.action == "queued" and "no person or cluster with id 999999" in e.summary for e in api.history(db))
+
+
+def test_a_read_only_server_searches_by_face_and_never_names_the_upload(clustered):
+    folder, db, truth = clustered
+    app = create_app(db, read_only=True)
+    client = app.test_client()
+    with open(PHOTOS / "biden.jpg", "rb") as fh:
+        resp = client.post("/search/face", data={"csrf": app.config["CSRF"], "photo": (fh, "q.jpg")},
+                           content_type="multipart/form-data")
+    assert resp.status_code == 200 and "similar face" in resp.get_data(as_text=True)
+    with open(PHOTOS / "chelsea_cat.jpg", "rb") as fh:
+        resp = client.post("/search/face", data={"csrf": app.config["CSRF"], "photo": (fh, "cat.jpg")},
+                           content_type="multipart/form-data")
+    assert resp.status_code == 302 and "SameSite=Strict" in resp.headers["Set-Cookie"]  # the message's cookie
+    page = client.get(resp.headers["Location"]).get_data(as_text=True)
+    assert "no face found in the uploaded photo" in page and "/tmp" not in page
+
+
+def test_photos_with_names_that_are_not_utf8_have_images(tmp_path):
+    folder = tmp_path / "lib"
+    folder.mkdir()
+    raw = os.path.join(os.fsencode(folder), b"caf\xe9.jpg")  # Latin-1 bytes: not a UTF-8 name
+    with open(PHOTOS / "obama.jpg", "rb") as src, open(raw, "wb") as dst:
+        dst.write(src.read())
+    db = str(tmp_path / "w.db")
+    api.index(str(folder), db, scheduler="sync")
+    client = create_app(db).test_client()
+    with sqlite3.connect(db) as conn:
+        photo, face = conn.execute("SELECT p.id, f.id FROM photos p JOIN faces f ON f.photo_id = p.id").fetchone()
+    for url in (f"/img/photo/{photo}.jpg", f"/img/face/{face}.jpg"):
+        resp = client.get(url)
+        assert resp.status_code == 200 and resp.data[:2] == b"\xff\xd8", url

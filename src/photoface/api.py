@@ -14,7 +14,7 @@ import numpy as np
 
 from .config import FACENET_MODEL, LEGACY_FACENET_MODELS, NAMING_DISTANCE, SAME_PERSON_DISTANCE, ClusterSettings, Settings
 from .db import RunLock, Store, ensure_db_folder, open_store
-from .errors import InputError
+from .errors import InputError, LibraryBusy
 from .indexer import SUMMARY_ERRORS, IndexSummary, index  # noqa: F401  (the `index` command)
 from .types import ChangeEvent, PersonFaces, PersonPage, PersonSummary, SimilarPerson, WorkItem
 
@@ -33,10 +33,43 @@ def _current(store: Store) -> None:
                          "to embed them again (faces, names and clusters are kept)")
 
 
-def _curate(db: str, fn, *args, **kwargs) -> dict:
-    """A change to people: under the library's run lock, in the change log."""
-    with RunLock(db), open_store(db) as store:
-        return fn(store, *args, **kwargs)
+def _curate(db: str, fn, *args, queue_if_busy: bool = False) -> dict:
+    """A change to people (label.<fn>): under the library's run lock, in the change log.
+    While another run holds the lock, the change is refused (LibraryBusy), or with
+    ``queue_if_busy`` saved and applied when the library is free: {"queued": id}."""
+    from . import label
+
+    try:
+        lock = RunLock(db).acquire()
+    except LibraryBusy:
+        if not queue_if_busy:
+            raise
+        with open_store(db) as store:
+            return {"queued": store.queue_change(fn.__name__, [list(a) if isinstance(a, tuple) else a for a in args])}
+    try:
+        with open_store(db) as store:
+            label.apply_waiting(store)
+            return fn(store, *args)
+    finally:
+        lock.release()
+
+
+def apply_waiting(db: str) -> int:
+    """Apply the changes queued while the library was busy, if it is free now; how many were applied."""
+    from . import label
+
+    with open_store(db) as store:
+        if not store.has_waiting_changes():
+            return 0
+    try:
+        lock = RunLock(db).acquire()
+    except LibraryBusy:
+        return 0
+    try:
+        with open_store(db) as store:
+            return len(label.apply_waiting(store))
+    finally:
+        lock.release()
 
 
 # --- the library ------------------------------------------------------------------------------
@@ -71,10 +104,11 @@ def cluster(db: str = "photoface.db", *, full: bool = False, settings: ClusterSe
             model: str = FACENET_MODEL) -> dict:
     """Group faces into people: new faces join existing people, the rest form new clusters.
     ``full`` re-clusters every face; ids and names carry over. Returns a summary dict."""
-    from . import organize
+    from . import label, organize
 
     with RunLock(db), open_store(db) as store:
         _nonempty(store)
+        label.apply_waiting(store)  # what a user decided while the library was busy counts first
         return organize.run(store, model, settings, full=full).to_dict()
 
 
@@ -94,52 +128,58 @@ def person_faces(db: str, person) -> PersonFaces:
         return PersonFaces(**asdict(p), face_list=store.person_face_list(p.id), attributes=person_summary(store, p.id))
 
 
-def name(db: str, person, new_name: str) -> dict:
+# Each change below takes ``queue_if_busy``: while an index or cluster run holds the library,
+# save the change and apply it when the run ends (returns {"queued": id}) instead of refusing.
+def name(db: str, person, new_name: str, *, queue_if_busy: bool = False) -> dict:
     """Name or rename a person or cluster (by id or current name); an existing name merges the two."""
     from . import label
 
-    return _curate(db, label.name, person, new_name)
+    return _curate(db, label.name, person, new_name, queue_if_busy=queue_if_busy)
 
 
-def merge(db: str, target, source) -> dict:
+def merge(db: str, target, source, *, queue_if_busy: bool = False) -> dict:
     """Merge person ``source`` into ``target``."""
     from . import label
 
-    return _curate(db, label.merge, target, source)
+    return _curate(db, label.merge, target, source, queue_if_busy=queue_if_busy)
 
 
-def move(db: str, face_ids, to) -> dict:
+def move(db: str, face_ids, to, *, queue_if_busy: bool = False) -> dict:
     """Move faces to a person (id or name; a new name creates the person)."""
     from . import label
 
-    return _curate(db, label.move, face_ids, to)
+    return _curate(db, label.move, face_ids, to, queue_if_busy=queue_if_busy)
 
 
-def split(db: str, person, face_ids, new_name: str | None = None) -> dict:
+def split(db: str, person, face_ids, new_name: str | None = None, *, queue_if_busy: bool = False) -> dict:
     """Split faces off a person into a new person."""
     from . import label
 
-    return _curate(db, label.split, person, face_ids, new_name)
+    return _curate(db, label.split, person, face_ids, new_name, queue_if_busy=queue_if_busy)
 
 
-def reject(db: str, face_ids, person=None) -> dict:
+def reject(db: str, face_ids, person=None, *, queue_if_busy: bool = False) -> dict:
     """"Not this person": remembered, the faces never return to that person."""
     from . import label
 
-    return _curate(db, label.reject, face_ids, person)
+    return _curate(db, label.reject, face_ids, person, queue_if_busy=queue_if_busy)
 
 
-def hide(db: str, person, hidden: bool = True) -> dict:
+def hide(db: str, person, hidden: bool = True, *, queue_if_busy: bool = False) -> dict:
     from . import label
 
-    return _curate(db, label.hide, person, hidden)
+    return _curate(db, label.hide, person, hidden, queue_if_busy=queue_if_busy)
 
 
-def undo(db: str, event_id: int | None = None) -> dict:
+def undo(db: str, event_id: int | None = None, *, queue_if_busy: bool = False) -> dict:
     """Undo the latest change (a curation or a clustering run)."""
     from . import label
 
-    return _curate(db, label.undo, event_id)
+    if event_id is None and queue_if_busy:  # a queued undo undoes what was latest when asked, or nothing
+        with open_store(db) as store:
+            latest = store.latest_undoable()
+        event_id = latest[0] if latest else None
+    return _curate(db, label.undo, event_id, queue_if_busy=queue_if_busy)
 
 
 def history(db: str = "photoface.db", limit: int = 50) -> list[ChangeEvent]:

@@ -17,6 +17,10 @@ class DatabaseError(PhotofaceError):
     """The database cannot be opened, written, or is in use by another run."""
 
 
+class LibraryBusy(DatabaseError):
+    """Another run (index, cluster, a change) holds the library's lock right now."""
+
+
 class InputError(PhotofaceError):
     """A bad argument: missing folder, bad option value."""
 

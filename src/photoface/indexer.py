@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import parallel
+from . import label, parallel
 from .config import FACENET_MODEL, LEGACY_FACENET_MODELS, Settings
 from .db import RunLock, Store, ensure_db_folder, path_key
 from .errors import InputError
@@ -147,6 +147,7 @@ def index(
                 summary.reembedded = _reembed(store, workers, requested, settings)
                 if settings.attributes:  # faces indexed earlier without attributes get them too
                     summary.attributes = fill_attributes(store, False, workers, scheduler, settings)
+                label.apply_waiting(store)  # changes a user made in the browser during the run
                 summary.elapsed_s = time.monotonic() - started
                 store.finish_run(run_id, "completed", summary.counts())
             except KeyboardInterrupt:

@@ -288,3 +288,23 @@ def undo(store: Store, event_id: int | None = None) -> dict:
         store.mark_undone(latest[0])
         store.record_event("undo", f"undid change {latest[0]}: {latest[1]}", {"event": latest[0]}, None)
     return {"undone": latest[0], "summary": latest[1]}
+
+
+# --- changes made while a run held the library --------------------------------------------
+def apply_waiting(store: Store) -> list[dict]:
+    """Apply, oldest first, the changes queued while a run held the library (each one logged
+    and undoable like any other). One that no longer applies (its person was merged away
+    meanwhile, say) is marked with why and listed in the change log: never dropped silently."""
+    changes = {"name": name, "merge": merge, "move": move, "split": split, "reject": reject, "hide": hide,
+               "undo": undo}
+    done = []
+    for change_id, action, args in store.waiting_changes():
+        try:
+            done.append(changes[action](store, *args))
+            store.mark_applied(change_id)
+        except InputError as exc:
+            with store.atomic():
+                store.mark_applied(change_id, str(exc))
+                store.record_event("queued", f"a {action} made while the library was busy was not applied: {exc}",
+                                   {"action": action, "args": args}, None)
+    return done

@@ -122,6 +122,8 @@ def _compute(store, rec, table, mode, model, rejected, s, summary) -> None:
     summary.removed_people = _drop_empty_people(store, rec, left)
     summary.people = store.people_total()
     summary.faces, summary.unknown = store.face_counts(model)
+    if not len(idx) and not summary.removed_people:
+        return  # nothing changed: nothing to log or undo
     summary.event_id = store.record_event(
         "cluster",
         f"{mode} clustering: {summary.assigned} faces joined people, {summary.new_people} new people, "

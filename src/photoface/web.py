@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import socket
 import tempfile
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit
 
 from flask import Flask, Response, abort, flash, redirect, render_template, request, url_for
+from werkzeug.routing import BaseConverter
+from werkzeug.serving import WSGIRequestHandler
 
 from . import api
 from .errors import InputError, PhotofaceError
@@ -22,13 +25,54 @@ from .errors import InputError, PhotofaceError
 PEOPLE_PER_PAGE = 60
 FACES_PER_PAGE = 120
 PHOTOS_PER_PAGE = 120
+#: The highest page number a request may ask for (any page past the last is empty).
+MAX_PAGE = 10**6
+#: Names this machine answers to on its loopback interface.
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+QUEUED = ("the library is busy (an index or clustering run): your change is saved and will be applied "
+          "as soon as the run ends")
+#: POSTs that only read: allowed on a read-only server.
+READING_POSTS = ("search_face",)
 
 
-def create_app(db: str, read_only: bool = False) -> Flask:
+class IdConverter(BaseConverter):
+    """A database id in a URL: at most 18 digits, so always one of SQLite's integers; a longer
+    number matches no page (404)."""
+
+    regex = r"\d{1,18}"
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value) -> str:
+        return str(int(value))
+
+
+def allowed_hosts(host: str, extra=()) -> set[str]:
+    """The host names a server bound to ``host`` answers to: its loopback names, ``host``
+    itself, and for a wildcard address this machine's names and addresses. Anything else in
+    a request's Host header is refused, so a web page elsewhere cannot reach the library
+    through a name it controls (DNS rebinding)."""
+    names = {*LOOPBACK_NAMES, host.strip("[]").lower(), *(e.lower() for e in extra)}
+    if host in ("0.0.0.0", "::", ""):
+        me = socket.gethostname()
+        names |= {me.lower(), socket.getfqdn().lower()}
+        try:
+            names |= {info[4][0].lower() for info in socket.getaddrinfo(me, None)}
+        except OSError:
+            pass
+    return names
+
+
+def create_app(db: str, read_only: bool = False, hosts: set[str] | None = None) -> Flask:
+    """The web app over library ``db``; ``hosts``: the Host names it answers to (loopback names by default)."""
     app = Flask(__name__)
+    app.url_map.converters["id"] = IdConverter
     app.secret_key = secrets.token_bytes(32)
     app.config.update(DB=db, READ_ONLY=read_only, CSRF=secrets.token_urlsafe(32),
-                      MAX_CONTENT_LENGTH=40 * 1024 * 1024)
+                      MAX_CONTENT_LENGTH=40 * 1024 * 1024,
+                      SESSION_COOKIE_SAMESITE="Strict", SESSION_COOKIE_HTTPONLY=True)
+    hosts = {h.lower() for h in (hosts or LOOPBACK_NAMES)}
 
     @app.context_processor
     def _globals():
@@ -36,9 +80,13 @@ def create_app(db: str, read_only: bool = False) -> Flask:
 
     @app.before_request
     def _guard():
+        if (urlsplit("//" + request.host).hostname or "") not in hosts:
+            abort(400, "unknown host: open the address photoface serve printed")
         if request.method != "POST":
+            if not read_only and request.endpoint not in ("face_img", "photo_img", "static"):
+                api.apply_waiting(db)  # changes saved while a run held the library, now that it may be free
             return None
-        if read_only:
+        if read_only and request.endpoint not in READING_POSTS:
             abort(403, "this server is read-only (photoface serve --read-only)")
         origin = request.headers.get("Origin")
         if origin and urlparse(origin).netloc != request.host:
@@ -54,7 +102,8 @@ def create_app(db: str, read_only: bool = False) -> Flask:
         resp.headers.setdefault("X-Frame-Options", "DENY")
         resp.headers.setdefault("Referrer-Policy", "same-origin")
         resp.headers.setdefault("Content-Security-Policy",
-                                "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'")
+                                "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; "
+                                "frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
         return resp
 
     @app.errorhandler(InputError)
@@ -64,6 +113,13 @@ def create_app(db: str, read_only: bool = False) -> Flask:
             return redirect(_back())
         return render_template("error.html", message=str(exc)), 404
 
+    @app.errorhandler(PhotofaceError)
+    def _library_error(exc):  # the library cannot be read or written now: say so, never a bare 500
+        if request.method == "POST":
+            flash(str(exc), "error")
+            return redirect(_back())
+        return render_template("error.html", message=str(exc)), 503
+
     def _back(default: str = "people") -> str:
         ref = request.form.get("next") or request.referrer or ""
         parsed = urlparse(ref)
@@ -72,11 +128,20 @@ def create_app(db: str, read_only: bool = False) -> Flask:
         return url_for(default)
 
     def _page() -> int:
-        return max(request.args.get("page", 1, type=int) or 1, 1)
+        return min(max(request.args.get("page", 1, type=int) or 1, 1), MAX_PAGE)
 
     def _done(message: str):
         flash(message, "ok")
         return redirect(_back())
+
+    def _change(fn, *args) -> dict | None:
+        """Make a change; while an index or cluster run holds the library it is saved and
+        applied when the run ends (None, with a message saying so)."""
+        out = fn(db, *args, queue_if_busy=True)
+        if "queued" in out:
+            flash(QUEUED, "ok")
+            return None
+        return out
 
     # --- pages -------------------------------------------------------------------------
     @app.get("/")
@@ -90,7 +155,7 @@ def create_app(db: str, read_only: bool = False) -> Flask:
         return render_template("people.html", data=data, page=page,
                                pages=max(1, -(-data["total"] // PEOPLE_PER_PAGE)))
 
-    @app.get("/person/<int:pid>")
+    @app.get("/person/<id:pid>")
     def person(pid: int):
         page = _page()
         p = api.person_page(db, str(pid), offset=(page - 1) * FACES_PER_PAGE, limit=FACES_PER_PAGE)
@@ -101,7 +166,7 @@ def create_app(db: str, read_only: bool = False) -> Flask:
     def review():
         return render_template("review.html", queue=api.review_queue(db, limit=60))
 
-    @app.get("/photo/<int:photo_id>")
+    @app.get("/photo/<id:photo_id>")
     def photo(photo_id: int):
         return render_template("photo.html", photo=api.photo(db, photo_id))
 
@@ -133,8 +198,8 @@ def create_app(db: str, read_only: bool = False) -> Flask:
             upload.save(tmp.name)
             try:
                 faces = api.search_face(db, tmp.name, limit=40)
-            except InputError as exc:
-                flash(str(exc), "error")
+            except InputError as exc:  # said of the upload, not of the server's temporary file
+                flash(str(exc).replace(tmp.name, "the uploaded photo"), "error")
                 return redirect(url_for("search"))
         return render_template("search.html", args={}, only=False, results=None, faces=faces)
 
@@ -153,70 +218,87 @@ def create_app(db: str, read_only: bool = False) -> Flask:
         resp.headers["Cache-Control"] = "private, max-age=86400"
         return resp
 
-    @app.get("/img/face/<int:face_id>.jpg")
+    @app.get("/img/face/<id:face_id>.jpg")
     def face_img(face_id: int):
         return _jpeg(api.face_image, face_id)
 
-    @app.get("/img/photo/<int:photo_id>.jpg")
+    @app.get("/img/photo/<id:photo_id>.jpg")
     def photo_img(photo_id: int):
         return _jpeg(api.photo_image, photo_id)
 
     # --- changes (POST only) -----------------------------------------------------------
-    @app.post("/person/<int:pid>/name")
+    @app.post("/person/<id:pid>/name")
     def name(pid: int):
         new = request.form.get("name", "").strip()
         if not new:
             raise InputError("a name cannot be empty")
-        out = api.name(db, str(pid), new)
-        return _done(f"named {out.get('name', new)!s}")
+        out = _change(api.name, str(pid), new)
+        return _done(f"named {out.get('name', new)!s}") if out else redirect(_back())
 
-    @app.post("/person/<int:pid>/merge")
+    @app.post("/person/<id:pid>/merge")
     def merge(pid: int):
         other = request.form.get("other", "").strip()
         if not other:
             raise InputError("choose the person to merge into this one")
-        api.merge(db, str(pid), other)
-        return _done("merged")
+        return _done("merged") if _change(api.merge, str(pid), other) else redirect(_back())
 
-    @app.post("/person/<int:pid>/hide")
+    @app.post("/person/<id:pid>/hide")
     def hide(pid: int):
-        api.hide(db, str(pid), request.form.get("hidden", "1") == "1")
-        return _done("hidden" if request.form.get("hidden", "1") == "1" else "shown again")
+        hidden = request.form.get("hidden", "1") == "1"
+        if not _change(api.hide, str(pid), hidden):
+            return redirect(_back())
+        return _done("hidden" if hidden else "shown again")
 
     @app.post("/faces")
     def faces():
-        ids = [int(x) for x in request.form.getlist("face") if x.isdigit()]
+        ids = [int(x) for x in request.form.getlist("face") if x.isdigit() and len(x) <= 18]
         if not ids:
             raise InputError("select at least one face")
         action, person = request.form.get("action"), request.form.get("person", "")
         if action == "reject":
-            api.reject(db, ids, person or None)
+            if not _change(api.reject, ids, person or None):
+                return redirect(_back())
             return _done(f"{len(ids)} face(s): not this person (remembered)")
         if action == "split":
-            out = api.split(db, person, ids, request.form.get("to", "").strip() or None)
-            return _done(f"{len(ids)} face(s) split off into #{out.get('person', '')}")
+            out = _change(api.split, person, ids, request.form.get("to", "").strip() or None)
+            return _done(f"{len(ids)} face(s) split off into #{out.get('person', '')}") if out else redirect(_back())
         if action in ("move", "confirm"):
             to = person if action == "confirm" else request.form.get("to", "").strip()
             if not to:
                 raise InputError("give the name or id of the person to move them to")
-            api.move(db, ids, to)
+            if not _change(api.move, ids, to):
+                return redirect(_back())
             return _done(f"{len(ids)} face(s) confirmed" if action == "confirm" else f"{len(ids)} face(s) moved")
         raise InputError(f"unknown action {action!r}")
 
     @app.post("/undo")
     def undo():
-        out = api.undo(db)
-        return _done(f"undone: {out.get('summary', 'the latest change')}")
+        out = _change(api.undo)
+        return _done(f"undone: {out.get('summary', 'the latest change')}") if out else redirect(_back())
 
     return app
 
 
-def serve(db: str, host: str = "127.0.0.1", port: int = 8765, read_only: bool = False, on_ready=None) -> None:
-    """Run the app until interrupted (werkzeug's threaded server: one user, one machine)."""
+class _QuietHandler(WSGIRequestHandler):
+    """Werkzeug's handler without its version banner in the Server header."""
+
+    def version_string(self) -> str:
+        return "photoface"
+
+
+def serve(db: str, host: str = "127.0.0.1", port: int = 8765, read_only: bool = False, on_ready=None,
+          allow_hosts=()) -> None:
+    """Run the app until interrupted (werkzeug's threaded server: one user, one machine).
+    ``allow_hosts``: more names the server may be reached by (see allowed_hosts)."""
     from werkzeug.serving import make_server
 
     api.status(db)  # a clear error now if the database is missing
-    server = make_server(host, port, create_app(db, read_only), threaded=True)
+    try:
+        server = make_server(host, port, create_app(db, read_only, allowed_hosts(host, allow_hosts)), threaded=True,
+                             request_handler=_QuietHandler)
+    except OSError as exc:
+        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+                         + (" (another server uses that port: try --port 0)" if port else "")) from None
     if on_ready:
         on_ready(f"http://{host if ':' not in host else f'[{host}]'}:{server.server_port}")
     try:

@@ -80,7 +80,10 @@ def status(db, as_json):
               help="Address to listen on. Anything but this machine's loopback opens the library to the network.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port (0: any free one).")
 @click.option("--read-only", is_flag=True, help="Browse only: every change is refused.")
-def serve(db, host, port, read_only):
+@click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME",
+              help="Another host name the browser may use to reach the server (repeatable); requests naming "
+                   "any other host are refused. Loopback names and --host are always allowed.")
+def serve(db, host, port, read_only, allow_hosts):
     """Review and name people in the browser (http://127.0.0.1:8765)."""
     import ipaddress
 
@@ -94,7 +97,7 @@ def serve(db, host, port, read_only):
         what = "see this library" if read_only else "see and change this library (--read-only prevents changes)"
         click.echo(f"photoface: warning: listening on {host}: anyone who can reach this machine can {what}; "
                    "the default 127.0.0.1 keeps it to this machine", err=True)
-    run_server(db, host, port, read_only,
+    run_server(db, host, port, read_only, allow_hosts=allow_hosts,
                on_ready=lambda url: click.echo(f"photoface: serving {db} at {url}"
                                                f"{' (read-only)' if read_only else ''}; Ctrl-C stops"))
 

@@ -91,8 +91,13 @@ def echo_json(obj) -> None:
     click.echo(to_json(obj))
 
 
-def printable(path: str) -> str:
-    return path.encode("utf-8", "backslashreplace").decode("utf-8")
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+
+
+def printable(text: str | None) -> str:
+    """Text for a terminal: control characters (an escape sequence or a line break in a file
+    name) and bytes that were not UTF-8 shown as \\x.. escapes, never acted on."""
+    return "" if text is None else text.translate(_CONTROL).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class ProgressBar:

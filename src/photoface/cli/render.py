@@ -55,11 +55,12 @@ def cluster(out: dict) -> None:
     echo(f"{out['mode']} clustering of {out['faces']} faces ({out['considered']} considered) in "
          f"{out['elapsed_s']:.1f} s: {out['assigned']} joined existing people, {out['new_people']} new "
          f"clusters, {out['unknown']} faces unknown; {out['people']} people and clusters in all")
-    echo("`photoface people` lists them; `photoface undo` reverts this run")
+    echo("`photoface people` lists them; `photoface undo` reverts this run" if out["event_id"] is not None
+         else "nothing changed")
 
 
 def _who(person) -> str:
-    return f"{person.id:>5}  {person.name}" if person.name else f"{person.id:>5}  (unnamed cluster)"
+    return f"{person.id:>5}  {printable(person.name)}" if person.name else f"{person.id:>5}  (unnamed cluster)"
 
 
 def person(info) -> None:
@@ -79,7 +80,7 @@ def people(rows: list) -> None:
         return
     echo(f"{'id':>5}  {'name':<30} {'faces':>6} {'photos':>6}  example faces")
     for r in rows:
-        label = r.name or "(unnamed cluster)"
+        label = printable(r.name) or "(unnamed cluster)"
         if r.name and r.name_source != BY_USER:
             label += f" [{r.name_source} {r.name_confidence or 0:.2f}]"
         if r.hidden:

@@ -2,6 +2,7 @@
 part of the store shares (time stamps, stored paths, id lists)."""
 from __future__ import annotations
 
+import operator
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -48,6 +49,17 @@ def chunks(ids: Iterable, size: int = CHUNK) -> Iterator[tuple[list, str]]:
     for start in range(0, len(ids), size):
         chunk = ids[start:start + size]
         yield chunk, ",".join("?" * len(chunk))
+
+
+#: SQLite's integers: an id outside this range names nothing (and SQLite would refuse it).
+MAX_ID = 2**63 - 1
+
+
+def valid_id(value) -> bool:
+    try:
+        return -MAX_ID - 1 <= operator.index(value) <= MAX_ID
+    except TypeError:
+        return False
 
 
 def marks(values: Sequence) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from .. import __version__
 from ..types import EMOTIONS, Attributes, Detection, PhotoResult
 from ..vectors import from_blob, to_blob
-from .base import chunks, marks, now_iso, path_key, stored_path
+from .base import chunks, marks, now_iso, path_key, stored_path, valid_id
 
 
 class Library:
@@ -244,15 +244,20 @@ class Library:
 
     def photo_file(self, photo_id: int) -> tuple[str, float] | None:
         """(path, mtime) of an indexed photo."""
-        row = self.db.execute("SELECT path, mtime FROM photos WHERE id = ? AND status = 'indexed'",
+        if not valid_id(photo_id):
+            return None
+        row = self.db.execute("SELECT path, path_bytes, mtime FROM photos WHERE id = ? AND status = 'indexed'",
                               [int(photo_id)]).fetchone()
-        return (row[0], row[1] or 0) if row else None
+        return (stored_path(row[0], row[1]), row[2] or 0) if row else None
 
     def face_file(self, face_id: int) -> tuple[str, float, tuple, float | None] | None:
         """(photo path, photo mtime, box, time in a video) of a face of an indexed photo."""
+        if not valid_id(face_id):
+            return None
         row = self.db.execute(
-            "SELECT path, photo_mtime, x1, y1, x2, y2, t FROM present_faces WHERE id = ?", [int(face_id)]).fetchone()
-        return (row[0], row[1] or 0, row[2:6], row[6]) if row else None
+            "SELECT path, path_bytes, photo_mtime, x1, y1, x2, y2, t FROM present_faces WHERE id = ?",
+            [int(face_id)]).fetchone()
+        return (stored_path(row[0], row[1]), row[2] or 0, row[3:7], row[7]) if row else None
 
     def failed_photos(self, limit: int = 100) -> list[dict]:
         """Photos the index could not read, with the reason, most recent first."""

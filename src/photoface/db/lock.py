@@ -5,7 +5,7 @@ import fcntl
 import json
 import os
 
-from ..errors import DatabaseError
+from ..errors import DatabaseError, LibraryBusy
 from .base import now_iso
 
 
@@ -30,7 +30,7 @@ class RunLock:
                 detail = f" (pid {who['pid']}, started {who['started_at']})"
             except (ValueError, KeyError, TypeError):
                 detail = ""
-            raise DatabaseError(
+            raise LibraryBusy(
                 f"another photoface index is running on {self.path[:-5]}{detail}; "
                 "wait for it to finish, or stop it, then run this again"
             ) from None

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, fields
 
 from ..types import ChangeEvent, FaceState, Person, StoredFace
-from .base import chunks, now_iso
+from .base import chunks, now_iso, valid_id
 
 PERSON_COLUMNS = tuple(f.name for f in fields(Person))
 FACE_STATE = FaceState._fields
@@ -34,6 +34,8 @@ class People:
         self.db.execute("DELETE FROM people WHERE id = ?", [person_id])
 
     def person(self, person_id: int) -> Person | None:
+        if not valid_id(person_id):
+            return None
         row = self.db.execute(
             f"SELECT {', '.join(PERSON_COLUMNS)} FROM people WHERE id = ?", [person_id]).fetchone()
         return Person(*row) if row else None
@@ -66,6 +68,8 @@ class People:
 
     # --- faces' places ----------------------------------------------------------------------
     def face(self, face_id: int) -> StoredFace | None:
+        if not valid_id(face_id):
+            return None
         row = self.db.execute(
             f"SELECT {', '.join('f.' + c if c != 'path' else 'p.path' for c in STORED_FACE)} "
             "FROM faces f JOIN photos p ON p.id = f.photo_id WHERE f.id = ?", [face_id]).fetchone()
@@ -165,6 +169,22 @@ class People:
 
     def mark_undone(self, event_id: int) -> None:
         self.db.execute("UPDATE events SET undone_at = ? WHERE id = ?", [now_iso(), event_id])
+
+    # --- changes made while a run held the library ---------------------------------------------
+    def queue_change(self, action: str, args: list) -> int:
+        return self.db["pending_changes"].insert(
+            {"at": now_iso(), "action": action, "args": json.dumps(args), "applied_at": None, "error": None}).last_pk
+
+    def waiting_changes(self) -> list[tuple[int, str, list]]:
+        """(id, action, arguments) of queued changes not applied yet, oldest first."""
+        return [(i, a, json.loads(args)) for i, a, args in self.db.execute(
+            "SELECT id, action, args FROM pending_changes WHERE applied_at IS NULL ORDER BY id")]
+
+    def has_waiting_changes(self) -> bool:
+        return self.db.execute("SELECT 1 FROM pending_changes WHERE applied_at IS NULL LIMIT 1").fetchone() is not None
+
+    def mark_applied(self, change_id: int, error: str | None = None) -> None:
+        self.db.execute("UPDATE pending_changes SET applied_at = ?, error = ? WHERE id = ?", [now_iso(), error, change_id])
 
     @staticmethod
     def snapshot_payload(faces: Iterable[FaceState], people: dict[int, Person | None],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..types import FaceExample, PersonSummary
-from .base import chunks
+from .base import chunks, valid_id
 
 
 class Queries:
@@ -64,7 +64,7 @@ class Queries:
         in the order asked. A photo: photo_id, path, taken_at, width, height, kind, duration;
         a face: face_id, person_id, name, box and, for a face track of a video, t_start, t_end, t."""
         out = []
-        for chunk, qs in chunks(photo_ids):
+        for chunk, qs in chunks(i for i in photo_ids if valid_id(i)):
             photos = {r[0]: r for r in self.db.execute(
                 f"SELECT id, path, taken_at, width, height, kind, duration FROM photos "
                 f"WHERE +status = 'indexed' AND id IN ({qs})", chunk)}

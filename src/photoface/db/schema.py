@@ -159,5 +159,16 @@ DROP TRIGGER faces_deleted;
 CREATE TRIGGER vectors_changed_on_delete AFTER DELETE ON faces
     BEGIN UPDATE counters SET value = value + 1 WHERE name = 'vectors_changed'; END
 """),
+    (7, "changes waiting for a run to end", """
+CREATE TABLE pending_changes (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    action TEXT NOT NULL CHECK (action IN ('name', 'merge', 'move', 'split', 'reject', 'hide', 'undo')),
+    args TEXT NOT NULL,
+    applied_at TEXT,
+    error TEXT
+);
+CREATE INDEX idx_pending_changes_waiting ON pending_changes(id) WHERE applied_at IS NULL
+"""),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
