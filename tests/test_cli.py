@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from photoface import api
 from photoface.cli import main
 from photoface.db import RunLock
 
@@ -181,3 +182,44 @@ def test_gpu_asked_for_without_one_fails_clearly_through_the_cluster(tmp_path):
     assert result.returncode == 1
     err = result.stderr.strip()
     assert len(err.splitlines()) == 1 and "no GPU" in err and "Traceback" not in err, err
+    assert not (tmp_path / "g.db").exists()  # refused before a run was recorded
+
+
+def test_arguments_that_cannot_work_fail_at_once_and_write_nothing(tmp_path, capsys, monkeypatch):
+    import socket
+
+    folder = tmp_path / "p"
+    folder.mkdir()
+    shutil.copy(PHOTOS / "astronaut.jpg", folder)
+    db = tmp_path / "n.db"
+    cases = [
+        (["index", str(folder), "--db", ""], "--db needs a file name"),
+        (["index", str(folder), "--db", str(db), "--scheduler", "tcp://127.0.0.1:1"], "no Dask scheduler answers"),
+        (["index", str(folder), "--db", str(db), "--scheduler", "tcp://"], "bad scheduler address"),
+    ]
+    for args, words in cases:
+        started = time.monotonic()
+        assert main(args) == 1
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == 1 and words in err and time.monotonic() - started < 10, (args, err)
+        assert not db.exists() and not list(tmp_path.glob("*.db*")), args
+    # a port another server holds
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        api.index(str(folder), str(db), scheduler="sync")
+        assert main(["serve", "--db", str(db), "--port", str(taken.getsockname()[1])]) == 1
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == 1 and "cannot listen on 127.0.0.1" in err and "--port 0" in err, err
+    # a database file this user may not write: changes are refused in one line, reads work
+    import photoface.db.lock as lock_module
+
+    real_access = os.access
+    monkeypatch.setattr(lock_module.os, "access",
+                        lambda p, mode: False if (str(p), mode) == (str(db), os.W_OK) else real_access(p, mode))
+    for args in (["name", "1", "X", "--db", str(db)], ["cluster", "--db", str(db)],
+                 ["index", str(folder), "--db", str(db)]):
+        assert main(args) == 1
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == 1 and "is read-only" in err, (args, err)
+    assert main(["status", "--db", str(db)]) == 0

@@ -109,6 +109,10 @@ def index(
     if not os.path.isdir(folder):
         raise InputError(f"not a folder: {folder}")
     ensure_db_folder(db)  # before the lock file is created beside the database
+    if settings.device == "gpu" and "://" not in scheduler:  # on this machine: say so before starting anything
+        from .models.runtime import require_gpu
+
+        require_gpu()
     root = os.path.abspath(folder)
     workers = workers or parallel.default_workers()
     started = time.monotonic()

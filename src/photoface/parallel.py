@@ -33,9 +33,28 @@ SMALL_JOB = 100
 SCHEDULERS = ("auto", "local", "sync")
 
 
-def check_scheduler(scheduler: str) -> str:
+def check_scheduler(scheduler: str, connect_timeout_s: float = 5.0) -> str:
+    """``scheduler`` if it is a known choice or a Dask scheduler that answers; an InputError
+    in one line otherwise, before anything is started or written."""
     if not (scheduler in SCHEDULERS or "://" in scheduler):
         raise InputError(f"unknown scheduler {scheduler!r}: use auto, local, sync, or an address like tcp://HOST:8786")
+    if "://" in scheduler:
+        import socket
+        from urllib.parse import urlsplit
+
+        url = urlsplit(scheduler)
+        try:
+            host, port = url.hostname, url.port or 8786
+        except ValueError:
+            host, port = None, None
+        if not host:
+            raise InputError(f"bad scheduler address {scheduler!r}: use tcp://HOST:PORT")
+        if url.scheme in ("tcp", "tls"):
+            try:
+                socket.create_connection((host, port), timeout=connect_timeout_s).close()
+            except OSError as exc:
+                raise InputError(f"no Dask scheduler answers at {scheduler}: {exc.strerror or exc} "
+                                 "(start one with `dask scheduler`, or use --scheduler local)") from None
     return scheduler
 
 
@@ -93,11 +112,22 @@ def dask_client(scheduler: str, workers: int):
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # spawned workers inherit it
     if scheduler == "local":
-        cluster = LocalCluster(
-            # the scheduler always serves HTTP; a free local port keeps two runs from colliding on 8787
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
-            silence_logs=logging.CRITICAL, memory_limit=0,  # task errors reach the client and are reported there
-        )
+        # Ctrl-C is for this process, which stops the workers itself: started while SIGINT is
+        # ignored, the worker processes keep ignoring it (no tracebacks from each of them).
+        import signal
+        import threading
+
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
+        try:
+            cluster = LocalCluster(
+                # the scheduler always serves HTTP; a free local port keeps two runs from colliding on 8787
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
+                silence_logs=logging.CRITICAL, memory_limit=0,  # task errors reach the client and are reported there
+            )
+        finally:
+            if main_thread:
+                signal.signal(signal.SIGINT, previous)
         client = Client(cluster)
         try:
             yield client

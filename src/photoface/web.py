@@ -293,12 +293,15 @@ def serve(db: str, host: str = "127.0.0.1", port: int = 8765, read_only: bool = 
     from werkzeug.serving import make_server
 
     api.status(db)  # a clear error now if the database is missing
-    try:
-        server = make_server(host, port, create_app(db, read_only, allowed_hosts(host, allow_hosts)), threaded=True,
-                             request_handler=_QuietHandler)
+    try:  # werkzeug would print two lines and exit: say it in one
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.bind((host, port))
     except OSError as exc:
         raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}"
-                         + (" (another server uses that port: try --port 0)" if port else "")) from None
+                         + (" (another program uses that port: try --port 0)" if port else "")) from None
+    server = make_server(host, port, create_app(db, read_only, allowed_hosts(host, allow_hosts)), threaded=True,
+                         request_handler=_QuietHandler)
     if on_ready:
         on_ready(f"http://{host if ':' not in host else f'[{host}]'}:{server.server_port}")
     try:

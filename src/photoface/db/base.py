@@ -38,6 +38,8 @@ def stored_path(path: str, raw: bytes | None) -> str:
 
 def ensure_db_folder(path: str) -> None:
     """Raise a DatabaseError unless the folder that will hold the database file exists."""
+    if not str(path).strip():
+        raise DatabaseError("no database file given: --db needs a file name")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise DatabaseError(f"cannot create the database {path}: folder {folder} does not exist")

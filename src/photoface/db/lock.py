@@ -15,6 +15,10 @@ class RunLock:
         self._fh = None
 
     def acquire(self) -> "RunLock":
+        db = self.path[:-5]
+        if os.path.exists(db) and not os.access(db, os.W_OK):
+            raise DatabaseError(f"the database {db} is read-only: this command changes it "
+                                "(reading commands such as `people` and `search` work)")
         try:
             fh = open(self.path, "a+")
         except OSError as exc:

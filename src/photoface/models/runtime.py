@@ -46,6 +46,20 @@ def tensorflow(device: str = "auto", threads: int = 0):
         return tf
 
 
+def require_gpu() -> None:
+    """A DeviceError now (before any work starts) unless TensorFlow sees a GPU in this process."""
+    with _lock, _quiet_native_stderr():
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        raise DeviceError(
+            "--device gpu was asked for, but TensorFlow sees no GPU on this machine "
+            "(check the CUDA install with `pip install 'photoface[gpu]'` and nvidia-smi); "
+            "use --device auto or --device cpu")
+
+
 @contextlib.contextmanager
 def _quiet_native_stderr():
     """Hide the banner TensorFlow's C++ side prints while it starts (oneDNN, CUDA probing).
