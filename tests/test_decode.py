@@ -116,3 +116,63 @@ def test_decompression_bomb_refused_before_decoding():
     data = encode(Image.new("1", (20000, 20000)), "PNG")
     with pytest.raises(ImageError, match="too large"):
         decode_image(data, max_pixels=100_000_000)
+
+
+def _png_header_only(path, width: int, height: int, colour_type: int, channels: int) -> None:
+    """A valid PNG of ``width`` x ``height`` black pixels, written row by row (never held whole)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    comp, row, idat = zlib.compressobj(9), b"\x00" * (1 + width * channels), []
+    for _ in range(height):
+        idat.append(comp.compress(row))
+    idat.append(comp.flush())
+    with open(path, "wb") as fh:
+        fh.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)))
+        fh.write(chunk(b"IDAT", b"".join(idat)) + chunk(b"IEND", b""))
+
+
+def test_small_files_that_decode_huge_and_huge_files_of_junk_are_refused_cheaply(tmp_path):
+    """A 0.7 MB PNG of 13,300 x 13,300 RGBA pixels (under the pixel limit) would take about
+    2.6 GB to decode; a JPEG header followed by 1 GiB of nothing would be read whole and
+    skipped byte by byte for minutes. Both are refused from their headers, in a process
+    that checks its own peak memory and time."""
+    import subprocess
+    import sys
+
+    rgba, grey, sparse = tmp_path / "rgba.png", tmp_path / "grey.png", tmp_path / "sparse.jpg"
+    large = tmp_path / "large.png"
+    _png_header_only(rgba, 13_300, 13_300, 6, 4)
+    _png_header_only(grey, 13_300, 13_300, 0, 1)
+    _png_header_only(large, 6_000, 4_000, 2, 3)  # a 24 MP RGB photo: decoded as ever
+    assert rgba.stat().st_size < 2 << 20
+    with open(sparse, "wb") as fh:
+        fh.write((PHOTOS / "obama.jpg").read_bytes())
+        fh.truncate(1 << 30)  # sparse: takes no disk
+    code = (
+        "import sys, time\n"
+        "from photoface.decode import decode_image\n"
+        "from photoface.errors import ImageError\n"
+        "from photoface.pipeline import read_file\n"
+        "for path in sys.argv[1:]:\n"
+        "    t = time.monotonic()\n"
+        "    try:\n"
+        "        decode_image(read_file(path), 1600)\n"
+        "        print('decoded', path, flush=True)\n"
+        "    except ImageError as exc:\n"
+        "        print('refused', round(time.monotonic() - t, 2), exc, flush=True)\n"
+        # VmHWM: this program's own peak (ru_maxrss would include the test process it was forked from)
+        "print('peak_mb', [int(l.split()[1]) // 1024 for l in open('/proc/self/status') if l.startswith('VmHWM')][0])\n")
+    out = subprocess.run([sys.executable, "-c", code, str(rgba), str(grey), str(sparse), str(large)],
+                         capture_output=True, text=True, timeout=120)
+    lines = out.stdout.splitlines()
+    assert out.returncode == 0, out.stderr
+    assert lines[0].startswith("refused") and "image too large to decode: 13300x13300 (RGBA)" in lines[0], lines
+    assert lines[1].startswith("refused") and "13300x13300 (L)" in lines[1], lines
+    assert lines[2].startswith("refused") and "far larger than a 910x1137 JPEG can be" in lines[2], lines
+    assert all(float(line.split()[1]) < 5 for line in lines[:3]), lines
+    assert lines[3].startswith("decoded"), lines
+    assert int(lines[4].split()[1]) < 700, lines  # the 24 MP photo's own decode (about 150 MB), no more

@@ -253,3 +253,28 @@ def test_auto_scheduler_runs_small_jobs_in_process_and_big_ones_on_a_cluster(tmp
     shutil.copy(PHOTOS / "obama.jpg", folder / "a.jpg")
     small = api.index(str(folder), str(tmp_path / "a.db"), settings=SETTINGS)  # scheduler="auto"
     assert (small.scheduler, small.workers, small.photos_indexed, small.faces_found) == ("sync", 1, 1, 1)
+
+
+def test_special_files_and_broken_links_are_recorded_never_opened(tmp_path):
+    folder = tmp_path / "lib"
+    folder.mkdir()
+    shutil.copy(PHOTOS / "obama.jpg", folder / "good.jpg")
+    os.mkfifo(folder / "pipe.jpg")  # opening it would wait for a writer forever
+    os.symlink("/dev/zero", folder / "zero.jpg")  # an endless file
+    os.symlink(folder / "nowhere.jpg", folder / "gone.jpg")
+    os.symlink(folder / "loop.jpg", folder / "loop.jpg")
+    os.symlink(folder / "nowhere.txt", folder / "notes.txt")  # not a photo's name: not ours to report
+    db = str(tmp_path / "s.db")
+    summary = api.index(str(folder), db, scheduler="sync", settings=SETTINGS)
+    assert (summary.photos_seen, summary.photos_indexed, summary.photos_failed) == (5, 1, 4)
+    rows = dict(sqlite3.connect(db).execute("SELECT path, error FROM photos WHERE status = 'failed'").fetchall())
+    name = {os.path.basename(p): e for p, e in rows.items()}
+    assert name == {"pipe.jpg": "not a regular file: a named pipe (FIFO)", "zero.jpg": "not a regular file: a device",
+                    "gone.jpg": "a broken symbolic link (its target does not exist)",
+                    "loop.jpg": "a symbolic link that loops"}
+    assert {os.path.basename(p) for p, _ in summary.errors} == set(name)
+    again = api.index(str(folder), db, scheduler="sync", settings=SETTINGS)
+    assert (again.photos_unchanged, again.photos_failed, again.photos_missing) == (5, 0, 0)
+    (folder / "gone.jpg").unlink()  # the broken link removed: that photo is missing, the rest unchanged
+    third = api.index(str(folder), db, scheduler="sync", settings=SETTINGS)
+    assert (third.photos_missing, third.photos_unchanged) == (1, 4)

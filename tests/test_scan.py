@@ -29,7 +29,10 @@ def test_scan_survives_symlink_loops(tmp_path):
     os.symlink(tmp_path, tmp_path / "a" / "loop")
     os.symlink(tmp_path / "a", tmp_path / "link_to_a")
     os.symlink(tmp_path / "nowhere", tmp_path / "dangling.jpg")
-    assert names(tmp_path) == ["a/x.jpg"]
+    os.symlink(tmp_path / "nowhere", tmp_path / "dangling.txt")
+    assert names(tmp_path) == ["a/x.jpg", "dangling.jpg"]  # a photo's name that leads nowhere is reported
+    problems = {os.path.basename(i.path): i.problem for i in scan(str(tmp_path))}
+    assert problems == {"x.jpg": None, "dangling.jpg": "a broken symbolic link (its target does not exist)"}
 
 
 def test_unreadable_folder_is_reported_not_fatal(tmp_path):

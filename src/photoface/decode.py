@@ -45,8 +45,48 @@ class DecodedImage:
     taken_at: str | None
 
 
-def decode_image(data: bytes, max_side_px: int | None = None, max_pixels: int = 180_000_000) -> DecodedImage:
+#: Bytes per pixel of Pillow's modes as decoded (anything else: 4).
+_MODE_BYTES = {"1": 1, "L": 1, "P": 1, "LA": 2, "PA": 2, "La": 2, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2,
+               "RGB": 3, "YCbCr": 3, "LAB": 3, "HSV": 3}
+#: Single-image formats whose files are never much larger than their raw pixels.
+_SINGLE_IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "HEIF", "AVIF")
+
+
+def decode_bytes_needed(width: int, height: int, mode: str, rotated: bool = False) -> int:
+    """About the most memory decoding a ``width`` x ``height`` image of ``mode`` to an RGB
+    array takes: the decoded pixels, the conversions to 8-bit RGB (compositing transparency
+    on white takes three more full images), a rotated copy, and the final array."""
+    own = _MODE_BYTES.get(mode, 4)
+    if mode == "RGB":
+        convert = 0
+    elif mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        convert = 4 + 4 + 3  # RGBA copy, white background, composite, then RGB
+    elif mode in ("I", "F") or mode.startswith("I;16"):
+        convert = 8 + 1 + 3  # float64, 8-bit grey, RGB
+    elif mode == "P":
+        convert = 4 + 3  # a palette image with transparency goes through RGBA
+    else:
+        convert = 3  # L, CMYK, YCbCr...: one conversion to RGB
+    return width * height * (own + convert + 3 + (3 if rotated else 0))
+
+
+def plausible_file_bytes(width: int, height: int, image_format: str | None) -> int | None:
+    """The largest a file holding one ``width`` x ``height`` image of this format can
+    reasonably be (raw 16-bit RGBA pixels plus 64 MB of metadata); None for formats that
+    hold several images (TIFF, GIF), where no such bound exists."""
+    if image_format not in _SINGLE_IMAGE_FORMATS:
+        return None
+    return width * height * 8 + (64 << 20)
+
+
+def decode_image(data: bytes, max_side_px: int | None = None, max_pixels: int = 180_000_000,
+                 max_decode_mb: int = 1024) -> DecodedImage:
     """Decode image bytes. Raises ImageError with a message fit for the photos table.
+
+    ``max_pixels`` refuses images with more pixels (decompression bombs); ``max_decode_mb``
+    refuses images whose decoding would take more memory than that (decode_bytes_needed,
+    computed from the header before any pixel is decoded, after a JPEG's reduced-size
+    decoding is chosen).
 
     With ``max_side_px``, a JPEG larger than that is decoded at the smallest of the scales
     JPEG decodes at directly (1/2, 1/4, 1/8) that keeps its longer side at least that
@@ -66,17 +106,23 @@ def decode_image(data: bytes, max_side_px: int | None = None, max_pixels: int = 
                 f"image too large: {orig_w}x{orig_h} = {orig_w * orig_h:,} pixels exceeds the limit of "
                 f"{max_pixels:,} (possible decompression bomb)"
             )
-        exif = im.getexif()
-        orientation = exif.get(_ORIENTATION, 1)
-        taken_at = _exif_datetime(exif)
-        if getattr(im, "n_frames", 1) > 1:
-            im.seek(0)  # animated GIF/WebP, multi-page TIFF: first frame
         limit = max_side_px
         if max_side_px and im.format == "JPEG" and max(orig_w, orig_h) > max_side_px:
             # JPEG can decode at 1/2, 1/4 or 1/8 scale directly, far cheaper than a full decode.
             ratio = max(orig_w, orig_h) / max_side_px
             im.draft("RGB", (int(orig_w / ratio) + 1, int(orig_h / ratio) + 1))
             limit = 2 * max_side_px - 1
+        # before anything reads pixels (a PNG's EXIF can lie after them: reading it decodes the image)
+        needed = decode_bytes_needed(*im.size, im.mode)
+        if needed > max_decode_mb << 20:
+            raise ImageError(
+                f"image too large to decode: {orig_w}x{orig_h} ({im.mode}) needs about {needed >> 20:,} MB, "
+                f"more than the {max_decode_mb:,} MB one image may take")
+        exif = im.getexif()
+        orientation = exif.get(_ORIENTATION, 1)
+        taken_at = _exif_datetime(exif)
+        if getattr(im, "n_frames", 1) > 1:
+            im.seek(0)  # animated GIF/WebP, multi-page TIFF: first frame
         im.load()
         im = _to_rgb(im)
         if orientation in (2, 3, 4, 5, 6, 7, 8):

@@ -16,7 +16,7 @@ from .errors import InputError
 from .models.weights import sha256_file
 from .pipeline import AttributeJob, EmbedJob, PipelineSpec, attributes_for_photos, embeddings_for_photos
 from .scan import scan
-from .types import WorkItem
+from .types import PhotoResult, WorkItem
 
 #: How many failed files the summary lists by name (all are in the photos table).
 SUMMARY_ERRORS = 20
@@ -169,10 +169,18 @@ def _plan(store: Store, root: str, run_id: int, summary: IndexSummary, retry_fai
     """Compare the folder with the database: record moves and deletions, return the files to index."""
     states = store.photo_states(root)
     known = {p: (size, mtime) for p, (size, mtime, status) in states.items() if status != "missing"}
-    new, to_process, seen = [], [], set()
+    new, to_process, seen, problems = [], [], set(), []
     for item in scan(root, known, summary.scan_errors):
         seen.add(item.path)
         prior = states.get(item.path)
+        if item.problem:  # recorded as failed here: a worker must never open it
+            if prior is not None and prior[2] == "failed" and (prior[0], prior[1]) == (item.size, item.mtime):
+                summary.photos_unchanged += 1
+            else:
+                summary.photos_new += prior is None or prior[2] == "missing"
+                summary.photos_changed += prior is not None and prior[2] != "missing"
+                problems.append(PhotoResult(item.path, item.size, item.mtime, status="failed", error=item.problem))
+            continue
         if prior is None or prior[2] == "missing":
             new.append(item)
         elif (prior[0], prior[1]) != (item.size, item.mtime):
@@ -183,6 +191,10 @@ def _plan(store: Store, root: str, run_id: int, summary: IndexSummary, retry_fai
         else:
             summary.photos_unchanged += 1
     summary.photos_seen = len(seen)
+    if problems:
+        store.write_results(problems, run_id)
+        summary.photos_failed += len(problems)
+        summary.errors += [(r.path, r.error) for r in problems][:SUMMARY_ERRORS - len(summary.errors)]
     vanished = [p for p, (_, _, status) in states.items() if status != "missing" and p not in seen]
     summary.photos_missing = store.mark_missing(vanished, run_id)
     vanished_keys = {path_key(p)[0] for p in vanished}

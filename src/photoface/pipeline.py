@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
@@ -50,10 +51,19 @@ class PipelineSpec:
                                 for name in ("detector", "embedder", "age_gender", "emotion")})
 
 
+#: Files up to this size are read without looking at their header first.
+SIZE_CHECK_BYTES = 64 << 20
+
+
 def read_file(path: str) -> bytes:
-    """The file's bytes, or an ImageError saying why it cannot be read."""
+    """The file's bytes, or an ImageError saying why it cannot be read. A file far larger
+    than the image its header describes (a photo header followed by a gigabyte of junk) is
+    refused before it is read: decoding would skip the junk byte by byte for minutes."""
     try:
         with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size > SIZE_CHECK_BYTES:
+                _check_size(fh, size)
             return fh.read()
     except FileNotFoundError:
         raise ImageError("file vanished before it could be read") from None
@@ -63,6 +73,27 @@ def read_file(path: str) -> bytes:
         raise ImageError("is a directory, not a file") from None
     except OSError as exc:
         raise ImageError(f"unreadable: {exc.strerror or exc}") from None
+
+
+def _check_size(fh, size: int) -> None:
+    import warnings
+
+    from PIL import Image
+
+    from .decode import plausible_file_bytes
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            im = Image.open(fh)  # the header only
+            bound = plausible_file_bytes(*im.size, im.format)
+            what = f"a {im.size[0]}x{im.size[1]} {im.format}"
+    except Exception:  # not an image Pillow knows (a video, or junk): decoding will say what it is
+        bound = None
+    finally:
+        fh.seek(0)
+    if bound is not None and size > bound:
+        raise ImageError(f"the file is {size >> 20:,} MB, far larger than {what} can be: not read")
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -103,7 +134,7 @@ def detect_in_photo(item: WorkItem, spec: PipelineSpec):
         data = read_file(item.path)
         result.sha256 = sha256_bytes(data)
         result.size = len(data)
-        decoded = decode_image(data, s.decode_max_side_px, s.max_pixels)
+        decoded = decode_image(data, s.decode_max_side_px, s.max_pixels, s.max_decode_mb)
         del data
     except ImageError as exc:
         result.status, result.error = "failed", str(exc)
@@ -268,7 +299,7 @@ def attributes_for_photos(jobs: list[AttributeJob], spec: PipelineSpec) -> list[
     done, ids, crops = [], [], []
     for job in jobs:
         try:
-            decoded = decode_image(read_file(job.path), s.decode_max_side_px, s.max_pixels)
+            decoded = decode_image(read_file(job.path), s.decode_max_side_px, s.max_pixels, s.max_decode_mb)
         except ImageError as exc:
             done.extend((fid, None, str(exc)) for fid, _ in job.faces)
             continue
@@ -317,7 +348,7 @@ def embeddings_for_photos(jobs: list[EmbedJob], spec: PipelineSpec) -> list[Reem
                         frames[t] = frame_at(job.path, t or 0.0)
                 cut = [margin_crop(frames[t], det, s.crop_size_px, s.crop_margin) for *_, t, det in job.faces]
             else:
-                decoded = decode_image(read_file(job.path), s.decode_max_side_px, s.max_pixels)
+                decoded = decode_image(read_file(job.path), s.decode_max_side_px, s.max_pixels, s.max_decode_mb)
                 cut = [margin_crop(decoded.rgb, det.scaled(1.0 / decoded.scale), s.crop_size_px, s.crop_margin)
                        for *_, det in job.faces]
         except ImageError as exc:  # read_file, decode_image and frame_at report every failure so

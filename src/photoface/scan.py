@@ -1,6 +1,7 @@
 """Walk folders and find image files, by content as well as by extension; never loops on symlinks."""
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import stat
@@ -79,8 +80,11 @@ def scan(root: str, known: dict[str, tuple[int, float]] | None = None, errors: l
                 continue  # hidden files and folders, including .thumbnails, .git, our own lock file
             try:
                 st = entry.stat()  # follows symlinks
-            except OSError:
-                continue  # dangling symlink, or vanished since the listing
+            except OSError as exc:
+                problem = _unreachable(entry, exc)
+                if problem:
+                    yield problem
+                continue
             if stat.S_ISDIR(st.st_mode):
                 subdirs.append(entry.path)
             elif stat.S_ISREG(st.st_mode):
@@ -89,7 +93,29 @@ def scan(root: str, known: dict[str, tuple[int, float]] | None = None, errors: l
                     yield WorkItem(entry.path, st.st_size, st.st_mtime)
                 elif _looks_like_image(entry.path, entry.name):
                     yield WorkItem(entry.path, st.st_size, st.st_mtime)
+            else:  # a FIFO, a device (a link to /dev/zero), a socket: reading it could block or never end
+                kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode)
+                        else "a device")
+                yield WorkItem(entry.path, 0, st.st_mtime, f"not a regular file: {kind}")
         stack.extend(reversed(subdirs))
+
+
+def _unreachable(entry: os.DirEntry, exc: OSError) -> WorkItem | None:
+    """A file name that leads nowhere (a broken or looping symbolic link) with an image or
+    video name: recorded as failed, so the user learns of it. Other names are not photos."""
+    if os.path.splitext(entry.name)[1].lower() not in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS:
+        return None
+    try:
+        st = entry.stat(follow_symlinks=False)
+    except OSError:
+        return None  # vanished since the listing
+    if exc.errno == errno.ELOOP:
+        why = "a symbolic link that loops"
+    elif entry.is_symlink():
+        why = "a broken symbolic link (its target does not exist)"
+    else:
+        why = f"cannot be opened: {exc.strerror or exc}"
+    return WorkItem(entry.path, 0, st.st_mtime, why)
 
 
 def _report(errors: list | None, path: str, message: str) -> None:

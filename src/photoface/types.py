@@ -14,6 +14,7 @@ class WorkItem:
     path: str  # filesystem path (may carry surrogate escapes for non-UTF-8 names)
     size: int
     mtime: float
+    problem: str | None = None  # why it cannot be indexed (a FIFO, a broken link...): recorded, never read
 
 
 @dataclass(frozen=True)
