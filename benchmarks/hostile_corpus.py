@@ -159,7 +159,7 @@ def main() -> int:
     conn = sqlite3.connect(out / "hostile.db")
     rows = {os.path.basename(os.fsdecode(raw) if raw else path): (status, error) for path, raw, status, error in
             conn.execute("SELECT path, path_bytes, status, error FROM photos")}
-    print(f"| file | what it is | recorded as |\n|---|---|---|")
+    print("| file | what it is | recorded as |\n|---|---|---|")
     for name, what in sorted(made.items()):
         status, error = rows.get(name, ("NOT RECORDED", ""))
         shown = name.encode("unicode_escape").decode()
