@@ -481,3 +481,44 @@ def test_photos_with_names_that_are_not_utf8_have_images(tmp_path):
     for url in (f"/img/photo/{photo}.jpg", f"/img/face/{face}.jpg"):
         resp = client.get(url)
         assert resp.status_code == 200 and resp.data[:2] == b"\xff\xd8", url
+
+
+def test_a_library_on_read_only_storage_can_be_browsed_and_searched(clustered, monkeypatch, capsys):
+    """The file and its folder are not writable (as on a read-only share): reading commands
+    and a read-only server work, thumbnails and the search index are served from memory, a
+    change is one line."""
+    folder, db, truth = clustered
+    api.search_face(db, str(PHOTOS / "biden.jpg"))  # a library that was used before
+    for suffix in (".thumbs",):
+        shutil.rmtree(db + suffix, ignore_errors=True)
+    for index_file in Path(db).parent.glob(Path(db).name + ".*.faiss*"):
+        index_file.unlink()
+    locked = {os.path.abspath(db), os.path.dirname(os.path.abspath(db))}
+    real_access, real_replace = os.access, os.replace
+
+    def access(path, mode):
+        return False if mode == os.W_OK and os.path.abspath(path) in locked else real_access(path, mode)
+
+    def replace(src, dst):
+        if os.path.dirname(os.path.abspath(dst)).startswith(os.path.dirname(os.path.abspath(db))):
+            raise PermissionError(30, "Read-only file system", dst)
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "access", access)
+    monkeypatch.setattr(os, "replace", replace)
+    assert api.people(db) and api.status(db)["faces"] > 0
+    app = create_app(db, read_only=True)
+    client = app.test_client()
+    assert client.get("/people").status_code == 200
+    with sqlite3.connect(db) as conn:
+        face = conn.execute("SELECT id FROM faces WHERE person_id IS NOT NULL LIMIT 1").fetchone()[0]
+    img = client.get(f"/img/face/{face}.jpg")
+    assert img.status_code == 200 and img.data[:2] == b"\xff\xd8"
+    with open(PHOTOS / "biden.jpg", "rb") as fh:
+        resp = client.post("/search/face", data={"csrf": app.config["CSRF"], "photo": (fh, "q.jpg")},
+                           content_type="multipart/form-data")
+    assert resp.status_code == 200 and "similar face" in resp.get_data(as_text=True)
+    assert not list(Path(db).parent.glob(Path(db).name + ".*.faiss"))  # kept in memory, nothing written
+    assert main(["name", "1", "X", "--db", db]) == 1
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "read-only" in err, err

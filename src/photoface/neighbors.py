@@ -8,11 +8,14 @@ and fast; above it an inverted-file index (IVF) visits only the closest cells.
 from __future__ import annotations
 
 import json
+import logging
 import os
 
 import numpy as np
 
 from .vectors import similarity_to_distance
+
+log = logging.getLogger(__name__)
 
 #: Up to this many vectors, searches are exact brute force.
 EXACT_LIMIT = 50_000
@@ -212,19 +215,25 @@ class FaceIndex:
         self._save(top, deleted, base=True)
 
     def _save(self, top: int, deleted: int, base: bool) -> None:
-        faiss = _faiss()
+        """Keep the index beside the database; where that folder cannot be written (a library
+        on read-only storage), it serves this process from memory."""
         if base:
-            faiss.write_index(self.index, self.path + ".tmp")
-            os.replace(self.path + ".tmp", self.path)
             self.meta["base_max_id"] = top
-        if self.delta.ntotal:
-            faiss.write_index(self.delta, self.delta_path + ".tmp")
-            os.replace(self.delta_path + ".tmp", self.delta_path)
         self.meta.update(version=self.VERSION, max_id=top, deleted=deleted,
                          base_count=self.index.ntotal, delta_count=self.delta.ntotal)
-        with open(self.meta_path + ".tmp", "w") as fh:
-            json.dump(self.meta, fh)
-        os.replace(self.meta_path + ".tmp", self.meta_path)
+        faiss = _faiss()
+        try:
+            if base:
+                faiss.write_index(self.index, self.path + ".tmp")
+                os.replace(self.path + ".tmp", self.path)
+            if self.delta.ntotal:
+                faiss.write_index(self.delta, self.delta_path + ".tmp")
+                os.replace(self.delta_path + ".tmp", self.delta_path)
+            with open(self.meta_path + ".tmp", "w") as fh:
+                json.dump(self.meta, fh)
+            os.replace(self.meta_path + ".tmp", self.meta_path)
+        except (OSError, RuntimeError) as exc:  # faiss reports a failed write as RuntimeError
+            log.info("search index kept in memory only: %s", exc)
 
     def search(self, queries: np.ndarray, k: int, nprobe: int = SEARCH_NPROBE) -> tuple[np.ndarray, np.ndarray]:
         """(approximate distances, face ids) of the k nearest faces of each query, closest

@@ -1,6 +1,7 @@
 """Images for the browser: face thumbnails and downsized photos, cut on demand from the
-indexed photos and cached on disk beside the database. Only photos in the database are
-ever read (by id), never a path from a request."""
+indexed photos and cached on disk beside the database (a cache, not the library: written
+by a read-only server too, and skipped where the folder cannot be written). Only photos in
+the database are ever read (by id), never a path from a request."""
 from __future__ import annotations
 
 import io
@@ -26,11 +27,14 @@ def _cached(db: str, name: str, make) -> bytes:
     except FileNotFoundError:
         pass
     data = make()
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)  # atomic: a concurrent request never reads half a file
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)  # atomic: a concurrent request never reads half a file
+    except OSError:  # a library on read-only storage: served, not cached
+        pass
     return data
 
 

@@ -77,17 +77,37 @@ class Base:
         if not create and not os.path.exists(path):
             raise DatabaseError(f"no photoface database at {path}: run `photoface index FOLDER --db {path}` first")
         ensure_db_folder(path)
+        folder = os.path.dirname(os.path.abspath(path))
+        self.read_only = os.path.exists(path) and not (os.access(path, os.W_OK) and os.access(folder, os.W_OK))
         try:
-            conn = sqlite3.connect(path, timeout=30)
-            self.db = sqlite_utils.Database(conn)
-            self.db.execute("PRAGMA foreign_keys = ON")
-            self.db.execute("PRAGMA busy_timeout = 30000")
-            if self.db.journal_mode != "wal":
-                self.db.enable_wal()
-            self.db.execute("PRAGMA synchronous = NORMAL")
-            self._migrate()
+            if self.read_only:
+                self._open_read_only(path, folder)
+            else:
+                conn = sqlite3.connect(path, timeout=30)
+                self.db = sqlite_utils.Database(conn)
+                self.db.execute("PRAGMA foreign_keys = ON")
+                self.db.execute("PRAGMA busy_timeout = 30000")
+                if self.db.journal_mode != "wal":
+                    self.db.enable_wal()
+                self.db.execute("PRAGMA synchronous = NORMAL")
+                self._migrate()
         except sqlite3.DatabaseError as exc:
             raise DatabaseError(f"cannot open the database {path}: {exc}") from None
+
+    def _open_read_only(self, path: str, folder: str) -> None:
+        """A library this user may read but not write (a read-only file or folder): opened for
+        reading; a command that changes it says so (db.lock). In a folder nobody can write,
+        nothing can change it under us either, so SQLite may read it as immutable (a WAL
+        library there has no -shm file to share)."""
+        from urllib.parse import quote
+
+        flags = "mode=ro" + ("" if os.access(folder, os.W_OK) else "&immutable=1")
+        self.db = sqlite_utils.Database(sqlite3.connect(f"file:{quote(os.path.abspath(path))}?{flags}", uri=True,
+                                                        timeout=30))
+        done = {r[0] for r in self.db.execute("SELECT version FROM schema_migrations")}
+        if max(done, default=0) < SCHEMA_VERSION:
+            raise DatabaseError(f"{path} was written by an older photoface and cannot be upgraded here (it is "
+                                "read-only): open it once where it can be written")
 
     def close(self) -> None:
         self.db.close()

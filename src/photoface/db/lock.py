@@ -16,9 +16,10 @@ class RunLock:
 
     def acquire(self) -> "RunLock":
         db = self.path[:-5]
-        if os.path.exists(db) and not os.access(db, os.W_OK):
-            raise DatabaseError(f"the database {db} is read-only: this command changes it "
-                                "(reading commands such as `people` and `search` work)")
+        for what, where in (("database", db), ("folder of the database", os.path.dirname(db))):
+            if os.path.exists(where) and not os.access(where, os.W_OK):
+                raise DatabaseError(f"the {what} {where} is read-only: this command changes the library "
+                                    "(reading commands such as `people` and `search` work)")
         try:
             fh = open(self.path, "a+")
         except OSError as exc:
