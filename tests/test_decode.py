@@ -136,8 +136,8 @@ def _png_header_only(path, width: int, height: int, colour_type: int, channels: 
 
 
 def test_small_files_that_decode_huge_and_huge_files_of_junk_are_refused_cheaply(tmp_path):
-    """A 0.7 MB PNG of 13,300 x 13,300 RGBA pixels (under the pixel limit) would take about
-    2.6 GB to decode; a JPEG header followed by 1 GiB of nothing would be read whole and
+    """A 0.3 MB PNG of 9,000 x 9,000 RGBA pixels (under the pixel limit) would take about
+    1.2 GB to decode (one of 13,300 px: 3.4 GB, benchmarks/hostile_corpus.py); a JPEG header followed by 1 GiB of nothing would be read whole and
     skipped byte by byte for minutes. Both are refused from their headers, in a process
     that checks its own peak memory and time."""
     import subprocess
@@ -145,8 +145,8 @@ def test_small_files_that_decode_huge_and_huge_files_of_junk_are_refused_cheaply
 
     rgba, grey, sparse = tmp_path / "rgba.png", tmp_path / "grey.png", tmp_path / "sparse.jpg"
     large = tmp_path / "large.png"
-    _png_header_only(rgba, 13_300, 13_300, 6, 4)
-    _png_header_only(grey, 13_300, 13_300, 0, 1)
+    _png_header_only(rgba, 9_000, 9_000, 6, 4)  # 81 Mpx: under the pixel limit, 1.2 GB to decode
+    _png_header_only(grey, 12_500, 12_500, 0, 1)  # 156 Mpx grey: 1.1 GB
     _png_header_only(large, 6_000, 4_000, 2, 3)  # a 24 MP RGB photo: decoded as ever
     assert rgba.stat().st_size < 2 << 20
     with open(sparse, "wb") as fh:
@@ -170,8 +170,8 @@ def test_small_files_that_decode_huge_and_huge_files_of_junk_are_refused_cheaply
                          capture_output=True, text=True, timeout=120)
     lines = out.stdout.splitlines()
     assert out.returncode == 0, out.stderr
-    assert lines[0].startswith("refused") and "image too large to decode: 13300x13300 (RGBA)" in lines[0], lines
-    assert lines[1].startswith("refused") and "13300x13300 (L)" in lines[1], lines
+    assert lines[0].startswith("refused") and "image too large to decode: 9000x9000 (RGBA)" in lines[0], lines
+    assert lines[1].startswith("refused") and "12500x12500 (L)" in lines[1], lines
     assert lines[2].startswith("refused") and "far larger than a 910x1137 JPEG can be" in lines[2], lines
     assert all(float(line.split()[1]) < 5 for line in lines[:3]), lines
     assert lines[3].startswith("decoded"), lines

@@ -61,16 +61,26 @@ def test_graph_is_small_and_holds_no_model(variants):
     assert len(pickle.dumps(spec)) < 2000  # a description of the models, not the models
 
 
-def test_runs_on_an_existing_distributed_cluster(variants, baseline, tmp_path):
-    from dask.distributed import Client, LocalCluster
+@pytest.fixture(scope="module")
+def dask_cluster():
+    """An existing dask.distributed cluster: a scheduler and two worker processes on this
+    machine, shared by the tests below (each leaves it as it found it)."""
+    from dask.distributed import Nanny, Scheduler, SpecCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        db = tmp_path / "cluster.db"
-        summary = api.index(str(variants), str(db), scheduler=cluster.scheduler_address, settings=SETTINGS)
-        assert summary.photos_indexed == 21 and summary.scheduler.startswith("tcp://")
-        with Client(cluster) as client:
-            loaded = client.run(lambda: sorted(spec.name for spec in __import__("photoface.models").models._cache))
-            threads = client.run(lambda: __import__("photoface.models.runtime").models.runtime._configured)
+    workers = {name: {"cls": Nanny, "options": {"nthreads": 1}} for name in ("a", "b")}
+    with SpecCluster(workers=workers, scheduler={"cls": Scheduler, "options": {"dashboard_address": ":0"}}) as cluster:
+        yield cluster
+
+
+def test_runs_on_an_existing_distributed_cluster(variants, baseline, tmp_path, dask_cluster):
+    from dask.distributed import Client
+
+    db = tmp_path / "cluster.db"
+    summary = api.index(str(variants), str(db), scheduler=dask_cluster.scheduler_address, settings=SETTINGS)
+    assert summary.photos_indexed == 21 and summary.scheduler.startswith("tcp://")
+    with Client(dask_cluster) as client:
+        loaded = client.run(lambda: sorted(spec.name for spec in __import__("photoface.models").models._cache))
+        threads = client.run(lambda: __import__("photoface.models.runtime").models.runtime._configured)
     assert_same_index(db, baseline, variants)
     # each worker process that ran tasks loaded each model exactly once
     for names in loaded.values():
@@ -83,30 +93,36 @@ def test_runs_on_an_existing_distributed_cluster(variants, baseline, tmp_path):
     assert {t[1] for addr, t in threads.items() if loaded[addr]} == {max(1, _cores() // 2)}
 
 
-def test_gpu_workers_get_the_embedding_and_only_they(variants, baseline, tmp_path):
-    """On a cluster where one worker declares a GPU resource (here a label: no GPU is
-    needed for Dask's routing), detection runs anywhere and FaceNet only on that worker.
-    The workers run in this process (its models are loaded: no start-up to wait for); the
-    scheduler's task stream says which worker ran each task."""
-    from dask.distributed import Client, Scheduler, SpecCluster, Worker, get_task_stream
+def test_gpu_workers_get_the_embedding_and_only_they(variants, baseline, tmp_path, dask_cluster):
+    """When one worker of a cluster declares a GPU resource (here a label: no GPU is needed
+    for Dask's routing), detection runs anywhere and FaceNet only on that worker: the
+    scheduler's task stream says which worker ran each task, and the worker's model cache
+    what it loaded."""
+    from dask.distributed import Client, Nanny, get_task_stream
 
-    workers = {"plain": {"cls": Worker, "options": {"nthreads": 1}},
-               "gpu": {"cls": Worker, "options": {"nthreads": 1, "resources": {"GPU": 1}}}}
-    with SpecCluster(workers=workers, scheduler={"cls": Scheduler, "options": {"dashboard_address": ":0"}}) as cluster:
-        with Client(cluster) as client:
-            client.wait_for_workers(2)
-            resources = {addr: w.get("resources") for addr, w in client.scheduler_info()["workers"].items()}
+    async def start_gpu_worker():
+        return await Nanny(dask_cluster.scheduler_address, nthreads=1, resources={"GPU": 1})
+
+    gpu_worker = dask_cluster.sync(start_gpu_worker)
+    try:
+        with Client(dask_cluster) as client:
+            client.wait_for_workers(3)
+            gpu = [a for a, w in client.scheduler_info()["workers"].items() if (w.get("resources") or {}).get("GPU")]
             with get_task_stream(client) as stream:
                 db = tmp_path / "gpu.db"
-                summary = api.index(str(variants), str(db), scheduler=cluster.scheduler_address, settings=SETTINGS)
+                summary = api.index(str(variants), str(db), scheduler=dask_cluster.scheduler_address,
+                                    settings=SETTINGS)
             ran = [(task["key"], task["worker"]) for task in stream.data]
+            loaded = client.run(lambda: sorted(spec.name for spec in __import__("photoface.models").models._cache),
+                                workers=gpu)
+    finally:
+        dask_cluster.sync(gpu_worker.close)
     assert summary.photos_indexed == 21
     assert_same_index(db, baseline, variants)
-    gpu = [addr for addr, r in resources.items() if r.get("GPU")]
-    assert len(gpu) == 1
+    assert len(gpu) == 1 and FACENET_MODEL in loaded[gpu[0]]
     embedded = [w for key, w in ran if str(key).startswith("embed_detected")]
     detected = [w for key, w in ran if str(key).startswith("detect_files")]
-    assert len(embedded) == len(detected) == (21 + SETTINGS.partition_size - 1) // SETTINGS.partition_size
+    assert len(embedded) == len(detected) == -(-21 // SETTINGS.partition_size)
     assert set(embedded) == set(gpu)  # every batch of faces went to the GPU worker, and only there
     assert not [key for key, _ in ran if str(key).startswith("index_files")]  # no task did both on one worker
 

@@ -242,7 +242,7 @@ def detect_files(items: list[WorkItem], spec: PipelineSpec) -> Detected:
 
     Never raises for a bad file: its PhotoResult has status "failed" and an error.
     """
-    from .video import is_video
+    from .scan import is_video
 
     out = Detected([], [], [], [], [])
     for item in items:

@@ -18,6 +18,11 @@ VIDEO_EXTENSIONS = frozenset(".mp4 .m4v .mov .avi .mkv .webm .mpg .mpeg .wmv".sp
 _HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis")
 
 
+def is_video(path: str) -> bool:
+    """A video file, by its name (videos are read through OpenCV, photos through Pillow)."""
+    return os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS
+
+
 def sniff_image(head: bytes) -> str | None:
     """The image format named by a file's first bytes, or None."""
     if head.startswith(b"\xff\xd8\xff"):

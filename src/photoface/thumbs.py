@@ -46,9 +46,11 @@ def _jpeg(img: Image.Image, quality: int = 85) -> bytes:
 
 def _image(path: str, t: float | None):
     """(RGB array, scale to original pixels): the photo, or a video's frame at ``t`` seconds."""
-    from .video import frame_at, is_video
+    from .scan import is_video
 
     if is_video(path):
+        from .video import frame_at
+
         return frame_at(path, t or 0.0), 1.0
     with open(path, "rb") as fh:
         decoded = decode_image(fh.read(), PHOTO_PX)

@@ -10,11 +10,6 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .errors import ImageError
-from .scan import VIDEO_EXTENSIONS
-
-
-def is_video(path: str) -> bool:
-    return os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import PRECISIONS, check_choice
 from ..errors import DeviceError, ModelError
 from .runtime import cpu_has_bf16, tensorflow, tf_device_name
 from .weights import FACENET_PB, locate
@@ -71,7 +70,6 @@ class FaceNetEmbedder:
     the CPU, else fp32."""
 
     def __init__(self, path: str | None = None, device: str = "auto", threads: int = 0, precision: str = "auto"):
-        check_choice("precision", precision, PRECISIONS)
         tf = tensorflow(device, threads)
         pb_path = locate(FACENET_PB, path)
         graph_def = tf.compat.v1.GraphDef()

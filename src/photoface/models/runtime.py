@@ -6,7 +6,6 @@ import os
 import sys
 import threading
 
-from ..config import DEVICES, check_choice
 from ..errors import DeviceError
 
 _lock = threading.Lock()
@@ -16,10 +15,10 @@ _configured: tuple[str, int] | None = None
 def tensorflow(device: str = "auto", threads: int = 0):
     """Import TensorFlow, apply the device choice and thread count once, and return the module.
 
-    device: "auto" uses a GPU when TensorFlow sees one, "cpu" hides GPUs, "gpu" requires one.
+    device: "auto" uses a GPU when TensorFlow sees one, "cpu" hides GPUs, "gpu" requires one
+    (config.Settings checks the value where a user gives it).
     """
     global _configured
-    check_choice("device", device, DEVICES)
     with _lock:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         with _quiet_native_stderr():
