@@ -13,6 +13,10 @@ from PIL import Image, ImageOps
 
 from photoface import api
 
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `pytest -n`: one test process per core, so one thread each
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+
 DATA = Path(__file__).parent / "data"
 PHOTOS = DATA / "photos"
 MANIFEST = {k: v for k, v in json.loads((DATA / "faces.json").read_text()).items() if not k.startswith("_")}

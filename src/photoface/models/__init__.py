@@ -8,7 +8,8 @@ from ..errors import ModelError
 from ..types import ModelSpec
 from .base import AgeGenderEstimator, Detector, Embedder, ExpressionEstimator
 
-_cache: dict[ModelSpec, object] = {}
+_cache: dict[ModelSpec, object] = {}  # by the spec as it runs here: device "auto" resolved
+_aliases: dict[ModelSpec, ModelSpec] = {}  # a spec as asked -> its key in _cache
 _lock = threading.Lock()
 
 
@@ -35,12 +36,28 @@ def _load(spec: ModelSpec):
             raise ModelError(f"unknown model {spec.name!r}: known models are {known}")
 
 
+def _as_run_here(spec: ModelSpec) -> ModelSpec:
+    """``spec`` with device "auto" resolved to where it runs in this process, so that "auto"
+    and "cpu" on a machine without a GPU share one loaded model."""
+    if spec.device != "auto":
+        return spec
+    from dataclasses import replace
+
+    from .runtime import tensorflow
+
+    gpus = tensorflow(spec.device, spec.threads).config.list_logical_devices("GPU")
+    return replace(spec, device="gpu" if gpus else "cpu")
+
+
 def get_model(spec: ModelSpec):
     """The loaded model for ``spec``, loading it on first use in this process (thread-safe)."""
     with _lock:
-        model = _cache.get(spec)
+        key = _aliases.get(spec)
+        if key is None:
+            key = _aliases[spec] = _as_run_here(spec)
+        model = _cache.get(key)
         if model is None:
-            model = _cache[spec] = _load(spec)
+            model = _cache[key] = _load(spec)
         return model
 
 
