@@ -278,3 +278,30 @@ def test_special_files_and_broken_links_are_recorded_never_opened(tmp_path):
     (folder / "gone.jpg").unlink()  # the broken link removed: that photo is missing, the rest unchanged
     third = api.index(str(folder), db, scheduler="sync", settings=SETTINGS)
     assert (third.photos_missing, third.photos_unchanged) == (1, 4)
+
+
+def test_the_readme_layout_never_indexes_photoface_s_own_thumbnails(tmp_path):
+    """`photoface index . --db ./photoface.db`, then browsing (thumbnails cut into
+    photoface.db.thumbs/), then indexing again: the thumbnails are not photos."""
+    from photoface.web import create_app
+
+    folder = tmp_path / "Pictures"
+    folder.mkdir()
+    for name in ("obama.jpg", "obama3.jpg", "biden.jpg"):
+        shutil.copy(PHOTOS / name, folder / name)
+    db = str(folder / "photoface.db")
+    first = api.index(str(folder), db, scheduler="sync", settings=SETTINGS)
+    api.cluster(db)
+    client = create_app(db).test_client()
+    with sqlite3.connect(db) as conn:
+        ids = conn.execute("SELECT id, photo_id FROM faces").fetchall()
+    for face, photo in ids:
+        assert client.get(f"/img/face/{face}.jpg").status_code == 200
+        assert client.get(f"/img/photo/{photo}.jpg").status_code == 200
+    assert len(list((folder / "photoface.db.thumbs").rglob("*.jpg"))) == 2 * len(ids)
+    (folder / "albums.thumbs").mkdir()  # a folder of the user's that only looks like a cache: still walked
+    shutil.copy(PHOTOS / "astronaut.jpg", folder / "albums.thumbs" / "astronaut.jpg")
+    again = api.index(str(folder), db, scheduler="sync", settings=SETTINGS)
+    assert (first.photos_seen, again.photos_seen, again.photos_indexed) == (3, 4, 1)
+    with sqlite3.connect(db) as conn:
+        assert not conn.execute("SELECT 1 FROM photos WHERE path LIKE '%photoface.db.thumbs%'").fetchone()

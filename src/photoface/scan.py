@@ -91,7 +91,8 @@ def scan(root: str, known: dict[str, tuple[int, float]] | None = None, errors: l
                     yield problem
                 continue
             if stat.S_ISDIR(st.st_mode):
-                subdirs.append(entry.path)
+                if not _is_thumbnail_cache(entry):
+                    subdirs.append(entry.path)
             elif stat.S_ISREG(st.st_mode):
                 prior = known.get(entry.path)
                 if prior is not None and prior == (st.st_size, st.st_mtime):
@@ -103,6 +104,12 @@ def scan(root: str, known: dict[str, tuple[int, float]] | None = None, errors: l
                         else "a device")
                 yield WorkItem(entry.path, 0, st.st_mtime, f"not a regular file: {kind}")
         stack.extend(reversed(subdirs))
+
+
+def _is_thumbnail_cache(entry: os.DirEntry) -> bool:
+    """photoface's own thumbnails beside a library (LIBRARY.thumbs next to the file LIBRARY),
+    wherever a library sits: they are copies of faces already indexed, never photos."""
+    return entry.name.endswith(".thumbs") and os.path.isfile(entry.path[: -len(".thumbs")])
 
 
 def _unreachable(entry: os.DirEntry, exc: OSError) -> WorkItem | None:
