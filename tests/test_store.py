@@ -99,3 +99,35 @@ def test_schema_keeps_names_unique_vocabularies_closed_and_counts_vector_changes
     assert store.faces_changed("m")[1] == changed + 3  # and after deletions
     # the view of faces of present photos
     assert store.db.execute("SELECT count(*) FROM present_faces").fetchone()[0] == 0
+
+
+def test_a_file_that_is_not_a_photoface_library_is_never_changed(tmp_path, capsys):
+    import hashlib
+    import shutil
+
+    from conftest import PHOTOS
+    from photoface.cli import main
+
+    other = tmp_path / "catalogue.db"  # another program's SQLite file (a digiKam catalogue, say)
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE Images (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.commit()
+    conn.close()
+    photo = tmp_path / "victim.jpg"
+    shutil.copy(PHOTOS / "obama.jpg", photo)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in (other, photo)}
+    for args, words in ((["status", "--db", str(other)], "has the tables Images"),
+                        (["index", str(folder), "--db", str(other)], "has the tables Images"),
+                        (["index", str(folder), "--db", str(photo)], "is not an SQLite file"),
+                        (["name", "1", "X", "--db", str(photo)], "is not an SQLite file")):
+        assert main(args) == 1
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == 1 and "not a photoface database" in err and words in err, (args, err)
+    assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in (other, photo)} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["catalogue.db", "photos", "victim.jpg"]  # no lock files
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    Store(str(empty)).close()  # an empty file, as `touch` leaves it, becomes a library
+    Store(str(empty)).close()

@@ -45,6 +45,39 @@ def ensure_db_folder(path: str) -> None:
         raise DatabaseError(f"cannot create the database {path}: folder {folder} does not exist")
 
 
+#: Tables every photoface library has had since its first schema.
+_OWN_TABLES = {"schema_migrations", "photos", "faces", "index_runs"}
+
+
+def check_library_file(path: str) -> None:
+    """A DatabaseError, before anything is written or created beside it, unless ``path`` is
+    new, empty, or a photoface library: a photo, a document or another program's SQLite
+    file (a digiKam or Lightroom catalogue) given as --db by mistake is never changed."""
+    try:
+        if not os.path.isfile(path) or os.path.getsize(path) == 0:
+            return
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return  # the open that follows reports it
+    if head != b"SQLite format 3\x00":
+        raise DatabaseError(f"not a photoface database: {path} is not an SQLite file; give --db a new file name")
+    from urllib.parse import quote
+
+    try:
+        conn = sqlite3.connect(f"file:{quote(os.path.abspath(path))}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseError(f"cannot open the database {path}: {exc}") from None
+    if not (tables <= {"schema_migrations"} or _OWN_TABLES <= tables):  # (the first lies before migration 1)
+        shown = ", ".join(sorted(tables)[:6]) + (", ..." if len(tables) > 6 else "")
+        raise DatabaseError(f"not a photoface database: {path} has the tables {shown}; "
+                            "give --db a new file name")
+
+
 def chunks(ids: Iterable, size: int = CHUNK) -> Iterator[tuple[list, str]]:
     """(chunk, "?,?,...") pairs over ``ids``: the pieces of a long IN list."""
     ids = list(ids)
@@ -77,6 +110,7 @@ class Base:
         if not create and not os.path.exists(path):
             raise DatabaseError(f"no photoface database at {path}: run `photoface index FOLDER --db {path}` first")
         ensure_db_folder(path)
+        check_library_file(path)
         folder = os.path.dirname(os.path.abspath(path))
         self.read_only = os.path.exists(path) and not (os.access(path, os.W_OK) and os.access(folder, os.W_OK))
         try:

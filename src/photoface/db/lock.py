@@ -6,7 +6,7 @@ import json
 import os
 
 from ..errors import DatabaseError, LibraryBusy
-from .base import now_iso
+from .base import check_library_file, now_iso
 
 
 class RunLock:
@@ -16,6 +16,7 @@ class RunLock:
 
     def acquire(self) -> "RunLock":
         db = self.path[:-5]
+        check_library_file(db)  # never a lock file beside a file that is not ours
         for what, where in (("database", db), ("folder of the database", os.path.dirname(db))):
             if os.path.exists(where) and not os.access(where, os.W_OK):
                 raise DatabaseError(f"the {what} {where} is read-only: this command changes the library "
