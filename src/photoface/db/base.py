@@ -49,33 +49,52 @@ def ensure_db_folder(path: str) -> None:
 _OWN_TABLES = {"schema_migrations", "photos", "faces", "index_runs"}
 
 
+def _read_only_uri(path: str, immutable: bool = False) -> str:
+    from urllib.parse import quote
+
+    return f"file:{quote(os.path.abspath(path))}?mode=ro" + ("&immutable=1" if immutable else "")
+
+
+def _holds_data(path: str) -> bool:
+    """Whether ``path`` is a file with something in it, which must then be an SQLite file (a
+    DatabaseError otherwise: a photo or a document given as --db is never opened by SQLite)."""
+    try:
+        if not os.path.isfile(path) or os.path.getsize(path) == 0:
+            return False
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return False  # the open that follows reports it
+    if head != b"SQLite format 3\x00":
+        raise DatabaseError(f"not a photoface database: {path} is not an SQLite file; give --db a new file name")
+    return True
+
+
+def _check_tables(path: str, conn: sqlite3.Connection) -> None:
+    """A DatabaseError (``conn`` closed) unless the SQLite file open on ``conn`` is a photoface
+    library or has no table yet; reads only."""
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not (tables <= {"schema_migrations"} or _OWN_TABLES <= tables):  # (the first lies before migration 1)
+        conn.close()
+        shown = ", ".join(sorted(tables)[:6]) + (", ..." if len(tables) > 6 else "")
+        raise DatabaseError(f"not a photoface database: {path} has the tables {shown}; "
+                            "give --db a new file name")
+
+
 def check_library_file(path: str) -> None:
     """A DatabaseError, before anything is written or created beside it, unless ``path`` is
     new, empty, or a photoface library: a photo, a document or another program's SQLite
     file (a digiKam or Lightroom catalogue) given as --db by mistake is never changed."""
+    if not _holds_data(path):
+        return
     try:
-        if not os.path.isfile(path) or os.path.getsize(path) == 0:
-            return
-        with open(path, "rb") as fh:
-            head = fh.read(16)
-    except OSError:
-        return  # the open that follows reports it
-    if head != b"SQLite format 3\x00":
-        raise DatabaseError(f"not a photoface database: {path} is not an SQLite file; give --db a new file name")
-    from urllib.parse import quote
-
-    try:
-        conn = sqlite3.connect(f"file:{quote(os.path.abspath(path))}?mode=ro", uri=True)
+        conn = sqlite3.connect(_read_only_uri(path), uri=True)
         try:
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            _check_tables(path, conn)
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
         raise DatabaseError(f"cannot open the database {path}: {exc}") from None
-    if not (tables <= {"schema_migrations"} or _OWN_TABLES <= tables):  # (the first lies before migration 1)
-        shown = ", ".join(sorted(tables)[:6]) + (", ..." if len(tables) > 6 else "")
-        raise DatabaseError(f"not a photoface database: {path} has the tables {shown}; "
-                            "give --db a new file name")
 
 
 def chunks(ids: Iterable, size: int = CHUNK) -> Iterator[tuple[list, str]]:
@@ -83,7 +102,7 @@ def chunks(ids: Iterable, size: int = CHUNK) -> Iterator[tuple[list, str]]:
     ids = list(ids)
     for start in range(0, len(ids), size):
         chunk = ids[start:start + size]
-        yield chunk, ",".join("?" * len(chunk))
+        yield chunk, marks(chunk)
 
 
 #: SQLite's integers: an id outside this range names nothing (and SQLite would refuse it).
@@ -110,7 +129,7 @@ class Base:
         if not create and not os.path.exists(path):
             raise DatabaseError(f"no photoface database at {path}: run `photoface index FOLDER --db {path}` first")
         ensure_db_folder(path)
-        check_library_file(path)
+        holds_data = _holds_data(path)
         folder = os.path.dirname(os.path.abspath(path))
         self.read_only = os.path.exists(path) and not (os.access(path, os.W_OK) and os.access(folder, os.W_OK))
         try:
@@ -118,6 +137,8 @@ class Base:
                 self._open_read_only(path, folder)
             else:
                 conn = sqlite3.connect(path, timeout=30)
+                if holds_data:
+                    _check_tables(path, conn)  # before anything is written to it
                 self.db = sqlite_utils.Database(conn)
                 self.db.execute("PRAGMA foreign_keys = ON")
                 self.db.execute("PRAGMA busy_timeout = 30000")
@@ -133,11 +154,9 @@ class Base:
         reading; a command that changes it says so (db.lock). In a folder nobody can write,
         nothing can change it under us either, so SQLite may read it as immutable (a WAL
         library there has no -shm file to share)."""
-        from urllib.parse import quote
-
-        flags = "mode=ro" + ("" if os.access(folder, os.W_OK) else "&immutable=1")
-        self.db = sqlite_utils.Database(sqlite3.connect(f"file:{quote(os.path.abspath(path))}?{flags}", uri=True,
-                                                        timeout=30))
+        conn = sqlite3.connect(_read_only_uri(path, immutable=not os.access(folder, os.W_OK)), uri=True, timeout=30)
+        _check_tables(path, conn)
+        self.db = sqlite_utils.Database(conn)
         done = {r[0] for r in self.db.execute("SELECT version FROM schema_migrations")}
         if max(done, default=0) < SCHEMA_VERSION:
             raise DatabaseError(f"{path} was written by an older photoface and cannot be upgraded here (it is "

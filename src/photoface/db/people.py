@@ -6,11 +6,10 @@ import getpass
 import json
 import zlib
 from collections.abc import Iterable
-
 from dataclasses import asdict, fields
 
 from ..types import ChangeEvent, FaceState, Person, StoredFace
-from .base import chunks, now_iso, valid_id
+from .base import chunks, marks, now_iso, valid_id
 
 PERSON_COLUMNS = tuple(f.name for f in fields(Person))
 FACE_STATE = FaceState._fields
@@ -99,7 +98,7 @@ class People:
         others = list(other_than)
         return self._one(
             f"SELECT id FROM faces WHERE person_id = ? AND photo_id = ? AND t_start IS NULL "
-            f"AND id NOT IN ({','.join('?' * len(others))})", [person_id, photo_id, *others])
+            f"AND id NOT IN ({marks(others)})", [person_id, photo_id, *others])
 
     def face_states(self, face_ids: Iterable[int]) -> list[FaceState]:
         out = []

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..types import BY_USER
 from ..vectors import from_blob, from_blobs
+from .base import marks
 
 
 class Vectors:
@@ -140,6 +141,6 @@ class Vectors:
         rows = self.db.execute(
             f"SELECT f.id, f.embedding, f.photo_id, f.path, f.person_id, pe.name, f.x1, f.y1, f.x2, f.y2 "
             f"FROM present_faces f LEFT JOIN people pe ON pe.id = f.person_id "
-            f"WHERE f.id IN ({','.join('?' * len(ids))})", ids).fetchall()
+            f"WHERE f.id IN ({marks(ids)})", ids).fetchall()
         return [{"face_id": r[0], "vector": from_blob(r[1]), "photo_id": r[2], "path": r[3], "person_id": r[4],
                  "name": r[5], "box": [round(v, 1) for v in r[6:10]]} for r in rows]
