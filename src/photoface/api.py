@@ -48,8 +48,7 @@ def _curate(db: str, fn, *args, queue_if_busy: bool = False) -> dict:
             return {"queued": store.queue_change(fn.__name__, [list(a) if isinstance(a, tuple) else a for a in args])}
     try:
         with open_store(db) as store:
-            if store.has_waiting_changes():
-                label.apply_waiting(store)
+            label.apply_waiting(store)
             return fn(store, *args)
     finally:
         lock.release()
@@ -109,8 +108,7 @@ def cluster(db: str = "photoface.db", *, full: bool = False, settings: ClusterSe
 
     with RunLock(db), open_store(db) as store:
         _nonempty(store)
-        if store.has_waiting_changes():  # what a user decided while the library was busy counts first
-            label.apply_waiting(store)
+        label.apply_waiting(store)  # what a user decided while the library was busy counts first
         return organize.run(store, model, settings, full=full).to_dict()
 
 

@@ -151,8 +151,7 @@ def index(
                 summary.reembedded = _reembed(store, workers, requested, settings)
                 if settings.attributes:  # faces indexed earlier without attributes get them too
                     summary.attributes = fill_attributes(store, False, workers, scheduler, settings)
-                if store.has_waiting_changes():  # changes a user made in the browser during the run
-                    label.apply_waiting(store)
+                label.apply_waiting(store)  # changes a user made in the browser during the run
                 summary.elapsed_s = time.monotonic() - started
                 store.finish_run(run_id, "completed", summary.counts())
             except KeyboardInterrupt:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from . import cli, render
-from .options import ProgressBar, cache_option, db_option, echo_json, json_option, progress_option, workers_option
+from .options import ProgressBar, db_option, echo_json, evaluation_options, json_option
 
 
 @cli.group("eval")
@@ -19,10 +19,7 @@ def eval_group():
 @click.option("--roc", type=click.Path(dir_okay=False), default=None, help="Save the ROC curve as this PNG.")
 @click.option("--far", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=1e-3, show_default=True,
               help="False-accept rate at which VAL is reported.")
-@cache_option
-@workers_option
-@progress_option
-@json_option
+@evaluation_options
 def eval_pairs(lfw, pairs_csv, roc, far, cache, workers, progress, as_json):
     """1:1 verification accuracy, 10-fold: each fold's threshold is chosen on the other nine."""
     from .. import api
@@ -39,10 +36,7 @@ def eval_pairs(lfw, pairs_csv, roc, far, cache, workers, progress, as_json):
 @click.option("--no-anchors", is_flag=True, help="Only photoface's clustering, not the other tools' algorithms.")
 @click.option("--set", "overrides", multiple=True, metavar="NAME=VALUE",
               help="Change a clustering setting for this run, e.g. --set min_samples=3 (repeatable).")
-@cache_option
-@workers_option
-@progress_option
-@json_option
+@evaluation_options
 def eval_cluster(labeled, no_anchors, overrides, cache, workers, progress, as_json):
     """Clustering quality (pairwise and BCubed) against the people of a labeled folder.
 
@@ -66,10 +60,7 @@ def eval_cluster(labeled, no_anchors, overrides, cache, workers, progress, as_js
               help="A folder of <Person>/<photos> from this library.")
 @click.option("--fmr", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=1e-3, show_default=True,
               help="Target false-match rate.")
-@cache_option
-@workers_option
-@progress_option
-@json_option
+@evaluation_options
 def calibrate(labeled, fmr, cache, workers, progress, as_json):
     """Pick the same-person distance threshold for your photos at a target false-match rate."""
     from .. import api

@@ -28,6 +28,13 @@ device_option = click.option(
 cache_option = click.option("--cache", type=click.Path(file_okay=False), default=None,
                             help="Where evaluation embeddings are kept [default: ~/.cache/photoface/eval].")
 
+
+def evaluation_options(fn):
+    """The options of every command that indexes a labeled folder to measure photoface."""
+    for option in (json_option, progress_option, workers_option, cache_option):
+        fn = option(fn)
+    return fn
+
 #: The Settings fields `photoface index` exposes: field -> (option, click type, help). The
 #: default of each option is the field's default in Settings.
 INDEX_SETTINGS = {
