@@ -77,6 +77,12 @@ def make_corpus(root: Path) -> dict[str, str]:
         fh.write(good[:600])  # a JPEG header, then 1 GiB of nothing (sparse on disk)
         fh.truncate(1 << 30)
     made["sparse.jpg"] = "a JPEG header followed by 1 GiB of zeros"
+    cut = (PHOTOS / "obama.jpg").read_bytes()[:100]  # before its size is declared: all junk to skip
+    with open(root / "headless.jpg", "wb") as fh:
+        fh.write(cut)
+        fh.truncate(1 << 30)
+    made["headless.jpg"] = "the first 100 bytes of a JPEG, then 1 GiB of zeros"
+    put("junk_60mb.jpg", cut + bytes(60 << 20), "the first 100 bytes of a JPEG, then 60 MB of zeros (read whole)")
     im = Image.open(PHOTOS / "obama.jpg")
     for mode in ("CMYK", "P", "LA", "I;16"):
         out = io.BytesIO()

@@ -152,6 +152,10 @@ def test_small_files_that_decode_huge_and_huge_files_of_junk_are_refused_cheaply
     with open(sparse, "wb") as fh:
         fh.write((PHOTOS / "obama.jpg").read_bytes())
         fh.truncate(1 << 30)  # sparse: takes no disk
+    headless = tmp_path / "headless.jpg"  # cut before its size is declared: junk all the way
+    with open(headless, "wb") as fh:
+        fh.write((PHOTOS / "obama.jpg").read_bytes()[:100])
+        fh.truncate(1 << 30)
     code = (
         "import sys, time\n"
         "from photoface.decode import decode_image\n"
@@ -166,13 +170,29 @@ def test_small_files_that_decode_huge_and_huge_files_of_junk_are_refused_cheaply
         "        print('refused', round(time.monotonic() - t, 2), exc, flush=True)\n"
         # VmHWM: this program's own peak (ru_maxrss would include the test process it was forked from)
         "print('peak_mb', [int(l.split()[1]) // 1024 for l in open('/proc/self/status') if l.startswith('VmHWM')][0])\n")
-    out = subprocess.run([sys.executable, "-c", code, str(rgba), str(grey), str(sparse), str(large)],
+    out = subprocess.run([sys.executable, "-c", code, str(rgba), str(grey), str(sparse), str(headless),
+                          str(large)],
                          capture_output=True, text=True, timeout=120)
     lines = out.stdout.splitlines()
     assert out.returncode == 0, out.stderr
     assert lines[0].startswith("refused") and "image too large to decode: 9000x9000 (RGBA)" in lines[0], lines
     assert lines[1].startswith("refused") and "12500x12500 (L)" in lines[1], lines
     assert lines[2].startswith("refused") and "far larger than a 910x1137 JPEG can be" in lines[2], lines
-    assert all(float(line.split()[1]) < 5 for line in lines[:3]), lines
-    assert lines[3].startswith("decoded"), lines
-    assert int(lines[4].split()[1]) < 700, lines  # the 24 MP photo's own decode (about 150 MB), no more
+    assert lines[3].startswith("refused") and "first 4 MB hold no readable image header" in lines[3], lines
+    assert all(float(line.split()[1]) < 5 for line in lines[:4]), lines
+    assert lines[4].startswith("decoded"), lines
+    assert int(lines[5].split()[1]) < 700, lines  # the 24 MP photo's own decode (about 150 MB), no more
+
+
+def test_decoding_gives_up_after_its_time_bound():
+    """A JPEG cut before its size is declared, then 64 MB of zeros: Pillow skips them a byte
+    at a time (about 3 s here, minutes for a larger file). Decoding stops at its bound."""
+    import time
+
+    data = (PHOTOS / "obama.jpg").read_bytes()[:100] + bytes(64 << 20)
+    t = time.monotonic()
+    with pytest.raises(ImageError, match=r"gave up: decoding took more than 0.3 s"):
+        decode_image(data, 1600, max_seconds=0.3)
+    assert time.monotonic() - t < 2.0
+    decoded = decode_image((PHOTOS / "obama.jpg").read_bytes(), 1600, max_seconds=0.3)  # a photo is quick
+    assert decoded.rgb.shape[2] == 3

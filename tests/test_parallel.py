@@ -127,11 +127,10 @@ def test_gpu_workers_get_the_embedding_and_only_they(variants, baseline, tmp_pat
     assert not [key for key, _ in ran if str(key).startswith("index_files")]  # no task did both on one worker
 
 
-def test_kill_9_then_rerun_equals_an_uninterrupted_run(variants, baseline, tmp_path):
-    db = tmp_path / "killed.db"
-    cmd = [sys.executable, "-m", "photoface", "index", str(variants), "--db", str(db), "--workers", "2",
-           "--batch-size", "1", "--device", "cpu"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+def _start_and_wait(cmd, db, at_least: int) -> tuple[subprocess.Popen, int]:
+    """`photoface index` started in its own process group (as a shell runs it), once it has
+    written ``at_least`` photos (or finished)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     written = 0
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
@@ -140,13 +139,29 @@ def test_kill_9_then_rerun_equals_an_uninterrupted_run(variants, baseline, tmp_p
             written = sqlite3.connect(db, timeout=1).execute("SELECT count(*) FROM photos").fetchone()[0]
         except sqlite3.OperationalError:
             continue
-        if written >= 4:
+        if written >= at_least:
             break
-    os.killpg(proc.pid, signal.SIGKILL)  # the client and its workers, mid-run, no chance to clean up
+    return proc, written
+
+
+def test_ctrl_c_then_kill_9_then_rerun_equals_an_uninterrupted_run(variants, baseline, tmp_path):
+    db = tmp_path / "killed.db"
+    cmd = [sys.executable, "-m", "photoface", "index", str(variants), "--db", str(db), "--workers", "2",
+           "--batch-size", "1", "--device", "cpu"]
+    # Ctrl-C in a terminal: SIGINT to the command and its workers while they are busy
+    proc, first = _start_and_wait(cmd, db, 2)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert 2 <= first < 21, f"Ctrl-C did not land mid-run ({first} photos written)"
+    assert proc.returncode == 130
+    assert err.decode().split("\n") == ["", "photoface: interrupted; run the same command again to resume", ""]
+    # then kill -9: the client and its workers, mid-run, no chance to clean up
+    proc, written = _start_and_wait(cmd, db, first + 3)
+    os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert 4 <= written < 21, f"the kill did not land mid-run ({written} photos written)"
+    assert first + 3 <= written < 21, f"the kill did not land mid-run ({written} photos written)"
     conn = sqlite3.connect(db)
-    assert conn.execute("SELECT status FROM index_runs").fetchone()[0] == "running"
+    assert [r for r, in conn.execute("SELECT status FROM index_runs ORDER BY id")] == ["interrupted", "running"]
     orphans = conn.execute("SELECT count(*) FROM faces f LEFT JOIN photos p ON p.id = f.photo_id WHERE p.id IS NULL")
     assert orphans.fetchone()[0] == 0
 
@@ -155,5 +170,5 @@ def test_kill_9_then_rerun_equals_an_uninterrupted_run(variants, baseline, tmp_p
     assert main([str(a) for a in cmd[3:-4]] + ["--scheduler", "sync", "--device", "cpu"]) == 0
     assert_same_index(db, baseline, variants)
     runs = conn.execute("SELECT status FROM index_runs ORDER BY id").fetchall()
-    assert runs == [("interrupted",), ("completed",)]
+    assert runs == [("interrupted",), ("interrupted",), ("completed",)]
     assert conn.execute("SELECT count(*) FROM photos").fetchone()[0] == 21

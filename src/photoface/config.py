@@ -27,6 +27,7 @@ class Settings:
     detect_max_side_px: int = 1024  # MTCNN runs on an image at most this large
     max_pixels: int = 180_000_000  # larger images are refused as decompression bombs
     max_decode_mb: int = 1024  # an image whose decoding would take more memory is refused (decode.decode_bytes_needed)
+    max_decode_seconds: float = 30.0  # decoding one file gives up after this long (decode.TimedBytes; docs/security.md)
     # detect
     min_face_px: int = 20  # at detection resolution; the pyramid starts here (fewer, smaller levels above it)
     min_score: float = 0.80  # MTCNN's own default is 0.7; see models/mtcnn.md for what 0.8-0.9 holds
@@ -53,7 +54,7 @@ class Settings:
         check_choice("device", self.device, DEVICES)
         check_choice("precision", self.embed_precision, PRECISIONS)
         _check_numbers(self, minimum={"decode_max_side_px": 64, "detect_max_side_px": 64, "max_pixels": 1,
-                                      "max_decode_mb": 16,
+                                      "max_decode_mb": 16, "max_decode_seconds": 0.1,
                                       "min_face_px": 12, "crop_size_px": 16, "embed_batch": 1, "partition_size": 1,
                                       "video_every_s": 0.01, "video_max_side_px": 64,
                                       "annotate_every": 1, "annotate_max_side_px": 64, "crop_margin": 0.0,

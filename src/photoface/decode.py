@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import struct
+import time
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
@@ -79,8 +80,33 @@ def plausible_file_bytes(width: int, height: int, image_format: str | None) -> i
     return width * height * 8 + (64 << 20)
 
 
+class TimedBytes(io.BytesIO):
+    """Bytes that Pillow reads until ``seconds`` have passed, then an ImageError.
+
+    Pillow's slow paths are Python loops that read: skipping junk between a JPEG's markers
+    a byte at a time (a 1 GiB file held a worker for minutes), walking a TIFF's pages, a
+    PNG's chunks. Every 256th read checks the clock (checking each one made skipping junk
+    4x slower), so no file holds a worker much longer than ``seconds``."""
+
+    _read = io.BytesIO.read
+
+    def __init__(self, data: bytes, seconds: float):
+        super().__init__(data)
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
+        self.until_check = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.until_check -= 1
+        if self.until_check < 0:
+            self.until_check = 255
+            if time.monotonic() > self.deadline:
+                raise ImageError(f"gave up: decoding took more than {self.seconds:g} s (a damaged or hostile file)")
+        return self._read(size)
+
+
 def decode_image(data: bytes, max_side_px: int | None = None, max_pixels: int = 180_000_000,
-                 max_decode_mb: int = 1024) -> DecodedImage:
+                 max_decode_mb: int = 1024, max_seconds: float = 30.0) -> DecodedImage:
     """Decode image bytes. Raises ImageError with a message fit for the photos table.
 
     ``max_pixels`` refuses images with more pixels (decompression bombs); ``max_decode_mb``
@@ -93,45 +119,49 @@ def decode_image(data: bytes, max_side_px: int | None = None, max_pixels: int = 
     large, and kept at that size (less than twice ``max_side_px``): resizing it further
     cost 24 ms for a 2400x1800 photo, 15% of indexing a 12 MP one (docs/performance.md).
     Other images, and JPEGs still twice as large at 1/8, are resized to ``max_side_px``.
+
+    Decoding gives up after ``max_seconds`` (TimedBytes).
     """
     if not data:
         raise ImageError("empty file (0 bytes)")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the pixel limit is checked below, before any pixels are decoded
-            im = Image.open(io.BytesIO(data))
-        orig_w, orig_h = im.size
-        if orig_w * orig_h > max_pixels:
-            raise ImageError(
-                f"image too large: {orig_w}x{orig_h} = {orig_w * orig_h:,} pixels exceeds the limit of "
-                f"{max_pixels:,} (possible decompression bomb)"
-            )
-        limit = max_side_px
-        if max_side_px and im.format == "JPEG" and max(orig_w, orig_h) > max_side_px:
-            # JPEG can decode at 1/2, 1/4 or 1/8 scale directly, far cheaper than a full decode.
-            ratio = max(orig_w, orig_h) / max_side_px
-            im.draft("RGB", (int(orig_w / ratio) + 1, int(orig_h / ratio) + 1))
-            limit = 2 * max_side_px - 1
-        # before anything reads pixels (a PNG's EXIF can lie after them: reading it decodes the image)
-        needed = decode_bytes_needed(*im.size, im.mode)
-        if needed > max_decode_mb << 20:
-            raise ImageError(
-                f"image too large to decode: {orig_w}x{orig_h} ({im.mode}) needs about {needed >> 20:,} MB, "
-                f"more than the {max_decode_mb:,} MB one image may take")
-        exif = im.getexif()
-        orientation = exif.get(_ORIENTATION, 1)
-        taken_at = _exif_datetime(exif)
-        if getattr(im, "n_frames", 1) > 1:
-            im.seek(0)  # animated GIF/WebP, multi-page TIFF: first frame
-        im.load()
-        im = _to_rgb(im)
-        if orientation in (2, 3, 4, 5, 6, 7, 8):
-            im = ImageOps.exif_transpose(im)
-        if orientation in (5, 6, 7, 8):
-            orig_w, orig_h = orig_h, orig_w
-        if limit and max(im.size) > limit:
-            im.thumbnail((max_side_px, max_side_px), Image.Resampling.BILINEAR, reducing_gap=2.0)
-        rgb = np.asarray(im, dtype=np.uint8)
+            # the pixel limit is checked below, before any pixels are decoded; Pillow's own
+            # warning would reach the worker's log for every large photo (and a TIFF's each page)
+            warnings.simplefilter("ignore")
+            im = Image.open(TimedBytes(data, max_seconds))
+            orig_w, orig_h = im.size
+            if orig_w * orig_h > max_pixels:
+                raise ImageError(
+                    f"image too large: {orig_w}x{orig_h} = {orig_w * orig_h:,} pixels exceeds the limit of "
+                    f"{max_pixels:,} (possible decompression bomb)"
+                )
+            limit = max_side_px
+            if max_side_px and im.format == "JPEG" and max(orig_w, orig_h) > max_side_px:
+                # JPEG can decode at 1/2, 1/4 or 1/8 scale directly, far cheaper than a full decode.
+                ratio = max(orig_w, orig_h) / max_side_px
+                im.draft("RGB", (int(orig_w / ratio) + 1, int(orig_h / ratio) + 1))
+                limit = 2 * max_side_px - 1
+            # before anything reads pixels (a PNG's EXIF can lie after them: reading it decodes the image)
+            needed = decode_bytes_needed(*im.size, im.mode)
+            if needed > max_decode_mb << 20:
+                raise ImageError(
+                    f"image too large to decode: {orig_w}x{orig_h} ({im.mode}) needs about {needed >> 20:,} MB, "
+                    f"more than the {max_decode_mb:,} MB one image may take")
+            exif = im.getexif()
+            orientation = exif.get(_ORIENTATION, 1)
+            taken_at = _exif_datetime(exif)
+            if getattr(im, "n_frames", 1) > 1:
+                im.seek(0)  # animated GIF/WebP, multi-page TIFF: first frame
+            im.load()
+            im = _to_rgb(im)
+            if orientation in (2, 3, 4, 5, 6, 7, 8):
+                im = ImageOps.exif_transpose(im)
+            if orientation in (5, 6, 7, 8):
+                orig_w, orig_h = orig_h, orig_w
+            if limit and max(im.size) > limit:
+                im.thumbnail((max_side_px, max_side_px), Image.Resampling.BILINEAR, reducing_gap=2.0)
+            rgb = np.asarray(im, dtype=np.uint8)
     except ImageError:
         raise
     except UnidentifiedImageError:

@@ -12,7 +12,7 @@ import numpy as np
 
 from .align import margin_crop, sharpness, square_crop
 from .config import AGE_GENDER_MODEL, EMOTION_MODEL, FACENET_MODEL, MTCNN_MODEL, Settings
-from .decode import decode_image
+from .decode import DecodedImage, decode_image
 from .errors import DeviceError, ImageError, ModelError
 from .models import get_age_gender, get_detector, get_embedder, get_expression
 from .types import EMOTIONS, Attributes, Detection, Face, ModelSpec, PhotoResult, WorkItem
@@ -53,6 +53,13 @@ class PipelineSpec:
 
 #: Files up to this size are read without looking at their header first.
 SIZE_CHECK_BYTES = 64 << 20
+HEADER_BYTES = 4 << 20  # where a larger file's image header must lie
+HEADER_SECONDS = 5.0  # reading that header may take at most this long
+
+
+def decode(data: bytes, s: Settings) -> DecodedImage:
+    """A photo's bytes decoded for indexing, within the settings' pixel, memory and time bounds."""
+    return decode_image(data, s.decode_max_side_px, s.max_pixels, s.max_decode_mb, s.max_decode_seconds)
 
 
 def read_file(path: str) -> bytes:
@@ -80,18 +87,24 @@ def _check_size(fh, size: int) -> None:
 
     from PIL import Image
 
-    from .decode import plausible_file_bytes
+    from .decode import TimedBytes, plausible_file_bytes
+    from .scan import sniff_image
 
+    head = fh.read(HEADER_BYTES)
+    fh.seek(0)
+    kind = sniff_image(head[:16])
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            im = Image.open(fh)  # the header only
+            im = Image.open(TimedBytes(head, HEADER_SECONDS))  # the header only
             bound = plausible_file_bytes(*im.size, im.format)
             what = f"a {im.size[0]}x{im.size[1]} {im.format}"
     except Exception:  # not an image Pillow knows (a video, or junk): decoding will say what it is
-        bound = None
-    finally:
-        fh.seek(0)
+        if kind not in ("jpeg", "png", "webp", "bmp"):
+            return
+        # a photo's header is in its first megabytes; one that is not is junk, however long
+        raise ImageError(f"the file is {size >> 20:,} MB and starts like {kind.upper()}, but its first "
+                         f"{HEADER_BYTES >> 20} MB hold no readable image header: not read") from None
     if bound is not None and size > bound:
         raise ImageError(f"the file is {size >> 20:,} MB, far larger than {what} can be: not read")
 
@@ -134,7 +147,7 @@ def detect_in_photo(item: WorkItem, spec: PipelineSpec):
         data = read_file(item.path)
         result.sha256 = sha256_bytes(data)
         result.size = len(data)
-        decoded = decode_image(data, s.decode_max_side_px, s.max_pixels, s.max_decode_mb)
+        decoded = decode(data, s)
         del data
     except ImageError as exc:
         result.status, result.error = "failed", str(exc)
@@ -299,7 +312,7 @@ def attributes_for_photos(jobs: list[AttributeJob], spec: PipelineSpec) -> list[
     done, ids, crops = [], [], []
     for job in jobs:
         try:
-            decoded = decode_image(read_file(job.path), s.decode_max_side_px, s.max_pixels, s.max_decode_mb)
+            decoded = decode(read_file(job.path), s)
         except ImageError as exc:
             done.extend((fid, None, str(exc)) for fid, _ in job.faces)
             continue
@@ -348,7 +361,7 @@ def embeddings_for_photos(jobs: list[EmbedJob], spec: PipelineSpec) -> list[Reem
                         frames[t] = frame_at(job.path, t or 0.0)
                 cut = [margin_crop(frames[t], det, s.crop_size_px, s.crop_margin) for *_, t, det in job.faces]
             else:
-                decoded = decode_image(read_file(job.path), s.decode_max_side_px, s.max_pixels, s.max_decode_mb)
+                decoded = decode(read_file(job.path), s)
                 cut = [margin_crop(decoded.rgb, det.scaled(1.0 / decoded.scale), s.crop_size_px, s.crop_margin)
                        for *_, det in job.faces]
         except ImageError as exc:  # read_file, decode_image and frame_at report every failure so
