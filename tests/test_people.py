@@ -227,7 +227,8 @@ def test_bad_input_is_one_line_and_changes_nothing(lib, tmp_path, capsys):
     for argv, words in [
         (["name", "99999", "X"], "no person or cluster with id 99999"),
         (["name", "Nobody Here", "X"], "no person named"),
-        (["merge", "1", "1"], "with itself"),
+        (["merge", "1", "--into", "1"], "with itself"),
+        (["merge", "1", "2"], "merge SOURCE... --into TARGET"),
         (["move", "99999", "--to", "1"], "no face with id 99999"),
         (["reject", "99999"], "no face with id"),
         (["search", "Nobody"], "no person named"),
@@ -288,5 +289,89 @@ def test_file_names_cannot_steer_the_terminal(tmp_path, capsys):
     capsys.readouterr()
     assert main(["people", "--db", db]) == 0
     out = capsys.readouterr().out
-    assert "\x1b" not in out and "\\x1b[31m red\\x0afake line.jpg" in out
+    assert "\x1b" not in out
     assert len(out.splitlines()) == 2  # the header and one person: a newline in a name splits nothing
+    assert main(["people", "1", "--db", db]) == 0  # every face, with its photo's path
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\\x1b[31m red\\x0afake line.jpg" in out and len(out.splitlines()) == 3
+
+
+def test_naming_never_merges_or_takes_a_misspelling_without_asking(lib, capsys):
+    """Naming a cluster with another person's name, or with a near miss of it, changes nothing
+    until the user says so (--merge, --new); `merge` says its direction."""
+    from photoface.errors import NameConflict
+
+    folder, db, truth = lib
+    api.cluster(db)
+    obama = find_person(db, folder, "obama/obama.jpg", truth["obama"])
+    biden = find_person(db, folder, "biden/biden.jpg", truth["biden"])
+    collins = find_person(db, folder, "collins/astronaut.jpg", truth["collins"])
+    api.name(db, obama, "Barack Obama")
+    before = dump(db)
+    with pytest.raises(NameConflict, match=rf"person {obama} is already named 'Barack Obama'") as taken:
+        api.name(db, biden, "barack obama")
+    assert taken.value.taken and taken.value.people == [(obama, "Barack Obama")]
+    with pytest.raises(NameConflict, match="did you mean 'Barack Obama'") as near:
+        api.name(db, biden, "Barak Obama")
+    assert not near.value.taken
+    face = api.person_faces(db, collins).face_list[0]["face_id"]
+    for argv, words in [
+        (["name", str(biden), "Barack Obama"], "--merge"),
+        (["name", str(biden), "Barak  Obama"], f"did you mean 'Barack Obama' (person {obama})?"),
+        (["move", str(face), "--to", "Barak Obama"], "did you mean 'Barack Obama'"),
+        (["people", "Barak Obama"], "did you mean 'Barack Obama'"),
+        (["merge", str(biden), str(obama)], f"e.g. merge {obama} --into {biden}"),
+    ]:
+        assert main([*argv, "--db", db]) == 1, argv
+        err = capsys.readouterr().err
+        assert err.startswith("photoface: error:") and words in err and err.count("\n") == 1, (argv, err)
+    assert dump(db) == before
+    # said so: a different person of a similar name, then a merge by name, then one by --into
+    assert main(["name", str(biden), "Barak Obama", "--new", "--db", db]) == 0
+    assert api.person_faces(db, biden).name == "Barak Obama"
+    assert main(["name", str(biden), "Barack Obama", "--merge", "--db", db]) == 0
+    assert "merged" in capsys.readouterr().out
+    assert all(p.id != biden for p in api.people(db))
+    assert main(["merge", str(collins), "--into", str(obama), "--db", db]) == 0
+    assert f"into person {obama}" in capsys.readouterr().out
+    history = [e.summary for e in api.history(db)]
+    assert f"renamed {biden} 'Barak Obama' to 'Barack Obama'" not in history  # a merge, logged as one
+    assert f"named cluster {biden} 'Barak Obama'" in history
+
+
+def test_unknown_faces_are_listed_in_groups_and_can_be_named_or_ignored(lib, capsys):
+    folder, db, truth = lib
+    api.cluster(db)
+    obama = find_person(db, folder, "obama/obama.jpg", truth["obama"])
+    # make unknown faces: three of Obama's leave him ("not this person" for this test's sake)
+    faces = [f["face_id"] for f in api.person_faces(db, obama).face_list if "obama/" in f["path"]][:3]
+    api.reject(db, faces)
+    page = api.unknown_faces(db)
+    unknown = api.status(db)["unknown_faces"]
+    assert page["total"] == unknown >= 3 and set(faces) <= {f["face_id"] for f in page["faces"]}
+    group = {f["group"] for f in page["faces"] if f["face_id"] in faces}
+    assert len(group) == 1  # three photos of one man sit together
+    groups = [f["group"] for f in page["faces"]]
+    assert groups == sorted(groups)  # a group's faces sit together, groups numbered in the order shown
+    sizes = [groups.count(g) for g in sorted(set(groups))]
+    assert sizes == sorted(sizes, reverse=True)  # the largest group first
+    assert main(["faces", "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert f"{unknown} unknown faces in {page['groups']} groups" in out and all(str(f) in out for f in faces)
+    # ignore two: they leave the list, no clustering run places them, undo brings them back
+    assert main(["ignore", str(faces[0]), str(faces[1]), "--db", db]) == 0
+    assert {f["face_id"] for f in api.unknown_faces(db, ignored=True)["faces"]} == set(faces[:2])
+    assert not set(faces[:2]) & {f["face_id"] for f in api.unknown_faces(db)["faces"]}
+    api.cluster(db, full=True)
+    states = {f["face_id"] for f in api.unknown_faces(db, ignored=True)["faces"]}
+    assert states == set(faces[:2])
+    assert api.status(db)["unknown_faces"] == len(api.unknown_faces(db)["faces"])
+    api.undo(db)  # the clustering run
+    api.undo(db)  # the ignore
+    assert not api.unknown_faces(db, ignored=True)["faces"]
+    # a new person, named, from unknown faces
+    assert main(["new-person", *map(str, faces), "--name", "Obama Too", "--db", db]) == 0
+    assert {f["face_id"] for f in api.person_faces(db, "Obama Too").face_list} == set(faces)
+    assert main(["ignore", str(faces[2]), "--db", db]) == 0  # a face of a person: it leaves them
+    assert main(["ignore", str(faces[2]), "--restore", "--db", db]) == 0
+    assert faces[2] in {f["face_id"] for f in api.unknown_faces(db)["faces"]}

@@ -8,6 +8,7 @@ the nearest named face within ``max_distance``; anything else is labeled "unknow
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from .config import NAMING_DISTANCE
 from .errors import InputError
 from .track import iou
 from .types import Detection
@@ -187,3 +189,30 @@ def _keep_names(previous: list[Box], fresh: list[Box], near_miss: float) -> list
 
 def _det(b: Box) -> Detection:
     return Detection(b.x1, b.y1, b.x2, b.y2, 1.0, ())
+
+
+def annotate_file(video: str, output: str, names: list[str], vectors: np.ndarray, settings, every: int | None = None,
+                  max_side: int | None = None, max_distance: float = NAMING_DISTANCE, labels: str | None = None,
+                  on_progress: Callable[[int, int], None] | None = None) -> dict:
+    """Write ``output``: ``video`` with every face boxed and named after the closest of the
+    named faces (``names``, ``vectors``) within ``max_distance``, or "unknown". Detection and
+    recognition run every ``every`` frames at ``max_side`` pixels (Settings.annotate_every
+    and annotate_max_side_px by default); optical flow moves the boxes in between.
+    ``labels`` writes one JSON line per frame with its boxes and names."""
+    from .pipeline import PipelineSpec
+
+    every = settings.annotate_every if every is None else every
+    max_side = settings.annotate_max_side_px if max_side is None else max_side
+    if every < 1:
+        raise InputError(f"--every must be at least 1, got {every}")
+    if not os.path.isfile(video):
+        raise InputError(f"video not found: {video}")
+    if os.path.abspath(video) == os.path.abspath(output):
+        raise InputError("the output must be a new file, not the input video")
+    folder = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(folder):
+        raise InputError(f"cannot write {output}: folder {folder} does not exist")
+    result = annotate_video(video, output, NamedFaces(vectors, names, max_distance),
+                            PipelineSpec.from_settings(settings), every=every, max_side=max_side,
+                            cut_threshold=settings.video_cut_threshold, labels_path=labels, on_progress=on_progress)
+    return {**result.to_dict(), "named_people": len(set(names))}

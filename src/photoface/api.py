@@ -12,11 +12,19 @@ from dataclasses import asdict
 
 import numpy as np
 
+from . import label
 from .config import FACENET_MODEL, LEGACY_FACENET_MODELS, NAMING_DISTANCE, SAME_PERSON_DISTANCE, ClusterSettings, Settings
-from .db import RunLock, Store, ensure_db_folder, open_store
+from .db import RunLock, Store, open_store
 from .errors import InputError, LibraryBusy
 from .indexer import SUMMARY_ERRORS, IndexSummary, index  # noqa: F401  (the `index` command)
-from .types import ChangeEvent, PersonFaces, PersonPage, PersonSummary, SimilarPerson, WorkItem
+from .types import (
+    ChangeEvent,
+    PersonFaces,
+    PersonPage,
+    PersonSummary,
+    SimilarPerson,
+    WorkItem,
+)
 
 
 def _nonempty(store: Store) -> None:
@@ -37,8 +45,6 @@ def _curate(db: str, fn, *args, queue_if_busy: bool = False) -> dict:
     """A change to people (label.<fn>): under the library's run lock, in the change log.
     While another run holds the lock, the change is refused (LibraryBusy), or with
     ``queue_if_busy`` saved and applied when the library is free: {"queued": id}."""
-    from . import label
-
     try:
         lock = RunLock(db).acquire()
     except LibraryBusy:
@@ -56,8 +62,6 @@ def _curate(db: str, fn, *args, queue_if_busy: bool = False) -> dict:
 
 def apply_waiting(db: str) -> int:
     """Apply the changes queued while the library was busy, if it is free now; how many were applied."""
-    from . import label
-
     with open_store(db) as store:
         if not store.has_waiting_changes():
             return 0
@@ -74,10 +78,10 @@ def apply_waiting(db: str) -> int:
 
 # --- the library ------------------------------------------------------------------------------
 def status(db: str = "photoface.db") -> dict:
-    """Counts of photos and faces in the database, and its latest index runs."""
+    """Counts of photos, faces and people in the database, and its latest index runs."""
     with open_store(db) as store:
         return {"db": os.path.abspath(db), "schema_version": store.schema_version, **store.counts(),
-                "runs": store.runs()[-5:]}
+                **store.people_counts(), "runs": store.runs()[-5:]}
 
 
 def attributes(db: str = "photoface.db", *, redo: bool = False, workers: int | None = None,
@@ -104,7 +108,7 @@ def cluster(db: str = "photoface.db", *, full: bool = False, settings: ClusterSe
             model: str = FACENET_MODEL) -> dict:
     """Group faces into people: new faces join existing people, the rest form new clusters.
     ``full`` re-clusters every face; ids and names carry over. Returns a summary dict."""
-    from . import label, organize
+    from . import organize
 
     with RunLock(db), open_store(db) as store:
         _nonempty(store)
@@ -130,51 +134,63 @@ def person_faces(db: str, person) -> PersonFaces:
 
 # Each change below takes ``queue_if_busy``: while an index or cluster run holds the library,
 # save the change and apply it when the run ends (returns {"queued": id}) instead of refusing.
-def name(db: str, person, new_name: str, *, queue_if_busy: bool = False) -> dict:
-    """Name or rename a person or cluster (by id or current name); an existing name merges the two."""
-    from . import label
+def name(db: str, person, new_name: str, *, confirm_merge: bool = False, as_new: bool = False,
+         queue_if_busy: bool = False) -> dict:
+    """Name or rename a person or cluster (by id or current name). A name another person has
+    merges the two only with ``confirm_merge``; a near miss of one needs ``as_new``
+    (errors.NameConflict otherwise)."""
+    return _curate(db, label.name, person, new_name, confirm_merge, as_new, queue_if_busy=queue_if_busy)
 
-    return _curate(db, label.name, person, new_name, queue_if_busy=queue_if_busy)
+
+def check_name(db: str, person, new_name: str) -> None:
+    """Raise errors.NameConflict if naming ``person`` (None: new faces) ``new_name`` would
+    merge them into someone or is a near miss of someone's name: the web asks first."""
+    from .label import check_new_name, resolve_person
+
+    with open_store(db) as store:
+        pid = None if person is None else resolve_person(store, person).id
+        check_new_name(store, pid, " ".join(str(new_name).split()))
 
 
 def merge(db: str, target, source, *, queue_if_busy: bool = False) -> dict:
     """Merge person ``source`` into ``target``."""
-    from . import label
-
     return _curate(db, label.merge, target, source, queue_if_busy=queue_if_busy)
 
 
-def move(db: str, face_ids, to, *, queue_if_busy: bool = False) -> dict:
-    """Move faces to a person (id or name; a new name creates the person)."""
-    from . import label
+def move(db: str, face_ids, to, *, as_new: bool = False, queue_if_busy: bool = False) -> dict:
+    """Move faces to a person (id or name; a new name creates the person, a near miss of
+    someone's name only with ``as_new``)."""
+    return _curate(db, label.move, face_ids, to, as_new, queue_if_busy=queue_if_busy)
 
-    return _curate(db, label.move, face_ids, to, queue_if_busy=queue_if_busy)
+
+def new_person(db: str, face_ids, new_name: str | None = None, *, as_new: bool = False,
+               queue_if_busy: bool = False) -> dict:
+    """A new person (named or not) made of these faces."""
+    return _curate(db, label.new_person, face_ids, new_name, as_new, queue_if_busy=queue_if_busy)
+
+
+def ignore(db: str, face_ids, ignored: bool = True, *, queue_if_busy: bool = False) -> dict:
+    """Not a person of interest: the faces leave any person and are never clustered again
+    (``ignored=False`` brings them back)."""
+    return _curate(db, label.ignore, face_ids, ignored, queue_if_busy=queue_if_busy)
 
 
 def split(db: str, person, face_ids, new_name: str | None = None, *, queue_if_busy: bool = False) -> dict:
     """Split faces off a person into a new person."""
-    from . import label
-
     return _curate(db, label.split, person, face_ids, new_name, queue_if_busy=queue_if_busy)
 
 
 def reject(db: str, face_ids, person=None, *, queue_if_busy: bool = False) -> dict:
     """"Not this person": remembered, the faces never return to that person."""
-    from . import label
-
     return _curate(db, label.reject, face_ids, person, queue_if_busy=queue_if_busy)
 
 
 def hide(db: str, person, hidden: bool = True, *, queue_if_busy: bool = False) -> dict:
-    from . import label
-
     return _curate(db, label.hide, person, hidden, queue_if_busy=queue_if_busy)
 
 
 def undo(db: str, event_id: int | None = None, *, queue_if_busy: bool = False) -> dict:
     """Undo the latest change (a curation or a clustering run)."""
-    from . import label
-
     if event_id is None and queue_if_busy:  # a queued undo undoes what was latest when asked, or nothing
         with open_store(db) as store:
             latest = store.latest_undoable()
@@ -307,35 +323,16 @@ def annotate(video: str, output: str, *, db: str | None = None, every: int | Non
              settings: Settings | None = None, on_progress: Callable[[int, int], None] | None = None,
              model: str = FACENET_MODEL) -> dict:
     """Write ``output``: ``video`` with every face boxed and named after the library's named
-    people (``db``), or "unknown". Detection and recognition run every ``every`` frames at
-    ``max_side`` pixels (Settings.annotate_every and annotate_max_side_px by default);
-    optical flow moves the boxes in between. ``labels`` writes one JSON line per frame with
-    its boxes and names."""
-    from .annotate import annotate_video
-    from .pipeline import PipelineSpec
-    from .vectors import NamedFaces
+    people (``db``), or "unknown" (annotate.annotate_file)."""
+    from .annotate import annotate_file
 
-    settings = settings or Settings()
-    every = settings.annotate_every if every is None else every
-    max_side = settings.annotate_max_side_px if max_side is None else max_side
-    if every < 1:
-        raise InputError(f"--every must be at least 1, got {every}")
-    if not os.path.isfile(video):
-        raise InputError(f"video not found: {video}")
-    if os.path.abspath(video) == os.path.abspath(output):
-        raise InputError("the output must be a new file, not the input video")
-    ensure_db_folder(output)
     names, vectors = [], np.zeros((0, 512), np.float32)
     if db is not None:
         with open_store(db) as store:
             _current(store)
             names, vectors = store.named_faces(model)
-    result = annotate_video(video, output, NamedFaces(vectors, names, max_distance),
-                            PipelineSpec.from_settings(settings), every=every, max_side=max_side,
-                            cut_threshold=settings.video_cut_threshold, labels_path=labels, on_progress=on_progress)
-    out = result.to_dict()
-    out["named_people"] = len(set(names))
-    return out
+    return annotate_file(video, output, names, vectors, settings or Settings(), every=every, max_side=max_side,
+                         max_distance=max_distance, labels=labels, on_progress=on_progress)
 
 
 def demographics(db: str = "photoface.db", *, per_person: bool = False, include_hidden: bool = False) -> dict:
@@ -446,6 +443,17 @@ def review_queue(db: str, *, limit: int = 50, candidates: int = 2000, model: str
     with open_store(db) as store:
         _current(store)
         return queue(store, model, limit, candidates)
+
+
+def unknown_faces(db: str, *, offset: int = 0, limit: int | None = None, ignored: bool = False,
+                  max_distance: float = SAME_PERSON_DISTANCE, model: str = FACENET_MODEL) -> dict:
+    """A page of the faces that belong to nobody (or, ``ignored``, that a user ignored), in
+    groups of look-alikes, largest and sharpest first (review.unknown_page)."""
+    from .review import unknown_page
+
+    with open_store(db) as store:
+        _current(store)
+        return unknown_page(store, model, max_distance, offset, limit, ignored)
 
 
 def photo(db: str, photo_id: int) -> dict:

@@ -68,6 +68,12 @@ class Settings:
 #: of LFW's main faces (models/facenet.md).
 NAMING_DISTANCE = 0.95
 
+#: A name this similar to another person's (difflib's ratio, in any case) is taken for a
+#: misspelling of it and asked about ("did you mean"): one or two letters wrong in a full
+#: name scores 0.85-0.96; different people's names ("Ben Affleck", "Mindy Kaling") under 0.4;
+#: siblings' names ("Anna Smith", "Anne Smith": 0.9) are asked about once (`--new`).
+NEAR_NAME_RATIO = 0.8
+
 #: Distance between two FaceNet embeddings (Euclidean, unit vectors) below which two
 #: faces are taken to be the same person. See models/facenet.md for how it was chosen.
 SAME_PERSON_DISTANCE = 1.15

@@ -25,5 +25,16 @@ class InputError(PhotofaceError):
     """A bad argument: missing folder, bad option value."""
 
 
+class NameConflict(InputError):
+    """A name that another person already has (``taken``), or that is a near miss of other
+    people's names: the caller confirms (merge, or a new name) before anything changes.
+    ``people``: [(id, name)] of those people, best match first."""
+
+    def __init__(self, message: str, people: list[tuple[int, str]], taken: bool):
+        super().__init__(message)
+        self.people = people
+        self.taken = taken
+
+
 class ImageError(PhotofaceError):
     """One file could not be read as an image; recorded and skipped, never fatal."""

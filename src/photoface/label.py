@@ -6,10 +6,12 @@ Faces a user placed are pinned (assigned_by = 'user'): no clustering run moves t
 """
 from __future__ import annotations
 
+import difflib
 from contextlib import contextmanager
 
+from .config import NEAR_NAME_RATIO
 from .db import Store
-from .errors import InputError
+from .errors import InputError, NameConflict
 from .types import BY_USER, FaceState, Person, StoredFace
 
 
@@ -68,7 +70,9 @@ def resolve_person(store: Store, ref) -> Person:
         return person
     matches = store.people_by_name(text)
     if not matches:
-        raise InputError(f"no person named {text!r} (`photoface people` lists them)")
+        near = near_names(store, text)
+        hint = f"did you mean {_listed(near)}?" if near else "`photoface people` lists them"
+        raise InputError(f"no person named {text!r} ({hint})")
     if len(matches) > 1:
         ids = ", ".join(str(m.id) for m in matches)
         raise InputError(f"{len(matches)} people are named {text!r} (ids {ids}): use an id")
@@ -105,7 +109,39 @@ def _check_photo_rule(store: Store, faces: list[StoredFace], person_id: int) -> 
                              f"{person_id}: move that face first")
 
 
-def name_holder(store: Store, name: str, other_than: int) -> Person | None:
+def near_names(store: Store, text: str, other_than: int | None = None) -> list[tuple[int, str]]:
+    """People whose names are near misses of ``text`` (config.NEAR_NAME_RATIO), closest first."""
+    names = {pid: n for pid, n in store.person_names().items() if n and pid != other_than}
+    folded = {}
+    for pid, n in names.items():
+        folded.setdefault(n.casefold(), pid)
+    close = difflib.get_close_matches(" ".join(text.split()).casefold(), folded, n=3, cutoff=NEAR_NAME_RATIO)
+    return [(folded[c], names[folded[c]]) for c in close if names[folded[c]].casefold() != text.casefold()]
+
+
+def _listed(people: list[tuple[int, str]]) -> str:
+    return " or ".join(f"{name!r} (person {pid})" for pid, name in people)
+
+
+def check_new_name(store: Store, person_id: int | None, new_name: str, confirm_merge: bool = False,
+                   as_new: bool = False) -> None:
+    """Refuse a name that would surprise: another person's (NameConflict, taken: naming
+    merges the two, so ``confirm_merge`` must say so) or a near miss of one (NameConflict:
+    ``as_new`` says it is meant as a new name)."""
+    holder = name_holder(store, new_name, person_id)
+    if holder and not confirm_merge:
+        count = len(store.face_ids_of(holder.id))
+        who = f"person {person_id}" if person_id is not None else "these faces"
+        raise NameConflict(f"person {holder.id} is already named {holder.name!r} ({count} faces): merge {who} "
+                           f"into them with --merge, or choose another name", [(holder.id, holder.name)], True)
+    if not holder and not as_new:
+        near = near_names(store, new_name, person_id)
+        if near:
+            raise NameConflict(f"did you mean {_listed(near)}? To use {new_name!r} as a new name, add --new",
+                               near, False)
+
+
+def name_holder(store: Store, name: str, other_than: int | None) -> Person | None:
     """The person other than ``other_than`` who already has ``name`` (names are unique, in
     any case): naming someone else so merges the two into them."""
     return next((p for p in store.people_by_name(name) if p.id != other_than), None)
@@ -124,18 +160,21 @@ def give_name(store: Store, rec: "Change", person_id: int, new_name: str, source
 
 
 # --- the operations ------------------------------------------------------------------------
-def name(store: Store, ref, new_name: str) -> dict:
-    """Name (or rename) a person or cluster. A name another person already has merges the two."""
+def name(store: Store, ref, new_name: str, confirm_merge: bool = False, as_new: bool = False) -> dict:
+    """Name (or rename) a person or cluster. A name another person already has merges the
+    two, only with ``confirm_merge``; a near miss of another person's name needs ``as_new``."""
     new_name = " ".join(str(new_name).split())
     if not new_name:
         raise InputError("a name cannot be empty")
     if new_name.isdigit():
         raise InputError(f"a name cannot be only digits ({new_name!r}): ids look like that")
     person = resolve_person(store, ref)
+    check_new_name(store, person.id, new_name, confirm_merge, as_new)
     holder = name_holder(store, new_name, person.id)
     if holder:
         return merge(store, holder.id, person.id, action="name")
-    with change(store, "name", lambda: f"named {person.label} {new_name!r}",
+    with change(store, "name", lambda: f"renamed {person.label} to {new_name!r}" if person.name
+                else f"named cluster {person.id} {new_name!r}",
                 {"person": person.id, "old": person.name, "new": new_name}) as rec:
         rec.save_person(person.id)
         store.update_person(person.id, name=new_name, name_source=BY_USER, name_confidence=None)
@@ -186,24 +225,27 @@ def merge_into(store: Store, rec: Change, target: Person, source: Person, pin: b
     return len(moved), len(loose)
 
 
-def _target_person(store: Store, rec: Change, ref) -> Person:
-    """An existing person by id or name; a name nobody has yet creates that person."""
+def _target_person(store: Store, rec: Change, ref, as_new: bool = False) -> Person:
+    """An existing person by id or name; a name nobody has yet creates that person (unless
+    it is a near miss of someone's name, and ``as_new`` does not say it is meant)."""
     text = str(ref).strip()
     if not text.isdigit() and not store.people_by_name(text):
+        check_new_name(store, None, text, as_new=as_new)
         pid = store.create_person(" ".join(text.split()), BY_USER)
         rec.created_person(pid)
         return store.person(pid)
     return resolve_person(store, text)
 
 
-def move(store: Store, face_ids, to_ref) -> dict:
-    """Put faces into a person (by id, or by name: a new name creates the person); they stay there."""
+def move(store: Store, face_ids, to_ref, as_new: bool = False) -> dict:
+    """Put faces into a person (by id, or by name: a new name creates the person, a near miss
+    of someone's name only with ``as_new``); they stay there."""
     faces = resolve_faces(store, face_ids)
     holder = {}
     with change(store, "move", lambda: f"moved face(s) {', '.join(str(f.id) for f in faces)} to "
                                        f"{holder['person'].label}",
                 {"faces": [f.id for f in faces], "to": str(to_ref)}) as rec:
-        person = holder["person"] = _target_person(store, rec, to_ref)
+        person = holder["person"] = _target_person(store, rec, to_ref, as_new)
         rejected = [f.id for f in faces if (f.id, person.id) in store.rejections()]
         _check_photo_rule(store, faces, person.id)
         rec.save_faces(f.id for f in faces)
@@ -233,6 +275,46 @@ def split(store: Store, person_ref, face_ids, new_name: str | None = None) -> di
         store.set_faces((f.id, pid, BY_USER, None, 1) for f in faces)
         holder["new"] = store.person(pid)
     return {"person": pid, "from": person.id, "faces": [f.id for f in faces]}
+
+
+def new_person(store: Store, face_ids, new_name: str | None = None, as_new: bool = False) -> dict:
+    """A new person (named or not) made of these faces, wherever they are now (unknown faces,
+    typically); they stay there."""
+    faces = resolve_faces(store, face_ids)
+    new_name = " ".join(new_name.split()) if new_name else None
+    if new_name:
+        if store.people_by_name(new_name):
+            raise InputError(f"someone is already named {new_name!r}: use `photoface move` to give them these faces")
+        check_new_name(store, None, new_name, as_new=as_new)
+    holder = {}
+    with change(store, "new_person", lambda: f"made {holder['new'].label} of face(s) "
+                                             f"{', '.join(str(f.id) for f in faces)}",
+                {"faces": [f.id for f in faces], "name": new_name}) as rec:
+        pid = store.create_person(new_name, BY_USER if new_name else None)
+        rec.created_person(pid)
+        _check_photo_rule(store, faces, pid)
+        rec.save_faces(f.id for f in faces)
+        store.set_faces((f.id, pid, BY_USER, None, 1) for f in faces)
+        holder["new"] = store.person(pid)
+    return {"person": pid, "name": new_name, "faces": [f.id for f in faces]}
+
+
+def ignore(store: Store, face_ids, ignored: bool = True) -> dict:
+    """Not a person of interest (a stranger in the background): the faces leave any person and
+    no clustering run places them again, until shown again (``ignored=False``). Stored as a
+    face the user placed with nobody (assigned_by 'user', no person), so undo restores it."""
+    faces = resolve_faces(store, face_ids)
+    if not ignored:
+        faces = [f for f in faces if f.person_id is None and f.assigned_by == BY_USER]
+        if not faces:
+            raise InputError("none of these faces is ignored")
+    ids = [f.id for f in faces]
+    verb = "ignored" if ignored else "stopped ignoring"
+    with change(store, "ignore" if ignored else "unignore", lambda: f"{verb} face(s) {', '.join(map(str, ids))}",
+                {"faces": ids}) as rec:
+        rec.save_faces(ids)
+        store.set_faces((fid, None, BY_USER if ignored else None, None, 1 if ignored else 0) for fid in ids)
+    return {"faces": ids, "ignored": ignored}
 
 
 def reject(store: Store, face_ids, person_ref=None) -> dict:
@@ -296,7 +378,7 @@ def apply_waiting(store: Store) -> list[dict]:
     and undoable like any other). One that no longer applies (its person was merged away
     meanwhile, say) is marked with why and listed in the change log: never dropped silently."""
     changes = {"name": name, "merge": merge, "move": move, "split": split, "reject": reject, "hide": hide,
-               "undo": undo}
+               "undo": undo, "new_person": new_person, "ignore": ignore}
     done = []
     for change_id, action, args in store.waiting_changes():
         try:

@@ -189,8 +189,9 @@ def _full(store, rec, table, person, by, rejected, s, summary) -> None:
         return
     old = person.copy()
     pinned = by == PINNED
+    ignored = pinned & (old < 0)  # the user placed them with nobody: not a person of interest
     labels = make_clusterer(s).fit_predict(
-        table["X"], groups=table["photo_id"], eligible=eligible_mask(table, s) | pinned)
+        table["X"], groups=table["photo_id"], eligible=(eligible_mask(table, s) | pinned) & ~ignored)
     named = store.named_person_ids()
     # one-to-one: each new cluster takes the old person it shares most faces with
     overlap = Counter((int(c), int(p)) for c, p in zip(labels, old) if c >= 0 and p >= 0)

@@ -1,5 +1,6 @@
-"""What the person and review pages suggest: people close to a person (merge candidates), and
-faces whose person is least certain (the review queue). Both read the search index."""
+"""What the person, review and unknown-faces pages suggest: people close to a person (merge
+candidates), faces whose person is least certain (the review queue), and unknown faces in
+groups of look-alikes."""
 from __future__ import annotations
 
 from dataclasses import asdict
@@ -9,7 +10,7 @@ import numpy as np
 from .db import Store
 from .neighbors import FaceIndex
 from .types import SimilarPerson
-from .vectors import unit_mean
+from .vectors import leader_groups, unit_mean
 
 
 def _index(store: Store, model: str) -> FaceIndex:
@@ -70,3 +71,35 @@ def review_queue(store: Store, model: str, limit: int = 50, candidates: int = 20
     for r in out:
         del r["_key"]
     return out[:limit]
+
+
+def unknown_faces(store: Store, model: str, max_distance: float, ignored: bool = False) -> list[tuple[int, int]]:
+    """Faces that belong to nobody, as (face id, group), in the order to show them: groups of
+    look-alikes (vectors.leader_groups within ``max_distance``), largest group first; within
+    a group and between equal groups, the largest and sharpest faces first. ``ignored``: the
+    faces a user ignored instead."""
+    table = store.face_table(model, store.unknown_face_ids(model, ignored))
+    if not len(table["id"]):
+        return []
+    sharp = np.nan_to_num(table["sharpness"], nan=0.0)
+    best = np.lexsort((table["id"], -sharp, -table["size"]))  # size, then sharpness, then id
+    group = np.empty(len(best), np.int64)
+    group[best] = leader_groups(table["X"][best], max_distance)
+    sizes = np.bincount(group)
+    first = np.full(len(sizes), len(best), np.int64)  # rank of each group's best face
+    np.minimum.at(first, group[best], np.arange(len(best)))
+    order = sorted(range(len(best)), key=lambda r: (-sizes[group[best[r]]], first[group[best[r]]], r))
+    rank = {}  # groups renumbered in the order shown
+    return [(int(table["id"][best[r]]), rank.setdefault(int(group[best[r]]), len(rank))) for r in order]
+
+
+def unknown_page(store: Store, model: str, max_distance: float, offset: int = 0, limit: int | None = None,
+                 ignored: bool = False) -> dict:
+    """{"total", "offset", "groups", "faces": [{face_id, group, photo_id, path, box}]}: the
+    faces of unknown_faces from ``offset``, ``limit`` of them."""
+    order = unknown_faces(store, model, max_distance, ignored)
+    shown = order[offset:None if limit is None else offset + limit]
+    hits = {h["face_id"]: h for h in store.face_hits(fid for fid, _ in shown)}
+    faces = [{"face_id": fid, "group": g, **{k: hits[fid][k] for k in ("photo_id", "path", "box")}}
+             for fid, g in shown if fid in hits]
+    return {"total": len(order), "offset": offset, "groups": len({g for _, g in order}), "faces": faces}

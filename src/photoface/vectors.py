@@ -76,3 +76,31 @@ class NamedFaces:
         best, dist = self.nearest(queries)
         return [(self.names[j], float(d)) if d <= self.max_distance else (unknown, float(d))
                 for j, d in zip(best, dist)]
+
+
+def leader_groups(X: np.ndarray, max_distance: float, block: int = 256) -> np.ndarray:
+    """Group unit vectors given best first: each joins the group of the first earlier leader
+    within ``max_distance`` of it, or leads a new group. Every member lies within that
+    distance of its group's (best) face, so groups never chain strangers together the way
+    linking neighbours would. Returns each row's group number (0, 1, ... in order of leaders).
+    Rows are compared to the leaders a block at a time (one matrix product per block)."""
+    X = np.asarray(X, np.float32)
+    n = len(X)
+    group = np.full(n, -1, np.int64)
+    leaders: list[int] = []
+    min_sim = 1.0 - max_distance**2 / 2.0  # distance -> inner product of unit vectors
+    for start in range(0, n, block):
+        rows = range(start, min(start + block, n))
+        first_new = len(leaders)
+        known = X[leaders] @ X[start:start + block].T if leaders else np.empty((0, len(rows)), np.float32)
+        for j, i in enumerate(rows):
+            sims = known[:, j]
+            if first_new < len(leaders):  # leaders made within this block
+                sims = np.concatenate([sims, X[leaders[first_new:]] @ X[i]])
+            hit = np.flatnonzero(sims >= min_sim)
+            if len(hit):
+                group[i] = group[leaders[hit[0]]]
+            else:
+                group[i] = len(leaders)
+                leaders.append(i)
+    return group

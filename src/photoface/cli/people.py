@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from . import cli, render
-from .options import db_option, echo_json, json_option
+from .options import db_option, echo_json, json_option, printable
 
 
 @cli.command()
@@ -42,48 +42,69 @@ def people(person, db, include_hidden, as_json):
         echo_json(rows) if as_json else render.people(rows)
 
 
+AS_NEW_HELP = "NAME is meant as a new name, not a misspelling of someone's similar name."
+
+
 @cli.command()
 @click.argument("person")
 @click.argument("new_name")
+@click.option("--merge", "confirm_merge", is_flag=True,
+              help="If another person already has NEW_NAME, merge PERSON into them (refused without it).")
+@click.option("--new", "as_new", is_flag=True, help=AS_NEW_HELP.replace("NAME", "NEW_NAME"))
 @db_option
-def name(person, new_name, db):
-    """Name (or rename) PERSON (a cluster id or a current name). A name someone else has merges the two."""
+def name(person, new_name, confirm_merge, as_new, db):
+    """Name (or rename) PERSON (a cluster id or a current name).
+
+    A name someone else has is refused unless --merge says to merge the two; a name close
+    to someone else's asks "did you mean" unless --new says it is a new name.
+    """
     from .. import api
 
-    out = api.name(db, person, new_name)
+    out = api.name(db, person, new_name, confirm_merge=confirm_merge, as_new=as_new)
     if out.get("merged"):
-        click.echo(f"merged {out['merged']} into person {out['person']} {out['name']!r}")
+        click.echo(f"merged {out['merged']} into person {out['person']} {printable(out['name'])!r}: "
+                   f"{out['moved']} faces moved" + _left(out))
     else:
-        click.echo(f"person {out['person']} is now {out['name']!r}")
+        click.echo(f"person {out['person']} is now {printable(out['name'])!r}")
 
 
 cli.add_command(click.Command("rename", callback=name.callback, params=name.params,
                               help="Rename PERSON (same as `name`)."))
 
 
-@cli.command()
-@click.argument("target")
-@click.argument("source")
-@db_option
-def merge(target, source, db):
-    """Merge person SOURCE into TARGET (ids or names)."""
-    from .. import api
+def _left(out: dict) -> str:
+    return (f", {out['left_unassigned']} left unassigned (same photo as a face of the target)"
+            if out.get("left_unassigned") else "")
 
-    out = api.merge(db, target, source)
-    click.echo(f"merged {source} into person {out['person']}: {out['moved']} faces moved"
-               + (f", {out['left_unassigned']} left unassigned (same photo as a face of the target)"
-                  if out["left_unassigned"] else ""))
+
+@cli.command()
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--into", "target", default=None, help="The person who takes their faces (id or name).")
+@db_option
+def merge(sources, target, db):
+    """Merge people SOURCES into the person --into TARGET (ids or names): their faces become
+    TARGET's and they are removed. `photoface undo` reverts it."""
+    from .. import api
+    from ..errors import InputError
+
+    if target is None:
+        raise InputError("say which person takes the faces: photoface merge SOURCE... --into TARGET"
+                         + (f" (e.g. merge {sources[-1]} --into {sources[0]})" if len(sources) == 2 else ""))
+    for source in sources:
+        out = api.merge(db, target, source)
+        click.echo(f"merged {printable(source)} into person {out['person']}: {out['moved']} faces moved" + _left(out))
 
 
 @cli.command()
 @click.argument("face_ids", nargs=-1, type=int, required=True)
 @click.option("--to", "to", required=True, help="Person id or name (a new name creates the person).")
+@click.option("--new", "as_new", is_flag=True, help=AS_NEW_HELP.replace("NAME", "the --to name"))
 @db_option
-def move(face_ids, to, db):
+def move(face_ids, to, as_new, db):
     """Move faces (FACE_IDS) to another person; they stay there."""
     from .. import api
 
-    out = api.move(db, face_ids, to)
+    out = api.move(db, face_ids, to, as_new=as_new)
     click.echo(f"moved {len(out['faces'])} face(s) to person {out['person']} {out['name'] or ''}".rstrip())
 
 
@@ -98,6 +119,53 @@ def split(person, face_ids, new_name, db):
 
     out = api.split(db, person, face_ids, new_name)
     click.echo(f"{len(out['faces'])} face(s) moved from person {out['from']} to new person {out['person']}")
+
+
+@cli.command("new-person")
+@click.argument("face_ids", nargs=-1, type=int, required=True)
+@click.option("--name", "new_name", default=None, help="Name of the new person.")
+@click.option("--new", "as_new", is_flag=True, help=AS_NEW_HELP.replace("NAME", "the --name"))
+@db_option
+def new_person(face_ids, new_name, as_new, db):
+    """Make a new person of faces (FACE_IDS), e.g. unknown ones from `photoface faces`."""
+    from .. import api
+
+    out = api.new_person(db, face_ids, new_name, as_new=as_new)
+    who = f" {printable(out['name'])!r}" if out["name"] else ""
+    click.echo(f"new person {out['person']}{who} with {len(out['faces'])} face(s)")
+
+
+@cli.command()
+@click.argument("face_ids", nargs=-1, type=int, required=True)
+@click.option("--restore", is_flag=True, help="Stop ignoring them: the next `photoface cluster` considers them again.")
+@db_option
+def ignore(face_ids, restore, db):
+    """Not a person of interest (strangers in the background): the faces leave any person and
+    no clustering run places them again. `photoface faces --ignored` lists them."""
+    from .. import api
+
+    out = api.ignore(db, face_ids, ignored=not restore)
+    click.echo(f"{len(out['faces'])} face(s) " + ("ignored" if out["ignored"] else "no longer ignored"))
+
+
+@cli.command()
+@click.option("--unknown", "which", flag_value="unknown", default=True,
+              help="Faces that belong to nobody and are not ignored [default].")
+@click.option("--ignored", "which", flag_value="ignored", help="Faces you ignored (`photoface ignore`).")
+@click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True, help="How many faces to list.")
+@click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip this many faces first.")
+@db_option
+@json_option
+def faces(which, limit, offset, db, as_json):
+    """List unknown faces in groups of look-alikes, largest and sharpest first.
+
+    Name a group with `photoface new-person IDS --name NAME` or `photoface move IDS --to
+    PERSON`; ignore strangers with `photoface ignore IDS`.
+    """
+    from .. import api
+
+    out = api.unknown_faces(db, offset=offset, limit=limit, ignored=which == "ignored")
+    echo_json(out) if as_json else render.unknown_faces(out, which)
 
 
 @cli.command()

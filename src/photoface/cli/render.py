@@ -46,6 +46,10 @@ def status(info: dict) -> None:
     echo(f"{info['db']} (schema {info['schema_version']})")
     echo(f"photos: {info['photos']} ({info['indexed']} indexed, {info['failed']} failed, "
          f"{info['missing']} missing); faces: {info['faces']}")
+    echo(f"people: {info['named_people']} named, {info['unnamed_clusters']} unnamed clusters"
+         + (f", {info['hidden_people']} hidden" if info["hidden_people"] else "")
+         + f"; unknown faces: {info['unknown_faces']} (`photoface faces`)"
+         + (f", ignored: {info['ignored_faces']}" if info["ignored_faces"] else ""))
     for run in info["runs"]:
         echo(f"run {run['id']}: {run['status']}, {run['root']}, started {run['started_at']}, "
              f"{run['photos_indexed']} indexed, {run['photos_failed']} failed, {run['faces_found']} faces")
@@ -85,8 +89,34 @@ def people(rows: list) -> None:
             label += f" [{r.name_source} {r.name_confidence or 0:.2f}]"
         if r.hidden:
             label += " (hidden)"
-        examples = ", ".join(f"{e.face_id}:{printable(e.path)}" for e in r.examples)
+        examples = ", ".join(str(e.face_id) for e in r.examples)
+        if r.examples:
+            examples += f" ({short_path(r.examples[0].path, 40)})"
         echo(f"{r.id:>5}  {label:<30} {r.faces:>6} {r.photos:>6}  {examples}")
+
+
+def unknown_faces(out: dict, which: str) -> None:
+    if not out["total"]:
+        echo("no unknown faces" if which == "unknown" else "no ignored faces")
+        return
+    faces = out["faces"]
+    shown = f"{out['offset'] + 1}-{out['offset'] + len(faces)} of " if len(faces) < out["total"] else ""
+    echo(f"{shown}{out['total']} {which} faces in {out['groups']} groups of look-alikes, largest and sharpest first")
+    group = None
+    for f in faces:
+        if f["group"] != group:
+            group = f["group"]
+            members = [g["face_id"] for g in faces if g["group"] == group]
+            echo(f"group {group + 1}: {len(members)} face(s) {' '.join(map(str, members))}")
+        echo(f"  face {f['face_id']:>7}  {short_path(f['path'])}  box {f['box']}")
+    if out["offset"] + len(faces) < out["total"]:
+        echo(f"... {out['total'] - out['offset'] - len(faces)} more: --offset {out['offset'] + len(faces)}")
+
+
+def short_path(path: str, width: int = 60) -> str:
+    """A path for a line of text: its end, at most ``width`` characters, escaped."""
+    text = printable(path)
+    return text if len(text) <= width else "..." + text[-(width - 3):]
 
 
 def history(rows: list) -> None:

@@ -221,6 +221,18 @@ class Library:
             "faces": q("SELECT count(*) FROM faces f JOIN photos p ON p.id = f.photo_id WHERE p.status = 'indexed'").fetchone()[0],
         }
 
+    def people_counts(self) -> dict:
+        """People by kind, and the faces of present photos that belong to nobody (unknown) or
+        that a user ignored."""
+        named, clusters, hidden = self.db.execute(
+            "SELECT coalesce(sum(name IS NOT NULL AND hidden = 0), 0), coalesce(sum(name IS NULL AND hidden = 0), 0), "
+            "coalesce(sum(hidden), 0) FROM people").fetchone()
+        unknown, ignored = self.db.execute(
+            "SELECT coalesce(sum(coalesce(assigned_by, '') != 'user'), 0), coalesce(sum(assigned_by = 'user'), 0) "
+            "FROM present_faces WHERE person_id IS NULL").fetchone()
+        return {"named_people": named, "unnamed_clusters": clusters, "hidden_people": hidden,
+                "unknown_faces": unknown, "ignored_faces": ignored}
+
     def iter_faces(self, model: str | None = None) -> Iterator[dict]:
         """Faces of present photos, with their photo path and embedding as a numpy vector."""
         sql = (

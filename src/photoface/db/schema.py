@@ -170,5 +170,20 @@ CREATE TABLE pending_changes (
 );
 CREATE INDEX idx_pending_changes_waiting ON pending_changes(id) WHERE applied_at IS NULL
 """),
+    (8, "new people and ignored faces may wait for a run too", """
+CREATE TABLE pending_changes_8 (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    action TEXT NOT NULL CHECK (action IN ('name', 'merge', 'move', 'split', 'reject', 'hide', 'undo',
+                                           'new_person', 'ignore')),
+    args TEXT NOT NULL,
+    applied_at TEXT,
+    error TEXT
+);
+INSERT INTO pending_changes_8 SELECT id, at, action, args, applied_at, error FROM pending_changes;
+DROP TABLE pending_changes;
+ALTER TABLE pending_changes_8 RENAME TO pending_changes;
+CREATE INDEX idx_pending_changes_waiting ON pending_changes(id) WHERE applied_at IS NULL
+"""),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -65,6 +65,13 @@ class Vectors:
             "SELECT id FROM faces INDEXED BY idx_faces_unclustered WHERE model = ? AND clustered = 0 AND person_id IS NULL "
             "AND coalesce(assigned_by, '') != 'user'", [model])]
 
+    def unknown_face_ids(self, model: str, ignored: bool = False) -> list[int]:
+        """Faces of present photos that belong to nobody: those not ignored, or (``ignored``)
+        only the ones a user ignored (placed with nobody)."""
+        return [r[0] for r in self.db.execute(
+            "SELECT id FROM present_faces WHERE model = ? AND person_id IS NULL "
+            "AND (coalesce(assigned_by, '') = 'user') = ? ORDER BY id", [model, int(ignored)])]
+
     def with_photo_mates(self, face_ids: Iterable[int], model: str) -> list[int]:
         """The given faces and every other face of ``model`` in their photos."""
         self._wanted(face_ids)
@@ -73,15 +80,17 @@ class Vectors:
             "AND +model = ?", [model])]
 
     def face_counts(self, model: str) -> tuple[int, int]:
-        """(faces of present photos, those of them that belong to nobody)."""
+        """(faces of present photos, those of them that belong to nobody and are not ignored)."""
         def one(sql: str) -> tuple:
             return self.db.execute(sql, [model]).fetchone()
 
         # counted from indexes (a join over every face costs a second at a million faces)
         faces, = one("SELECT count(*) FROM faces WHERE model = ?")
-        unknown, = one("SELECT count(*) FROM faces WHERE model = ? AND person_id IS NULL")
+        unknown, = one("SELECT count(*) FROM faces WHERE model = ? AND person_id IS NULL "
+                       "AND coalesce(assigned_by, '') != 'user'")
         gone, gone_unknown = one(
-            "SELECT count(*), count(*) - count(f.person_id) FROM photos p CROSS JOIN faces f ON f.photo_id = p.id "
+            "SELECT count(*), coalesce(sum(f.person_id IS NULL AND coalesce(f.assigned_by, '') != 'user'), 0) "
+            "FROM photos p CROSS JOIN faces f ON f.photo_id = p.id "
             "WHERE p.status IN ('failed', 'missing') AND f.model = ?")
         return faces - gone, unknown - gone_unknown
 
