@@ -224,8 +224,9 @@ def test_screenshots_of_every_page(server, browser):
     api.name(db, str(pid), "Barack Obama")
     with sqlite3.connect(db) as conn:
         group = conn.execute("SELECT id FROM photos WHERE path = ?", [str(folder / "events" / "group.jpg")]).fetchone()[0]
+    api.reject(db, [api.person_faces(db, pid).face_list[0]["face_id"]])  # an unknown face at least
     pages = {"people": "/people", "person": f"/person/{pid}", "review": "/review", "photo": f"/photo/{group}",
-             "search": "/search?people=Barack+Obama", "status": "/status"}
+             "search": "/search?people=Barack+Obama", "status": "/status", "unknown": "/unknown"}
     SHOTS.mkdir(parents=True, exist_ok=True)
     try:
         for size, (w, h) in SIZES.items():
@@ -247,6 +248,61 @@ def test_screenshots_of_every_page(server, browser):
                 assert out.stat().st_size > 5000
     finally:
         browser.set_window_size(*SIZES["desktop"])
+
+
+def test_unknown_faces_named_in_bulk_and_names_that_would_merge_ask_first(server, browser):
+    base, folder, db, truth = server
+    obama, biden = person_with(db, folder, "obama/obama.jpg"), person_with(db, folder, "biden/biden.jpg")
+    api.name(db, str(biden), "Joe Biden")
+    lost = [f["face_id"] for f in api.person_faces(db, obama).face_list if "obama/" in f["path"]][:3]
+    api.reject(db, lost)  # three of Obama's faces become unknown
+    browser.get(f"{base}/unknown")
+    section = next(g for g in all_css(browser, "section.group")
+                   if f"face-{lost[0]}" in g.get_attribute("innerHTML"))
+    section.find_element("css selector", ".select-group").click()
+    picked = {int(b.get_attribute("value")) for b in all_css(browser, "input[name=face]") if b.is_selected()}
+    assert set(lost) <= picked and "selected" in by_css(browser, ".selected-count").text
+    by_css(browser, "#faces-form input[name=to]").send_keys("Barack Obama")
+    by_css(browser, "button[value=new_person]").click()
+    assert "are now #" in flash_text(browser)
+    new = person_with(db, folder, api.person_faces(db, "Barack Obama").face_list[0]["path"].split(f"{folder}/")[1])
+    assert set(lost) <= set(faces_of(db, new))
+    # naming the rest of Obama "Joe Biden" asks first and shows both people; cancel changes nothing
+    before = people_rows(db)
+    browser.get(f"{base}/person/{obama}")
+    field = by_css(browser, ".toolbar input[name=name]")
+    field.clear()
+    field.send_keys("joe biden")
+    by_css(browser, ".toolbar form button").click()
+    assert "is already Joe Biden" in by_css(browser, "h1").text
+    assert len(all_css(browser, ".confirm .pair > div")) == 2 and people_rows(db) == before
+    by_css(browser, ".confirm a[href]").click()  # Biden's page link
+    assert people_rows(db) == before
+    # a near miss of a name: "did you mean", and "no, someone else" names them as typed
+    browser.get(f"{base}/person/{obama}")
+    field = by_css(browser, ".toolbar input[name=name]")
+    field.clear()
+    field.send_keys("Barack Obamma")
+    by_css(browser, ".toolbar form button").click()
+    assert "Did you mean Barack Obama" in by_css(browser, "h1").text
+    all_css(browser, ".confirm .toolbar button")[0].click()
+    assert people_rows(db)[obama][0] == "Barack Obamma"
+    # and the merge, when confirmed
+    field = by_css(browser, ".toolbar input[name=name]")
+    field.clear()
+    field.send_keys("Barack Obama")
+    by_css(browser, ".toolbar form button").click()
+    by_css(browser, ".confirm button.danger").click()
+    assert "merged into Barack Obama" in flash_text(browser)
+    assert obama not in people_rows(db) and set(lost) <= set(faces_of(db, new))
+    # ignore a face: it leaves the unknown faces for the ignored ones
+    api.reject(db, lost[:1])
+    browser.get(f"{base}/unknown")
+    by_css(browser, f"#face-{lost[0]} input[name=face]").click()
+    by_css(browser, "button[value=ignore]").click()
+    assert "ignored" in flash_text(browser) and not all_css(browser, f"#face-{lost[0]}")
+    browser.get(f"{base}/unknown?ignored=1")
+    assert all_css(browser, f"#face-{lost[0]}")
 
 
 # --- safety, without a browser -----------------------------------------------------------

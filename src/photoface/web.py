@@ -20,10 +20,11 @@ from werkzeug.routing import BaseConverter
 from werkzeug.serving import WSGIRequestHandler
 
 from . import api
-from .errors import InputError, PhotofaceError
+from .errors import InputError, NameConflict, PhotofaceError
 
 PEOPLE_PER_PAGE = 60
 FACES_PER_PAGE = 120
+UNKNOWN_PER_PAGE = 120
 PHOTOS_PER_PAGE = 120
 #: The highest page number a request may ask for (any page past the last is empty).
 MAX_PAGE = 10**6
@@ -106,6 +107,23 @@ def create_app(db: str, read_only: bool = False, hosts: set[str] | None = None) 
                                 "frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
         return resp
 
+    @app.errorhandler(NameConflict)
+    def _name_conflict(exc):
+        """Ask before a name merges two people or a near miss of a name makes a new one: the
+        same form again, with the user's answer."""
+        if request.method != "POST":
+            return _input_error(exc)
+        pid = request.view_args.get("pid") if request.view_args else None
+        people = [api.person_page(db, str(i), limit=6) for i, _ in exc.people]
+        this = api.person_page(db, str(pid), limit=6) if pid is not None else None
+        faces = [int(x) for x in request.form.getlist("face") if x.isdigit() and len(x) <= 18][:12]
+        fields = [(k, v) for k, v in request.form.items(multi=True) if k not in ("csrf", "confirm")]
+        if request.form.get("action"):
+            fields.append(("action", request.form["action"]))
+        return render_template("confirm.html", conflict=exc, people=people, this=this, faces=faces,
+                               fields=fields, typed=request.form.get("name") or request.form.get("to", ""),
+                               action=request.path, back=_back()), 409
+
     @app.errorhandler(InputError)
     def _input_error(exc):
         if request.method == "POST":
@@ -134,10 +152,10 @@ def create_app(db: str, read_only: bool = False, hosts: set[str] | None = None) 
         flash(message, "ok")
         return redirect(_back())
 
-    def _change(fn, *args) -> dict | None:
+    def _change(fn, *args, **kwargs) -> dict | None:
         """Make a change; while an index or cluster run holds the library it is saved and
         applied when the run ends (None, with a message saying so)."""
-        out = fn(db, *args, queue_if_busy=True)
+        out = fn(db, *args, queue_if_busy=True, **kwargs)
         if "queued" in out:
             flash(QUEUED, "ok")
             return None
@@ -161,6 +179,19 @@ def create_app(db: str, read_only: bool = False, hosts: set[str] | None = None) 
         p = api.person_page(db, str(pid), offset=(page - 1) * FACES_PER_PAGE, limit=FACES_PER_PAGE)
         return render_template("person.html", p=p, page=page, similar=api.similar_people(db, str(pid)),
                                pages=max(1, -(-p.total_faces // FACES_PER_PAGE)))
+
+    @app.get("/unknown")
+    def unknown():
+        page, ignored = _page(), bool(request.args.get("ignored"))
+        data = api.unknown_faces(db, offset=(page - 1) * UNKNOWN_PER_PAGE, limit=UNKNOWN_PER_PAGE, ignored=ignored)
+        groups: list[list[dict]] = []
+        for f in data["faces"]:
+            if not groups or groups[-1][0]["group"] != f["group"]:
+                groups.append([])
+            groups[-1].append(f)
+        names = [p.name for p in api.people(db) if p.name]
+        return render_template("unknown.html", data=data, groups=groups, ignored=ignored, names=names, page=page,
+                               pages=max(1, -(-data["total"] // UNKNOWN_PER_PAGE)))
 
     @app.get("/review")
     def review():
@@ -232,8 +263,16 @@ def create_app(db: str, read_only: bool = False, hosts: set[str] | None = None) 
         new = request.form.get("name", "").strip()
         if not new:
             raise InputError("a name cannot be empty")
-        out = _change(api.name, str(pid), new)
-        return _done(f"named {out.get('name', new)!s}") if out else redirect(_back())
+        confirm = request.form.get("confirm", "")
+        if not confirm:  # asked before the change is made or saved for later
+            api.check_name(db, str(pid), new)
+        out = _change(api.name, str(pid), new, confirm_merge=confirm == "merge", as_new=confirm == "new")
+        if not out:
+            return redirect(_back())
+        if out.get("merged"):
+            flash(f"merged into {out['name']}: {out['moved']} faces moved", "ok")
+            return redirect(url_for("person", pid=out["person"]))
+        return _done(f"named {out['name']}")
 
     @app.post("/person/<id:pid>/merge")
     def merge(pid: int):
@@ -262,13 +301,21 @@ def create_app(db: str, read_only: bool = False, hosts: set[str] | None = None) 
         if action == "split":
             out = _change(api.split, person, ids, request.form.get("to", "").strip() or None)
             return _done(f"{len(ids)} face(s) split off into #{out.get('person', '')}") if out else redirect(_back())
+        as_new = request.form.get("confirm") == "new"
         if action in ("move", "confirm"):
             to = person if action == "confirm" else request.form.get("to", "").strip()
             if not to:
                 raise InputError("give the name or id of the person to move them to")
-            if not _change(api.move, ids, to):
+            if not _change(api.move, ids, to, as_new=as_new):
                 return redirect(_back())
             return _done(f"{len(ids)} face(s) confirmed" if action == "confirm" else f"{len(ids)} face(s) moved")
+        if action == "new_person":
+            out = _change(api.new_person, ids, request.form.get("to", "").strip() or None, as_new=as_new)
+            return _done(f"{len(ids)} face(s) are now #{out['person']}") if out else redirect(_back())
+        if action in ("ignore", "restore"):
+            if not _change(api.ignore, ids, action == "ignore"):
+                return redirect(_back())
+            return _done(f"{len(ids)} face(s) " + ("ignored" if action == "ignore" else "back among unknown faces"))
         raise InputError(f"unknown action {action!r}")
 
     @app.post("/undo")

@@ -18,6 +18,16 @@ document.addEventListener("DOMContentLoaded", () => {
       if (counter) counter.textContent = n ? n + " selected" : "";
     };
     form.addEventListener("change", update);
+    // Unknown faces: select (or clear) a whole group of look-alikes at once.
+    for (const button of form.querySelectorAll(".select-group")) {
+      button.addEventListener("click", () => {
+        const boxes = [...button.closest(".group").querySelectorAll("input[name=face]")];
+        const all = boxes.every((b) => b.checked);
+        boxes.forEach((b) => { b.checked = !all; });
+        button.textContent = all ? "Select group" : "Clear group";
+        update();
+      });
+    }
     update();
   }
 
