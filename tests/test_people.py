@@ -200,6 +200,10 @@ def test_search_by_face_and_verify(lib):
     group = folder / "events" / "group.jpg"
     all_pairs = api.verify(str(PHOTOS / "biden.jpg"), str(group), all_pairs=True)
     assert len(all_pairs["pairs"]) == 3 and sum(p["same_person"] for p in all_pairs["pairs"]) == 1
+    # the command's exit status says it, as cmp and diff do: 0 same, 1 different, 2 an error
+    assert main(["verify", str(PHOTOS / "obama.jpg"), str(PHOTOS / "obama3.jpg")]) == 0
+    assert main(["verify", str(PHOTOS / "obama.jpg"), str(PHOTOS / "biden.jpg")]) == 1
+    assert main(["verify", str(PHOTOS / "obama.jpg"), str(PHOTOS / "chelsea_cat.jpg")]) == 2
 
 
 def test_classifier_names_a_split_off_cluster_and_not_strangers(lib):

@@ -24,6 +24,13 @@ class GalleryPerson:
 class Gallery:
     people: list[GalleryPerson]
     skipped: list[tuple[str, str]]  # (path, why)
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (path, what was done) for photos used with a remark
+
+
+#: In a gallery photo with several clear faces, the largest is taken for the person when its
+#: shorter side is at least this many times the next one's (a portrait with someone beside
+#: or behind); faces of about the same size leave the photo out, since either may be them.
+GALLERY_MAIN_FACE_RATIO = 1.5
 
 
 def gallery_files(folder: str) -> dict[str, list[str]]:
@@ -63,25 +70,40 @@ def build_gallery(folder: str, embed_photos) -> Gallery:
     files = gallery_files(folder)
     all_paths = [p for paths in files.values() for p in paths]
     results = {r.path: r for r in embed_photos(all_paths)}
-    people, skipped = [], []
+    people, skipped, notes = [], [], []
     for name, paths in files.items():
         vectors, used = [], []
         for path in paths:
             res = results[path]
             if res.status != "indexed":
                 skipped.append((path, res.error or "unreadable"))
-            elif not res.faces:
-                skipped.append((path, "no face found"))
-            elif len(clear := clear_faces(res.faces)) != 1:
-                skipped.append((path, f"{len(res.faces)} faces: a gallery photo must show only {name}"))
-            else:
-                vectors.append(clear[0].embedding)
-                used.append(path)
+                continue
+            clear = clear_faces(res.faces)
+            if not clear:
+                skipped.append((path, "no face found" if not res.faces else "no clear face (too small or blurred)"))
+                continue
+            face = _main_face(clear)
+            if face is None:
+                skipped.append((path, f"{len(clear)} faces of about the same size: crop it to {name} alone"))
+                continue
+            if len(clear) > 1:
+                notes.append((path, f"{len(clear)} faces: the largest taken for {name}"))
+            vectors.append(face.embedding)
+            used.append(path)
         if not paths:
             skipped.append((os.path.join(folder, name), "no photos"))
         if vectors:
             people.append(GalleryPerson(name, np.stack(vectors).astype(np.float32), used))
-    return Gallery(people, skipped)
+    return Gallery(people, skipped, notes)
+
+
+def _main_face(faces: list):
+    """The one face, or the clearly largest of several (GALLERY_MAIN_FACE_RATIO); else None."""
+    if len(faces) == 1:
+        return faces[0]
+    by_size = sorted(faces, key=lambda f: -min(f.detection.width, f.detection.height))
+    big, second = (min(f.detection.width, f.detection.height) for f in by_size[:2])
+    return by_size[0] if big >= GALLERY_MAIN_FACE_RATIO * second else None
 
 
 def match_clusters(clusters: dict[int, np.ndarray], gallery: Gallery, threshold: float,

@@ -4,6 +4,7 @@ merges the two (label.give_name), and close calls are listed for review, never g
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ from .config import NAMING_DISTANCE
 from .db import Store
 from .errors import InputError
 from .neighbors import nearest
+from .types import BY_USER
 
 
 @dataclass(frozen=True)
@@ -67,8 +69,12 @@ def from_gallery(store: Store, folder: str, embed_photos, model: str, threshold:
     if not dry_run:
         apply(store, matches, lambda n: f"named {n} cluster(s) from the gallery {folder}",
               {"gallery": folder, "matches": [m.to_dict() for m in matches]})
-    return {"gallery_people": [{"name": p.name, "photos": len(p.photos)} for p in g.people],
+    holders = {p.name: store.people_by_name(p.name) for p in g.people}
+    return {"gallery_people": [{"name": p.name, "photos": len(p.photos),
+                                "existing_person": holders[p.name][0].id if holders[p.name] else None}
+                               for p in g.people],
             "skipped": [{"path": p, "why": w} for p, w in g.skipped],
+            "notes": [{"path": p, "what": w} for p, w in g.notes],
             "named": matches, "review": review, "applied": not dry_run}
 
 
@@ -77,12 +83,23 @@ def train(store: Store, db: str, model: str) -> dict:
     import joblib
 
     names, X = store.named_faces(model, user_named=True)
+    counts = Counter(names)
+    left_out = [{"name": n, "why": "only 1 face (2 needed)"} for n, c in sorted(counts.items()) if c < 2]
+    keep = np.array([counts[n] >= 2 for n in names], bool)
+    names, X = [n for n, k in zip(names, keep) if k], X[keep]
+    for pid, name in sorted(store.person_names().items(), key=lambda kv: str(kv[1])):
+        person = store.person(pid)
+        if name and name not in counts:
+            why = (f"named by the {person.name_source}, not by you: only names you gave are learned"
+                   if person.name_source != BY_USER else "no faces in photos that are present")
+            left_out.append({"name": name, "why": why})
     if not names:
-        raise InputError("no named faces to learn from: name some people first (`photoface name ID NAME`)")
+        raise InputError("no named faces to learn from: name some people first (`photoface name ID NAME`)"
+                         + "".join(f"; {o['name']}: {o['why']}" for o in left_out[:5]))
     clf = gal.train_classifier(X, names)
     joblib.dump({"model": model, "classifier": clf, "classes": sorted(set(names)), "X": X, "names": names},
                 classifier_path(db))
-    return {"path": classifier_path(db), "people": len(set(names)), "faces": len(names)}
+    return {"path": classifier_path(db), "people": len(set(names)), "faces": len(names), "left_out": left_out}
 
 
 def load_classifier(db: str, model: str) -> dict:

@@ -327,10 +327,15 @@ def create_app(db: str, read_only: bool = False, hosts: set[str] | None = None) 
 
 
 class _QuietHandler(WSGIRequestHandler):
-    """Werkzeug's handler without its version banner in the Server header."""
+    """Werkzeug's handler without its version banner in the Server header, and without a
+    terminal line for every request (server errors are still logged)."""
 
     def version_string(self) -> str:
         return "photoface"
+
+    def log_request(self, code="-", size="-") -> None:
+        if str(code).isdigit() and int(code) >= 500:
+            super().log_request(code, size)
 
 
 def serve(db: str, host: str = "127.0.0.1", port: int = 8765, read_only: bool = False, on_ready=None,

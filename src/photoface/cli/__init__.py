@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..errors import PhotofaceError
 
     try:
-        cli.main(args=argv, prog_name="photoface", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="photoface", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:
         click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
         return 0
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     except PhotofaceError as exc:
         click.echo(f"photoface: error: {exc}", err=True)
         return 1
-    return 0
+    return code if isinstance(code, int) else 0  # a command's own exit status (click.exceptions.Exit)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -58,11 +58,22 @@ def search(people, and_, or_, not_, only, after, before, face_photo, all_faces, 
 @click.option("--all", "all_pairs", is_flag=True, help="Compare every face of A with every face of B.")
 @json_option
 def verify(photo_a, photo_b, all_pairs, as_json):
-    """Same person or not: the distance between the faces in two photos (largest face of each)."""
-    from .. import api
+    """Same person or not: the distance between the faces in two photos (largest face of each).
 
-    out = api.verify(photo_a, photo_b, all_pairs=all_pairs)
+    Exit status, as with cmp and diff: 0 the same person (with --all: in some pair), 1
+    different people, 2 an error.
+    """
+    from .. import api
+    from ..errors import PhotofaceError
+
+    try:
+        out = api.verify(photo_a, photo_b, all_pairs=all_pairs)
+    except PhotofaceError as exc:
+        click.echo(f"photoface: error: {exc}", err=True)
+        raise click.exceptions.Exit(2) from None
     echo_json(out) if as_json else render.verify(out, all_pairs)
+    if not any(p["same_person"] for p in out["pairs"]):
+        raise click.exceptions.Exit(1)
 
 
 @cli.command()

@@ -122,6 +122,8 @@ class ProgressBar:
 
             self.close()
             self.bar = tqdm(total=total, unit=self.unit, desc=self.desc, dynamic_ncols=True, file=sys.stderr)
+            if total:  # until the first photo is done, say why nothing moves
+                self.bar.set_postfix_str("loading the models", refresh=True)
 
     def on_progress(self, done: int, total: int, faces: int) -> None:
         if self.bar is not None:

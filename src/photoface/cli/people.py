@@ -241,3 +241,5 @@ def train_classifier(db):
 
     out = api.train_classifier(db)
     click.echo(f"trained on {out['faces']} faces of {out['people']} people: {out['path']}")
+    for o in out["left_out"]:
+        click.echo(f"left out {printable(o['name'])!r}: {o['why']}")

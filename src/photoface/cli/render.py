@@ -11,7 +11,7 @@ def index_summary(s) -> None:
     echo(f"{s.photos_seen} photos seen: {s.photos_indexed} indexed, {s.photos_unchanged} skipped (unchanged), "
          f"{s.photos_moved} moved, {s.photos_missing} missing, {s.photos_failed} failed; "
          f"{s.faces_found} faces found")
-    if s.photos_indexed + s.photos_failed:
+    if s.photos_indexed:  # a rate over failures alone says nothing
         where = "in this process (sync)" if s.scheduler == "sync" else f"with {s.workers} worker(s) ({s.scheduler})"
         echo(f"{s.photos_per_s:.2f} photos/s, {s.faces_per_s:.2f} faces/s {where}; {s.elapsed_s:.1f} s in all")
     for path, error in s.errors:
@@ -122,15 +122,26 @@ def short_path(path: str, width: int = 60) -> str:
 def history(rows: list) -> None:
     for r in rows:
         flag = f" (undone {r.undone_at})" if r.undone_at else ""
-        echo(f"{r.id:>5}  {r.at}  {r.user or '-':<10} {r.action:<8} {r.summary}{flag}")
+        summary = r.summary
+        d = r.details or {}
+        if r.action == "name" and "new" in d:  # said the same way for entries written by older versions
+            summary = (f"renamed person {d['person']} {d['old']!r} to {d['new']!r}" if d.get("old")
+                       else f"named cluster {d['person']} {d['new']!r}")
+        echo(f"{r.id:>5}  {r.at[:19]}  {r.user or '-':<10} {r.action:<10} {printable(summary)}{flag}")
 
 
 def label(out: dict, dry_run: bool) -> None:
     for s in out.get("skipped", []):
-        echo(f"skipped {printable(s['path'])}: {s['why']}")
+        echo(f"skipped {short_path(s['path'])}: {s['why']}")
+    for n in out.get("notes", []):
+        echo(f"note {short_path(n['path'])}: {n['what']}")
+    existing = {g["name"]: g["existing_person"] for g in out.get("gallery_people", []) if g["existing_person"]}
+    for name, pid in existing.items():
+        echo(f"{printable(name)!r} is already person {pid} in the library: clusters that match join them")
     verb = "would name" if dry_run else "named"
     for m in out["named"]:
-        echo(f"{verb} cluster {m.person} {m.name!r} (distance {m.distance}, confidence {m.confidence})")
+        joins = f", joining person {existing[m.name]}" if m.name in existing else ""
+        echo(f"{verb} cluster {m.person} {printable(m.name)!r} (distance {m.distance}, confidence {m.confidence}){joins}")
     for m in out["review"]:
         echo(f"review: cluster {m.person} looks like {m.name!r} (distance {m.distance}) "
              "but not clearly; name it by hand if so")
