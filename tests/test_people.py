@@ -203,6 +203,8 @@ def test_search_by_face_and_verify(lib):
     # the command's exit status says it, as cmp and diff do: 0 same, 1 different, 2 an error
     assert main(["verify", str(PHOTOS / "obama.jpg"), str(PHOTOS / "obama3.jpg")]) == 0
     assert main(["verify", str(PHOTOS / "obama.jpg"), str(PHOTOS / "biden.jpg")]) == 1
+    loose = str(round(other["distance"] + 0.01, 3))  # a threshold from `photoface calibrate`, say
+    assert main(["verify", str(PHOTOS / "obama.jpg"), str(PHOTOS / "biden.jpg"), "--threshold", loose]) == 0
     assert main(["verify", str(PHOTOS / "obama.jpg"), str(PHOTOS / "chelsea_cat.jpg")]) == 2
 
 

@@ -403,6 +403,7 @@ def calibrate(labeled: str, *, fmr: float = 1e-3, cache: str | None = None, work
     table, truth = _labeled_faces(labeled, cache, workers, scheduler, on_start, on_progress)
     out = evaluate.calibrate(table["X"], truth, fmr)
     out["default_threshold"] = SAME_PERSON_DISTANCE
+    out["default_naming_threshold"] = NAMING_DISTANCE
     return out
 
 

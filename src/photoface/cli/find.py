@@ -5,9 +5,8 @@ import dataclasses
 
 import click
 
-from ..config import NAMING_DISTANCE
 from . import cli, render
-from .options import DEFAULTS, db_option, device_option, echo_json, json_option
+from .options import DEFAULTS, NAMING, SAME_PERSON, db_option, device_option, echo_json, json_option, threshold_option
 
 
 @cli.command()
@@ -23,15 +22,14 @@ from .options import DEFAULTS, db_option, device_option, echo_json, json_option
 @click.option("--all-faces", is_flag=True, help="With --face: search for every face of the photo.")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
               help="With --face: how many faces to list.")
-@click.option("--max-distance", type=click.FloatRange(0, 2), default=None,
-              help="With --face: farthest match shown [default: the same-person threshold].")
+@threshold_option(SAME_PERSON)
 @click.option("--emotion", default=None, metavar="EXPRESSION",
               help="A face with this expression: angry, disgust, fear, happy, sad, surprise, neutral.")
 @click.option("--age", default=None, metavar="RANGE", help="A face estimated this old: 20-35, 60- or -12.")
 @click.option("--gender", default=None, metavar="female|male", help="A face estimated of this gender.")
 @db_option
 @json_option
-def search(people, and_, or_, not_, only, after, before, face_photo, all_faces, limit, max_distance, emotion, age,
+def search(people, and_, or_, not_, only, after, before, face_photo, all_faces, limit, threshold, emotion, age,
            gender, db, as_json):
     """Photos of PEOPLE (names or ids), or faces like the one in --face PHOTO.
 
@@ -43,8 +41,7 @@ def search(people, and_, or_, not_, only, after, before, face_photo, all_faces, 
     if face_photo:
         if people or and_ or or_ or not_:
             raise click.UsageError("search either by people or by --face, not both")
-        kwargs = {} if max_distance is None else {"max_distance": max_distance}
-        hits = api.search_face(db, face_photo, limit=limit, all_faces=all_faces, **kwargs)
+        hits = api.search_face(db, face_photo, limit=limit, all_faces=all_faces, max_distance=threshold)
         echo_json(hits) if as_json else render.face_hits(hits)
         return
     rows = api.search(db, list(people) + list(and_), any_of=or_, none_of=not_, only=only, after=after, before=before,
@@ -56,8 +53,9 @@ def search(people, and_, or_, not_, only, after, before, face_photo, all_faces, 
 @click.argument("photo_a", type=click.Path(dir_okay=False))
 @click.argument("photo_b", type=click.Path(dir_okay=False))
 @click.option("--all", "all_pairs", is_flag=True, help="Compare every face of A with every face of B.")
+@threshold_option(SAME_PERSON)
 @json_option
-def verify(photo_a, photo_b, all_pairs, as_json):
+def verify(photo_a, photo_b, all_pairs, threshold, as_json):
     """Same person or not: the distance between the faces in two photos (largest face of each).
 
     Exit status, as with cmp and diff: 0 the same person (with --all: in some pair), 1
@@ -67,7 +65,7 @@ def verify(photo_a, photo_b, all_pairs, as_json):
     from ..errors import PhotofaceError
 
     try:
-        out = api.verify(photo_a, photo_b, all_pairs=all_pairs)
+        out = api.verify(photo_a, photo_b, all_pairs=all_pairs, threshold=threshold)
     except PhotofaceError as exc:
         click.echo(f"photoface: error: {exc}", err=True)
         raise click.exceptions.Exit(2) from None
@@ -89,17 +87,16 @@ def verify(photo_a, photo_b, all_pairs, as_json):
 @click.option("--scene-cut", "video_cut_threshold", type=click.FloatRange(min=0),
               default=DEFAULTS.video_cut_threshold, show_default=True,
               help="Mean grey-level change that counts as a scene cut, where faces are detected again (0: off).")
-@click.option("--max-distance", type=click.FloatRange(0, 2), default=NAMING_DISTANCE, show_default=True,
-              help="A face takes the name of the nearest named face within this distance.")
+@threshold_option(NAMING)
 @click.option("--labels", type=click.Path(dir_okay=False), default=None,
               help="Also write one JSON line per frame with its boxes and names.")
 @device_option
 @json_option
-def annotate(video, output, db, every, max_side, video_cut_threshold, max_distance, labels, device, as_json):
+def annotate(video, output, db, every, max_side, video_cut_threshold, threshold, labels, device, as_json):
     """Copy VIDEO with a box and a name drawn on every face (same size, frame rate and length)."""
     from .. import api
 
     settings = dataclasses.replace(DEFAULTS, device=device, video_cut_threshold=video_cut_threshold)
-    r = api.annotate(video, output, db=db, every=every, max_side=max_side, max_distance=max_distance,
+    r = api.annotate(video, output, db=db, every=every, max_side=max_side, max_distance=threshold,
                      labels=labels, settings=settings)
     echo_json(r) if as_json else render.annotate(r)

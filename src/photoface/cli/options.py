@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from ..config import DEVICES, PRECISIONS, Settings
+from ..config import DEVICES, NAMING_DISTANCE, PRECISIONS, SAME_PERSON_DISTANCE, Settings
 
 DEFAULTS = Settings()
 
@@ -141,3 +141,19 @@ class ProgressBar:
 
     def __exit__(self, *exc):
         self.close()
+
+
+#: The two distances a user may set, and what each decides (config.py says how they were chosen).
+SAME_PERSON = (SAME_PERSON_DISTANCE, "Two faces closer than this are the same person")
+NAMING = (NAMING_DISTANCE, "A face takes a known person's name only this close to their faces (stricter than "
+                           f"the {SAME_PERSON_DISTANCE} same-person threshold)")
+
+
+def threshold_option(kind: tuple[float, str]):
+    """``--threshold DISTANCE``, the same option wherever a distance decides (verify, search,
+    label, annotate); ``--max-distance`` is kept as its old name."""
+    default, what = kind
+    return click.option("--threshold", "--max-distance", "threshold", type=click.FloatRange(0, 2), default=default,
+                        show_default=True, metavar="DISTANCE",
+                        help=f"{what}: Euclidean distance between FaceNet embeddings. `photoface calibrate` "
+                             "measures it on your own labeled photos.")

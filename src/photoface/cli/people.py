@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from . import cli, render
-from .options import db_option, echo_json, json_option, printable
+from .options import NAMING, db_option, echo_json, json_option, printable, threshold_option
 
 
 @cli.command()
@@ -221,15 +221,17 @@ def history(db, limit, as_json):
               help="Folder of known faces: GALLERY/<Person Name>/*.jpg.")
 @click.option("--classifier", is_flag=True, help="Use the classifier from `photoface train-classifier`.")
 @click.option("--dry-run", is_flag=True, help="Only show what would be named.")
+@threshold_option(NAMING)
 @db_option
 @json_option
-def label(gallery, classifier, dry_run, db, as_json):
+def label(gallery, classifier, dry_run, threshold, db, as_json):
     """Name clusters that match known people; names a user gave are never replaced."""
     from .. import api
 
     if bool(gallery) == bool(classifier):
         raise click.UsageError("give either --gallery FOLDER or --classifier")
-    out = api.label_gallery(db, gallery, dry_run=dry_run) if gallery else api.label_classifier(db, dry_run=dry_run)
+    out = (api.label_gallery(db, gallery, threshold=threshold, dry_run=dry_run) if gallery
+           else api.label_classifier(db, max_distance=threshold, dry_run=dry_run))
     echo_json(out) if as_json else render.label(out, dry_run)
 
 

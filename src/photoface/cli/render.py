@@ -212,8 +212,14 @@ def calibrate(out: dict, fmr: float) -> None:
         mark = "  <- target" if level["target_fmr"] == fmr else ""
         echo(f"false-match rate {level['target_fmr']:>6g}: threshold {level['threshold']:.3f}, "
              f"same-person pairs accepted {level['tmr']:.4f} (measured FMR {level['fmr']:.5f}){mark}")
-    echo(f"(photoface's default 1:1 threshold is {out['default_threshold']:.2f}; "
-         "`photoface verify` and search use it)")
+    echo(f"photoface's defaults: {out['default_threshold']:.2f} for verify and search --face, "
+         f"{out['default_naming_threshold']:.2f} for label and annotate. To use what was measured here:")
+    echo(f"  photoface verify A B --threshold {out['threshold']:.3f}; photoface search --face F --threshold "
+         f"{out['threshold']:.3f}")
+    strict = next((lv for lv in out["levels"] if lv["target_fmr"] == 1e-4), None)
+    if strict:
+        echo(f"  photoface label --gallery G --threshold {strict['threshold']:.3f}  (the false-match rate 0.0001 "
+             "level: naming is stricter than 1:1)")
 
 
 def annotate(r: dict) -> None:
