@@ -213,3 +213,39 @@ def test_older_embeddings_of_tracks_are_redone_from_their_frames(vlib):
     conn.close()
     api.cluster(db)
     assert api.search(db, [api.people(db)[0].id])  # the track joined a person again
+
+
+def test_video_page_shows_each_track_at_its_own_frame_and_times(vlib):
+    """A video's page and its search results show each face track on the frame its box was
+    taken from, with when it is on screen; never every box on the first frame."""
+    import io
+
+    from PIL import Image
+
+    from photoface.web import create_app
+
+    lib, db, _ = vlib
+    api.cluster(db)
+    tracks = _tracks(db)
+    conn = sqlite3.connect(db)
+    video = conn.execute("SELECT id FROM photos WHERE kind = 'video'").fetchone()[0]
+    obama = conn.execute("SELECT person_id FROM faces WHERE id = ?", [tracks[0][0]]).fetchone()[0]
+    api.name(db, obama, "Barack Obama")
+    client = create_app(db).test_client()
+    page = client.get(f"/photo/{video}").get_data(as_text=True)
+    assert f"/img/photo/{video}.jpg" not in page  # no boxes from different times on one frame
+    frames = []
+    for fid, start, end, t, _ in tracks:
+        assert f'id="track-{fid}"' in page and f"/img/frame/{fid}.jpg" in page
+        assert f"on screen {int(start // 60)}:{start % 60:04.1f}–{int(end // 60)}:{end % 60:04.1f}" in page
+        resp = client.get(f"/img/frame/{fid}.jpg")
+        assert resp.status_code == 200
+        frames.append(np.asarray(Image.open(io.BytesIO(resp.data)).convert("L"), float))
+    assert frames[0].shape == (360, 640)
+    # each frame is its own moment: Obama's, Biden's and Collins's frames differ
+    assert min(np.abs(a - b).mean() for i, a in enumerate(frames) for b in frames[i + 1:]) > 10
+    results = client.get("/search?people=Barack+Obama").get_data(as_text=True)
+    assert f"/img/frame/{tracks[0][0]}.jpg" in results and f"#track-{tracks[0][0]}" in results
+    assert "video: 0:00.0–0:02.5" in results
+    still = conn.execute("SELECT f.id FROM faces f JOIN photos p ON p.id = f.photo_id WHERE p.kind = 'photo'").fetchone()
+    assert client.get(f"/img/frame/{still[0]}.jpg").status_code == 404  # a photo's face has no frame

@@ -468,15 +468,18 @@ def photo(db: str, photo_id: int) -> dict:
         return found[0]
 
 
-def face_image(db: str, face_id: int) -> bytes:
-    """JPEG thumbnail of a face, cut from its photo and cached beside the database."""
+def face_image(db: str, face_id: int, frame: bool = False) -> bytes:
+    """JPEG thumbnail of a face, cut from its photo and cached beside the database; with
+    ``frame``, the whole video frame a face track's box was taken from."""
     from . import thumbs
 
     with open_store(db) as store:
         found = store.face_file(face_id)
-    if found is None:
-        raise InputError(f"no face with id {face_id}")
+    if found is None or (frame and found[3] is None):
+        raise InputError(f"no {'face track of a video' if frame else 'face'} with id {face_id}")
     path, mtime, box, t = found
+    if frame:
+        return thumbs.frame_jpeg(db, int(face_id), path, mtime, t)
     return thumbs.face_jpeg(db, int(face_id), path, box, mtime, t)
 
 

@@ -110,7 +110,6 @@ def similar_faces(store: Store, index, query: np.ndarray, limit: int, max_distan
     out = []
     for hit, d in zip(hits, exact):
         if d <= max_distance:
-            out.append({"face_id": hit["face_id"], "distance": round(float(d), 4), "photo_id": hit["photo_id"],
-                        "path": hit["path"], "person_id": hit["person_id"], "name": hit["name"], "box": hit["box"]})
+            out.append({"face_id": hit["face_id"], "distance": round(float(d), 4), **hit})
     out.sort(key=lambda r: r["distance"])
     return out[:limit]

@@ -80,3 +80,14 @@ def photo_jpeg(db: str, photo_id: int, path: str, mtime: float) -> bytes:
         return _jpeg(img)
 
     return _cached(db, f"photo/{photo_id % 1000:03d}/{photo_id}-{int(mtime)}.jpg", make)
+
+
+def frame_jpeg(db: str, face_id: int, path: str, mtime: float, t: float) -> bytes:
+    """The frame of a video at ``t`` seconds (where face track ``face_id`` was seen), at most
+    PHOTO_PX on its longer side."""
+    def make():
+        img = Image.fromarray(_image(path, t)[0])
+        img.thumbnail((PHOTO_PX, PHOTO_PX), Image.Resampling.LANCZOS)
+        return _jpeg(img)
+
+    return _cached(db, f"frame/{face_id % 1000:03d}/{face_id}-{int(mtime)}.jpg", make)

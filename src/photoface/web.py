@@ -75,6 +75,12 @@ def create_app(db: str, read_only: bool = False, hosts: set[str] | None = None) 
                       SESSION_COOKIE_SAMESITE="Strict", SESSION_COOKIE_HTTPONLY=True)
     hosts = {h.lower() for h in (hosts or LOOPBACK_NAMES)}
 
+    @app.template_filter("clock")
+    def _clock(seconds) -> str:
+        """Seconds into a video as m:ss.s."""
+        m, sec = divmod(float(seconds or 0), 60)
+        return f"{int(m)}:{sec:04.1f}"
+
     @app.context_processor
     def _globals():
         return {"csrf": app.config["CSRF"], "read_only": read_only}
@@ -84,7 +90,7 @@ def create_app(db: str, read_only: bool = False, hosts: set[str] | None = None) 
         if (urlsplit("//" + request.host).hostname or "") not in hosts:
             abort(400, "unknown host: open the address photoface serve printed")
         if request.method != "POST":
-            if not read_only and request.endpoint not in ("face_img", "photo_img", "static"):
+            if not read_only and request.endpoint not in ("face_img", "photo_img", "frame_img", "static"):
                 api.apply_waiting(db)  # changes saved while a run held the library, now that it may be free
             return None
         if read_only and request.endpoint not in READING_POSTS:
@@ -252,6 +258,10 @@ def create_app(db: str, read_only: bool = False, hosts: set[str] | None = None) 
     @app.get("/img/face/<id:face_id>.jpg")
     def face_img(face_id: int):
         return _jpeg(api.face_image, face_id)
+
+    @app.get("/img/frame/<id:face_id>.jpg")
+    def frame_img(face_id: int):
+        return _jpeg(lambda db, key: api.face_image(db, key, frame=True), face_id)
 
     @app.get("/img/photo/<id:photo_id>.jpg")
     def photo_img(photo_id: int):
