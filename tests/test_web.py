@@ -302,6 +302,7 @@ def test_unknown_faces_named_in_bulk_and_names_that_would_merge_ask_first(server
     by_css(browser, ".toolbar form button").click()
     wait_for_heading(browser, "Did you mean Barack Obama")
     all_css(browser, ".confirm .toolbar button")[0].click()
+    assert "named Barack Obamma" in flash_text(browser)
     assert people_rows(db)[obama][0] == "Barack Obamma"
     # and the merge, when confirmed
     field = by_css(browser, ".toolbar input[name=name]")
@@ -607,3 +608,34 @@ def test_a_library_on_read_only_storage_can_be_browsed_and_searched(clustered, m
     assert main(["name", "1", "X", "--db", db]) == 1
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and "read-only" in err, err
+
+
+def test_a_name_that_would_surprise_asks_first_even_while_a_run_holds_the_library(clustered):
+    """The check is made before a change is saved for later: a queued change never merges or
+    takes a misspelt name without the user's answer."""
+    from photoface.db import RunLock
+
+    folder, db, truth = clustered
+    obama, biden = person_with(db, folder, "obama/obama.jpg"), person_with(db, folder, "biden/biden.jpg")
+    api.name(db, str(biden), "Joe Biden")
+    app = create_app(db)
+    client = app.test_client()
+    face = faces_of(db, obama)[0]
+    before = people_rows(db)
+    with RunLock(db):
+        for url, data, words in [
+                (f"/person/{obama}/name", {"name": "JOE BIDEN"}, "is already Joe Biden"),
+                (f"/person/{obama}/name", {"name": "Joe Bidden"}, "Did you mean Joe Biden?"),
+                ("/faces", {"face": str(face), "action": "move", "to": "Joe Bidn"}, "Did you mean Joe Biden?"),
+                ("/faces", {"face": str(face), "action": "new_person", "to": "Jo Biden"}, "Did you mean Joe Biden?")]:
+            resp = client.post(url, data={**data, "csrf": app.config["CSRF"]})
+            assert resp.status_code == 409 and words in resp.get_data(as_text=True), (url, data)
+        # answered: saved for when the run ends
+        resp = client.post(f"/person/{obama}/name", data={"name": "Joe Bidden", "confirm": "new",
+                                                         "csrf": app.config["CSRF"]}, follow_redirects=True)
+        assert "your change is saved" in resp.get_data(as_text=True)
+    with sqlite3.connect(db) as conn:
+        waiting = conn.execute("SELECT action, args FROM pending_changes").fetchall()
+    assert len(waiting) == 1 and waiting[0][0] == "name" and people_rows(db) == before
+    api.apply_waiting(db)
+    assert people_rows(db)[obama][0] == "Joe Bidden"

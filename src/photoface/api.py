@@ -142,14 +142,18 @@ def name(db: str, person, new_name: str, *, confirm_merge: bool = False, as_new:
     return _curate(db, label.name, person, new_name, confirm_merge, as_new, queue_if_busy=queue_if_busy)
 
 
-def check_name(db: str, person, new_name: str) -> None:
-    """Raise errors.NameConflict if naming ``person`` (None: new faces) ``new_name`` would
-    merge them into someone or is a near miss of someone's name: the web asks first."""
+def check_name(db: str, person, new_name: str, existing_ok: bool = False) -> None:
+    """Raise errors.NameConflict if naming ``person`` (None: faces) ``new_name`` would merge
+    them into someone (unless ``existing_ok``: adding faces to that person) or is a near miss
+    of someone's name: the web asks first, even when the change will wait for a run."""
     from .label import check_new_name, resolve_person
 
+    name = " ".join(str(new_name).split())
     with open_store(db) as store:
+        if existing_ok and (name.isdigit() or store.people_by_name(name)):
+            return
         pid = None if person is None else resolve_person(store, person).id
-        check_new_name(store, pid, " ".join(str(new_name).split()))
+        check_new_name(store, pid, name)
 
 
 def merge(db: str, target, source, *, queue_if_busy: bool = False) -> dict:

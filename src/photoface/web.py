@@ -316,11 +316,16 @@ def create_app(db: str, read_only: bool = False, hosts: set[str] | None = None) 
             to = person if action == "confirm" else request.form.get("to", "").strip()
             if not to:
                 raise InputError("give the name or id of the person to move them to")
+            if not as_new and action == "move":
+                api.check_name(db, None, to, existing_ok=True)
             if not _change(api.move, ids, to, as_new=as_new):
                 return redirect(_back())
             return _done(f"{len(ids)} face(s) confirmed" if action == "confirm" else f"{len(ids)} face(s) moved")
         if action == "new_person":
-            out = _change(api.new_person, ids, request.form.get("to", "").strip() or None, as_new=as_new)
+            new = request.form.get("to", "").strip() or None
+            if new and not as_new:
+                api.check_name(db, None, new)
+            out = _change(api.new_person, ids, new, as_new=as_new)
             return _done(f"{len(ids)} face(s) are now #{out['person']}") if out else redirect(_back())
         if action in ("ignore", "restore"):
             if not _change(api.ignore, ids, action == "ignore"):
