@@ -343,6 +343,7 @@ def test_naming_never_merges_or_takes_a_misspelling_without_asking(lib, capsys):
     history = [e.summary for e in api.history(db)]
     assert f"renamed {biden} 'Barak Obama' to 'Barack Obama'" not in history  # a merge, logged as one
     assert f"named cluster {biden} 'Barak Obama'" in history
+    assert not Path(db + ".lock").exists()  # the run lock exists only while a command holds it
 
 
 def test_unknown_faces_are_listed_in_groups_and_can_be_named_or_ignored(lib, capsys):

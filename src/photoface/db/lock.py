@@ -1,4 +1,6 @@
-"""One index run per database at a time: an OS file lock, released even when the process is killed."""
+"""One run that changes a library at a time: an OS lock (flock) on ``<db>.lock``, released
+even when the process is killed. The lock file exists only while a run holds it (the holder
+removes it before letting go), so nothing is left beside the user's database between runs."""
 from __future__ import annotations
 
 import fcntl
@@ -21,6 +23,23 @@ class RunLock:
             if os.path.exists(where) and not os.access(where, os.W_OK):
                 raise DatabaseError(f"the {what} {where} is read-only: this command changes the library "
                                     "(reading commands such as `people` and `search` work)")
+        while True:
+            fh = self._lock_file()
+            try:  # the file we locked is still the one at the path (a holder may have removed it meanwhile)
+                if os.fstat(fh.fileno()).st_ino == os.stat(self.path).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            fh.close()
+        fh.seek(0)
+        fh.truncate()
+        fh.write(json.dumps({"pid": os.getpid(), "started_at": now_iso()}))
+        fh.flush()
+        self._fh = fh
+        return self
+
+    def _lock_file(self):
+        """The lock file, open and locked by this process; LibraryBusy if another holds it."""
         try:
             fh = open(self.path, "a+")
         except OSError as exc:
@@ -40,17 +59,14 @@ class RunLock:
                 f"another photoface index is running on {self.path[:-5]}{detail}; "
                 "wait for it to finish, or stop it, then run this again"
             ) from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(json.dumps({"pid": os.getpid(), "started_at": now_iso()}))
-        fh.flush()
-        self._fh = fh
-        return self
+        return fh
 
     def release(self) -> None:
         if self._fh is not None:
-            self._fh.seek(0)
-            self._fh.truncate()
+            try:  # removed while still locked: whoever opened it meanwhile sees it is gone and retries
+                os.unlink(self.path)
+            except OSError:
+                pass
             fcntl.flock(self._fh, fcntl.LOCK_UN)
             self._fh.close()
             self._fh = None
