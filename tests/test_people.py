@@ -159,6 +159,8 @@ def test_gallery_labels_the_right_clusters(lib, tmp_path):
     assert collins not in named
     reasons = {Path(s["path"]).name: s["why"] for s in out["skipped"]}
     assert reasons["cat.jpg"] == "no face found" and "2 faces" in reasons["two.jpg"]
+    existing = {g["name"]: g["existing_person"] for g in out["gallery_people"]}
+    assert existing["Eileen Collins"] == collins and existing["Joe Biden"] is None
     people = {p.id: p for p in api.people(db)}
     assert people[collins].name == "Eileen Collins" and people[collins].name_source == "user"
     assert people[biden].name == "Joe Biden" and people[biden].name_source == "gallery"
@@ -218,8 +220,10 @@ def test_classifier_names_a_split_off_cluster_and_not_strangers(lib):
     api.name(db, biden, "Joe Biden")
     faces = [f["face_id"] for f in api.person_faces(db, obama).face_list]
     piece = api.split(db, obama, faces[:1])["person"]
+    api.split(db, biden, [api.person_faces(db, biden).face_list[0]["face_id"]], "Joe Junior")
     trained = api.train_classifier(db)
     assert trained["people"] == 2
+    assert trained["left_out"] == [{"name": "Joe Junior", "why": "only 1 face (2 needed)"}]  # said, not dropped
     out = api.label_classifier(db)
     named = {m.person: m.name for m in out["named"]}
     assert named.get(piece) == "Barack Obama", out
@@ -268,6 +272,32 @@ def test_gallery_photo_ignores_unclear_faces_around_the_portrait():
     assert clear_faces([portrait, face(300, 36, 0.83)]) == [portrait]  # doubtful and small
     assert clear_faces([portrait, face(300, 120, 0.99, sharpness=3.0)]) == [portrait]  # blurred
     assert len(clear_faces([portrait, face(300, 120, 0.99)])) == 2
+
+
+def test_gallery_photo_with_a_clearly_largest_face_is_used_with_a_note(tmp_path):
+    """Two clear faces: the largest is the person when it is clearly larger (a portrait with
+    someone beside), noted; two faces of about the same size leave the photo out, said why."""
+    from types import SimpleNamespace
+
+    from photoface.gallery import GALLERY_MAIN_FACE_RATIO, build_gallery
+    from photoface.types import Detection, Face
+
+    def face(x, size, value):
+        return Face(Detection(x, 0, x + size, size, 0.999, ((0, 0),) * 5), np.full(512, value, np.float32), "m", 100.0)
+
+    (tmp_path / "Alice Martin").mkdir()
+    photos = {"portrait.jpg": [face(0, 200, 1.0), face(300, 100, 2.0)],
+              "pair.jpg": [face(0, 200, 3.0), face(300, round(200 / GALLERY_MAIN_FACE_RATIO) + 5, 4.0)]}
+    for name in photos:
+        (tmp_path / "Alice Martin" / name).write_bytes(b"")
+    results = [SimpleNamespace(path=str(tmp_path / "Alice Martin" / n), status="indexed", faces=f, error=None)
+               for n, f in photos.items()]
+    g = build_gallery(str(tmp_path), lambda paths: results)
+    assert [p.name for p in g.people] == ["Alice Martin"]
+    assert g.people[0].embeddings.shape == (1, 512) and g.people[0].embeddings[0, 0] == 1.0  # the larger face
+    assert [(p.rsplit("/", 1)[1], w) for p, w in g.notes] == [("portrait.jpg", "2 faces: the largest taken for Alice Martin")]
+    assert [(p.rsplit("/", 1)[1], w) for p, w in g.skipped] == [
+        ("pair.jpg", "2 faces of about the same size: crop it to Alice Martin alone")]
 
 
 def test_a_cluster_run_that_changes_nothing_leaves_nothing_to_undo(lib, capsys):

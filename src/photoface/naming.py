@@ -63,13 +63,13 @@ def from_gallery(store: Store, folder: str, embed_photos, model: str, threshold:
     if not g.people:
         raise InputError(f"no usable gallery photo in {folder}: "
                          + "; ".join(f"{os.path.basename(p)}: {why}" for p, why in g.skipped[:5]))
+    holders = {p.name: store.people_by_name(p.name) for p in g.people}  # before this run names anyone
     matches, review = gal.match_clusters(store.embeddings_by_person(model), g, threshold, margin)
     matches = [NameProposal(**m, source="gallery") for m in matches]
     review = [NameProposal(**m, source="gallery") for m in review]
     if not dry_run:
         apply(store, matches, lambda n: f"named {n} cluster(s) from the gallery {folder}",
               {"gallery": folder, "matches": [m.to_dict() for m in matches]})
-    holders = {p.name: store.people_by_name(p.name) for p in g.people}
     return {"gallery_people": [{"name": p.name, "photos": len(p.photos),
                                 "existing_person": holders[p.name][0].id if holders[p.name] else None}
                                for p in g.people],
