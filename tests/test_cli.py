@@ -119,7 +119,15 @@ def test_index_json_and_status_through_python_m(tmp_path, capsys):
     info = json.loads(status.stdout)
     assert info["faces"] == 1 and info["runs"][-1]["status"] == "completed"
     assert main(["index", str(folder), "--db", str(db), "--scheduler", "sync"]) == 0  # the same, in this process
-    assert "2 photos seen: 0 indexed, 2 skipped (unchanged)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "2 photos seen: 0 indexed, 2 skipped (unchanged)" in out and "photos/s" not in out  # no rate of nothing
+    (folder / "bad.jpg").write_text("not a photo")
+    assert main(["index", str(folder), "--db", str(db), "--scheduler", "sync"]) == 0
+    assert main(["index", str(folder), "--db", str(db), "--scheduler", "sync", "--retry-failed"]) == 0
+    out = capsys.readouterr().out
+    assert "0 indexed" in out and "1 failed" in out and "photos/s" not in out
+    assert main(["status", "--db", str(db)]) == 0
+    assert "people: 0 named, 0 unnamed clusters; unknown faces: 1 (`photoface faces`)" in capsys.readouterr().out
 
 
 def test_progress_bar_when_asked(tmp_path, capsys):
@@ -129,6 +137,7 @@ def test_progress_bar_when_asked(tmp_path, capsys):
     assert main(["index", str(folder), "--db", str(tmp_path / "bar.db"), "--scheduler", "sync", "--progress"]) == 0
     err = capsys.readouterr().err
     assert "indexing" in err and "1/1" in err and "photo" in err and "faces=1" in err, err
+    assert "loading the models" in err  # before the first photo, the bar says why it waits
     assert main(["index", str(folder), "--db", str(tmp_path / "bar.db"), "--scheduler", "sync"]) == 0
     assert "indexing" not in capsys.readouterr().err  # not on a terminal: no bar unless asked
 

@@ -368,6 +368,12 @@ def test_naming_never_merges_or_takes_a_misspelling_without_asking(lib, capsys):
     assert main(["name", str(biden), "Barack Obama", "--merge", "--db", db]) == 0
     assert "merged" in capsys.readouterr().out
     assert all(p.id != biden for p in api.people(db))
+    api.name(db, collins, "Eileen")
+    api.name(db, collins, "Eileen Collins")
+    capsys.readouterr()
+    assert main(["history", "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert f"renamed person {collins} 'Eileen' to 'Eileen Collins'" in out and f"named cluster {collins} 'Eileen'" in out
     assert main(["merge", str(collins), "--into", str(obama), "--db", db]) == 0
     assert f"into person {obama}" in capsys.readouterr().out
     history = [e.summary for e in api.history(db)]
