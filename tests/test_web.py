@@ -459,13 +459,17 @@ def real_server(clustered):
     thread.join(10)
 
 
-def test_only_the_host_names_it_serves_are_answered(real_server):
+def test_only_the_host_names_it_serves_are_answered(real_server, caplog):
     """DNS rebinding: a page elsewhere that points its own name at 127.0.0.1 gets nothing."""
+    import logging
+
     from photoface.web import allowed_hosts
 
     base, folder, db, truth = real_server
     port = base.rsplit(":", 1)[1]
+    caplog.set_level(logging.INFO, logger="werkzeug")
     resp, page = _http(base, "GET", "/people")
+    assert not [r for r in caplog.records if "GET /people" in r.getMessage()]  # no terminal line per request
     assert resp.status == 200 and resp.getheader("Server") == "photoface"  # no server and Python versions
     csp = resp.getheader("Content-Security-Policy")
     assert "frame-ancestors 'none'" in csp and "default-src 'self'" in csp
