@@ -122,6 +122,12 @@ def people(db: str = "photoface.db", *, include_hidden: bool = False, examples: 
         return store.people(include_hidden=include_hidden, examples=examples)
 
 
+def names(db: str) -> list[str]:
+    """Every person's name, alphabetically (for a name field's suggestions)."""
+    with open_store(db) as store:
+        return sorted((n for n in store.person_names().values() if n), key=str.casefold)
+
+
 def person_faces(db: str, person) -> PersonFaces:
     """One person (by id or name) with every face: id, photo, box, how it was assigned."""
     from .demographics import person_summary
@@ -136,16 +142,14 @@ def person_faces(db: str, person) -> PersonFaces:
 # save the change and apply it when the run ends (returns {"queued": id}) instead of refusing.
 def name(db: str, person, new_name: str, *, confirm_merge: bool = False, as_new: bool = False,
          queue_if_busy: bool = False) -> dict:
-    """Name or rename a person or cluster (by id or current name). A name another person has
-    merges the two only with ``confirm_merge``; a near miss of one needs ``as_new``
-    (errors.NameConflict otherwise)."""
+    """Name or rename a person or cluster (by id or current name); label.name says when a
+    name another person has (or a near miss of one) needs ``confirm_merge`` (``as_new``)."""
     return _curate(db, label.name, person, new_name, confirm_merge, as_new, queue_if_busy=queue_if_busy)
 
 
 def check_name(db: str, person, new_name: str, existing_ok: bool = False) -> None:
-    """Raise errors.NameConflict if naming ``person`` (None: faces) ``new_name`` would merge
-    them into someone (unless ``existing_ok``: adding faces to that person) or is a near miss
-    of someone's name: the web asks first, even when the change will wait for a run."""
+    """errors.NameConflict if naming ``person`` (None: faces) ``new_name`` would merge them into
+    someone (``existing_ok``: adding faces to them is fine) or is a near miss of a name."""
     from .label import check_new_name, resolve_person
 
     name = " ".join(str(new_name).split())
@@ -162,8 +166,7 @@ def merge(db: str, target, source, *, queue_if_busy: bool = False) -> dict:
 
 
 def move(db: str, face_ids, to, *, as_new: bool = False, queue_if_busy: bool = False) -> dict:
-    """Move faces to a person (id or name; a new name creates the person, a near miss of
-    someone's name only with ``as_new``)."""
+    """Move faces to a person (id or name; a new name, not a near miss, creates the person)."""
     return _curate(db, label.move, face_ids, to, as_new, queue_if_busy=queue_if_busy)
 
 
@@ -174,8 +177,7 @@ def new_person(db: str, face_ids, new_name: str | None = None, *, as_new: bool =
 
 
 def ignore(db: str, face_ids, ignored: bool = True, *, queue_if_busy: bool = False) -> dict:
-    """Not a person of interest: the faces leave any person and are never clustered again
-    (``ignored=False`` brings them back)."""
+    """Not a person of interest: never clustered again (label.ignore; ``ignored=False`` undoes)."""
     return _curate(db, label.ignore, face_ids, ignored, queue_if_busy=queue_if_busy)
 
 
@@ -452,8 +454,7 @@ def review_queue(db: str, *, limit: int = 50, candidates: int = 2000, model: str
 
 def unknown_faces(db: str, *, offset: int = 0, limit: int | None = None, ignored: bool = False,
                   max_distance: float = SAME_PERSON_DISTANCE, model: str = FACENET_MODEL) -> dict:
-    """A page of the faces that belong to nobody (or, ``ignored``, that a user ignored), in
-    groups of look-alikes, largest and sharpest first (review.unknown_page)."""
+    """A page of the faces in no person (``ignored``: that a user ignored), review.unknown_page."""
     from .review import unknown_page
 
     with open_store(db) as store:

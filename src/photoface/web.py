@@ -195,7 +195,7 @@ def create_app(db: str, read_only: bool = False, hosts: set[str] | None = None) 
             if not groups or groups[-1][0]["group"] != f["group"]:
                 groups.append([])
             groups[-1].append(f)
-        names = [p.name for p in api.people(db) if p.name]
+        names = api.names(db)
         return render_template("unknown.html", data=data, groups=groups, ignored=ignored, names=names, page=page,
                                pages=max(1, -(-data["total"] // UNKNOWN_PER_PAGE)))
 
