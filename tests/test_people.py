@@ -418,3 +418,51 @@ def test_unknown_faces_are_listed_in_groups_and_can_be_named_or_ignored(lib, cap
     assert main(["ignore", str(faces[2]), "--db", db]) == 0  # a face of a person: it leaves them
     assert main(["ignore", str(faces[2]), "--restore", "--db", db]) == 0
     assert faces[2] in {f["face_id"] for f in api.unknown_faces(db)["faces"]}
+
+
+def test_a_face_the_detector_missed_is_added_by_hand_and_counts_like_any_face(lib, capsys):
+    """`add-face`: cropped and embedded exactly as a detected face (same box, same vector),
+    pinned to its person, found by search, kept by clustering and by re-indexing a changed
+    file; `delete-face` and `undo` take it back out and put it back whole."""
+    from photoface.config import Settings
+    from photoface.pipeline import PipelineSpec, embed_box
+
+    folder, db, truth = lib
+    api.cluster(db)
+    detected = api.person_faces(db, find_person(db, folder, "obama/obama.jpg", truth["obama"])).face_list[0]
+    conn = sqlite3.connect(db)
+    stored = np.frombuffer(conn.execute("SELECT embedding FROM faces WHERE id = ?", [detected["face_id"]]).fetchone()[0],
+                           np.float32)
+    _, vector, _ = embed_box(detected["path"], detected["box"], PipelineSpec.from_settings(Settings()))
+    assert np.abs(vector - stored).max() < 1e-5  # the same crop and embedding as detection gives
+    cat = str(folder / "chelsea_cat.jpg")  # no face found there: a cat
+    before = dump(db)
+    for argv, words in [(["add-face", cat, "--box", "10,10,5,5"], "must lie inside"),
+                        (["add-face", detected["path"], "--box", ",".join(map(str, detected["box"]))], "already there"),
+                        (["add-face", cat, "--box", "1,1,9,9"], "too small"),
+                        (["add-face", str(PHOTOS / "obama.jpg"), "--box", "1,1,90,90"], "not an indexed photo")]:
+        assert main([*argv, "--db", db]) == 1, argv
+        err = capsys.readouterr().err
+        assert err.startswith("photoface: error:") and words in err and err.count("\n") == 1, (argv, err)
+    assert dump(db) == before
+    assert main(["add-face", cat, "--box", "130,40,330,260", "--name", "Chelsea", "--db", db]) == 0
+    fid = int(capsys.readouterr().out.split()[2])
+    source, count = conn.execute("SELECT f.source, p.face_count FROM faces f JOIN photos p ON p.id = f.photo_id "
+                                 "WHERE f.id = ?", [fid]).fetchone()
+    assert source == "manual" and count == 1
+    assert [r["path"] for r in api.search(db, ["Chelsea"])] == [cat]
+    api.cluster(db, full=True)
+    assert [f["face_id"] for f in api.person_faces(db, "Chelsea").face_list] == [fid]
+    # the file changes (edited in another app): detected faces are redone, the drawn one stays
+    from PIL import Image
+
+    Image.open(cat).save(cat, quality=70)
+    api.index(str(folder), db, scheduler="sync")
+    assert [f["face_id"] for f in api.person_faces(db, "Chelsea").face_list] == [fid]
+    assert main(["delete-face", str(detected["face_id"]), "--db", db]) == 1  # detected: ignore it instead
+    row = conn.execute("SELECT * FROM faces WHERE id = ?", [fid]).fetchone()
+    assert main(["delete-face", str(fid), "--db", db]) == 0
+    assert conn.execute("SELECT face_count FROM photos WHERE path = ?", [cat]).fetchone()[0] == 0
+    api.undo(db)
+    assert conn.execute("SELECT * FROM faces WHERE id = ?", [fid]).fetchone() == row  # back whole
+    assert [r["path"] for r in api.search(db, ["Chelsea"])] == [cat]

@@ -23,6 +23,8 @@ class Change:
         self.faces: dict[int, FaceState] = {}
         self.people: dict[int, Person | None] = {}
         self.rejections: dict[tuple[int, int], bool] = {}
+        self.added_faces: list[int] = []
+        self.removed_faces: list[dict] = []
 
     def save_faces(self, face_ids) -> None:
         ids = [int(i) for i in face_ids if int(i) not in self.faces]
@@ -46,8 +48,16 @@ class Change:
         if key not in self.rejections:
             self.rejections[key] = self.store.is_rejected(*key)
 
+    def added_face(self, face_id: int) -> None:
+        self.added_faces.append(int(face_id))
+
+    def removing_face(self, face_id: int) -> None:
+        """Before a face row is deleted: all of it, to be put back."""
+        self.removed_faces.append(self.store.face_row(face_id))
+
     def payload(self) -> bytes:
-        return self.store.snapshot_payload(self.faces.values(), self.people, self.rejections)
+        return self.store.snapshot_payload(self.faces.values(), self.people, self.rejections, self.added_faces,
+                                           self.removed_faces)
 
 
 @contextmanager
@@ -315,6 +325,38 @@ def ignore(store: Store, face_ids, ignored: bool = True) -> dict:
         rec.save_faces(ids)
         store.set_faces((fid, None, BY_USER if ignored else None, None, 1 if ignored else 0) for fid in ids)
     return {"faces": ids, "ignored": ignored}
+
+
+def add_face(store: Store, photo_id: int, det, embedding, model: str, sharpness: float | None,
+             name: str | None = None, as_new: bool = False) -> dict:
+    """A face a user drew (``det``: its box in photo pixels; ``embedding`` from the same crop
+    as detected faces get), stored with source 'manual'; with ``name``, given to that person
+    (by name or id; a new name creates them). One undoable change."""
+    holder = {}
+    with change(store, "add_face", lambda: f"added face {holder['id']} by hand"
+                + (f" as {holder['person'].label}" if holder.get("person") else ""),
+                {"photo": photo_id, "box": [round(v, 1) for v in (det.x1, det.y1, det.x2, det.y2)],
+                 "name": name}) as rec:
+        fid = holder["id"] = store.add_manual_face(photo_id, det, embedding, model, sharpness)
+        rec.added_face(fid)
+        if name:
+            person = holder["person"] = _target_person(store, rec, name, as_new)
+            _check_photo_rule(store, resolve_faces(store, [fid]), person.id)
+            store.set_faces([(fid, person.id, BY_USER, None, 1)])
+    return {"face": fid, "photo": photo_id, "person": holder["person"].id if holder.get("person") else None,
+            "name": holder["person"].name if holder.get("person") else None}
+
+
+def delete_face(store: Store, face_id) -> dict:
+    """Delete a face a user drew (detected faces are ignored instead: `ignore`); undoable."""
+    face = resolve_faces(store, [face_id])[0]
+    if store.face_row(face.id).get("source") != "manual":
+        raise InputError(f"face {face.id} was found by the detector: only faces added by hand can be deleted "
+                         "(`photoface ignore` hides a detected face)")
+    with change(store, "delete_face", lambda: f"deleted face {face.id} (added by hand)", {"face": face.id}) as rec:
+        rec.removing_face(face.id)
+        store.delete_face(face.id)
+    return {"deleted": face.id}
 
 
 def reject(store: Store, face_ids, person_ref=None) -> dict:

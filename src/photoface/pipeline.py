@@ -157,6 +157,17 @@ def detect_in_photo(item: WorkItem, spec: PipelineSpec):
     return result, [d.scaled(decoded.scale) for d in detections], crops, extra
 
 
+def embed_box(path: str, box: tuple[float, float, float, float], spec: PipelineSpec) -> tuple[Detection, np.ndarray, float]:
+    """A face a user drew on a photo (``box``: x1, y1, x2, y2 in the photo's pixels, EXIF
+    orientation applied, as stored boxes are), cropped and embedded exactly as a detected
+    face is -> (its detection, with score 1 and no landmarks; embedding; sharpness)."""
+    s = spec.settings
+    decoded = decode(read_file(path), s)
+    det = Detection(*(float(v) for v in box), 1.0, ())
+    crop = margin_crop(decoded.rgb, det.scaled(1.0 / decoded.scale), s.crop_size_px, s.crop_margin)
+    return det, get_embedder(spec.embedder).embed(crop[None], 1)[0], sharpness(crop)
+
+
 def detection_image(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     """The image MTCNN looks at: ``rgb`` area-averaged down to at most ``max_side`` on its
     longer side -> (that image, the factor from its pixels to ``rgb``'s)."""

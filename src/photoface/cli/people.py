@@ -135,6 +135,33 @@ def new_person(face_ids, new_name, as_new, db):
     click.echo(f"new person {out['person']}{who} with {len(out['faces'])} face(s)")
 
 
+@cli.command("add-face")
+@click.argument("photo", type=click.Path(dir_okay=False))
+@click.option("--box", required=True, metavar="X1,Y1,X2,Y2",
+              help="The face's box in the photo's pixels (as the photo is shown, EXIF orientation applied).")
+@click.option("--name", "new_name", default=None, help="Whose face it is (a name or person id).")
+@click.option("--new", "as_new", is_flag=True, help=AS_NEW_HELP.replace("NAME", "the --name"))
+@db_option
+def add_face(photo, box, new_name, as_new, db):
+    """Add a face the detector missed on an indexed PHOTO: cropped and embedded as detected
+    faces are, it takes part in clustering and search. `photoface undo` or `delete-face` removes it."""
+    from .. import api
+
+    out = api.add_face(db, photo, box.replace(" ", "").split(","), new_name, as_new=as_new)
+    who = f" as person {out['person']} {printable(out['name'] or '')!r}" if out["person"] else ""
+    click.echo(f"added face {out['face']}{who}")
+
+
+@cli.command("delete-face")
+@click.argument("face_id", type=int)
+@db_option
+def delete_face(face_id, db):
+    """Delete a face added by hand (`photoface undo` brings it back)."""
+    from .. import api
+
+    click.echo(f"deleted face {api.delete_face(db, face_id)['deleted']}")
+
+
 @cli.command()
 @click.argument("face_ids", nargs=-1, type=int, required=True)
 @click.option("--restore", is_flag=True, help="Stop ignoring them: the next `photoface cluster` considers them again.")

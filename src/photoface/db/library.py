@@ -101,7 +101,9 @@ class Library:
                 existing = self.db.execute("SELECT id FROM photos WHERE path = ?", [key]).fetchone()
                 if existing:
                     photo_id = existing[0]
-                    self.db.execute("DELETE FROM faces WHERE photo_id = ?", [photo_id])
+                    # faces a user drew stay (their box is the user's decision); detected ones are redone
+                    self.db.execute("DELETE FROM faces WHERE photo_id = ? AND source IS NULL", [photo_id])
+                    row["face_count"] += self._one("SELECT count(*) FROM faces WHERE photo_id = ?", [photo_id])
                     self.db["photos"].update(photo_id, row)
                 else:
                     photo_id = self.db["photos"].insert(row).last_pk
@@ -270,6 +272,49 @@ class Library:
             "SELECT path, path_bytes, photo_mtime, x1, y1, x2, y2, t FROM present_faces WHERE id = ?",
             [int(face_id)]).fetchone()
         return (stored_path(row[0], row[1]), row[2] or 0, row[3:7], row[7]) if row else None
+
+    # --- faces added by hand ----------------------------------------------------------------
+    def indexed_photo(self, path: str) -> dict | None:
+        """An indexed photo or video by its path: id, path, width, height, kind."""
+        key, _ = path_key(os.path.abspath(path))
+        row = self.db.execute("SELECT id, path, path_bytes, width, height, kind FROM photos "
+                              "WHERE path = ? AND status = 'indexed'", [key]).fetchone()
+        return None if row is None else {"id": row[0], "path": stored_path(row[1], row[2]), "width": row[3],
+                                         "height": row[4], "kind": row[5]}
+
+    def add_manual_face(self, photo_id: int, det: Detection, embedding, model: str, sharpness: float | None) -> int:
+        """Store a face drawn by a user (source 'manual'); its id."""
+        index = max(1000, self._one("SELECT coalesce(max(face_index), 0) + 1 FROM faces WHERE photo_id = ?",
+                                    [photo_id]))
+        fid = self.db["faces"].insert({
+            "photo_id": photo_id, "face_index": index, "x1": det.x1, "y1": det.y1, "x2": det.x2, "y2": det.y2,
+            "score": det.score, "landmarks": "[]", "embedding": to_blob(embedding), "model": model,
+            "sharpness": None if sharpness is None else round(sharpness, 2), "source": "manual"}).last_pk
+        self._count_faces(photo_id)
+        return fid
+
+    def face_row(self, face_id: int) -> dict | None:
+        """Every column of a face (what undoing its deletion puts back); the embedding as hex."""
+        cur = self.db.execute("SELECT * FROM faces WHERE id = ?", [face_id])
+        row = cur.fetchone()
+        if row is None:
+            return None
+        out = dict(zip((c[0] for c in cur.description), row))
+        out["embedding"] = out["embedding"].hex()
+        return out
+
+    def delete_face(self, face_id: int) -> None:
+        photo = self._one("SELECT photo_id FROM faces WHERE id = ?", [face_id])
+        self.db.execute("DELETE FROM faces WHERE id = ?", [face_id])
+        self._count_faces(photo)
+
+    def insert_face_row(self, row: dict) -> None:
+        self.db["faces"].insert({**row, "embedding": bytes.fromhex(row["embedding"])})
+        self._count_faces(row["photo_id"])
+
+    def _count_faces(self, photo_id: int) -> None:
+        self.db.execute("UPDATE photos SET face_count = (SELECT count(*) FROM faces WHERE photo_id = ?) WHERE id = ?",
+                        [photo_id, photo_id])
 
     def failed_photos(self, limit: int = 100) -> list[dict]:
         """Photos the index could not read, with the reason, most recent first."""

@@ -187,13 +187,16 @@ class People:
 
     @staticmethod
     def snapshot_payload(faces: Iterable[FaceState], people: dict[int, Person | None],
-                         rejections: dict[tuple[int, int], bool]) -> bytes:
-        """What an undo puts back: face states, people rows (None: created by the change) and
-        rejections (whether each existed)."""
+                         rejections: dict[tuple[int, int], bool], added_faces: Iterable[int] = (),
+                         removed_faces: Iterable[dict] = ()) -> bytes:
+        """What an undo puts back: face states, people rows (None: created by the change),
+        rejections (whether each existed), faces the change added (removed again) and face
+        rows it deleted (put back)."""
         return zlib.compress(json.dumps({
             "faces": [list(f) for f in faces],
             "people": [[pid, None if row is None else asdict(row)] for pid, row in people.items()],
             "rejections": [[f, p, existed] for (f, p), existed in rejections.items()],
+            "added_faces": list(added_faces), "removed_faces": list(removed_faces),
         }).encode())
 
     def restore(self, payload: bytes) -> None:
@@ -209,12 +212,16 @@ class People:
                     people.update(pid, row)
                 else:
                     people.insert(row)
+        for row in data.get("removed_faces", []):  # after their people, before their states
+            self.insert_face_row(row)
         self.set_faces((fid, pid, by, dist, clustered) for fid, pid, by, dist, clustered in data["faces"])
         for face_id, person_id, existed in data["rejections"]:
             if existed:
                 self.add_rejection(face_id, person_id)
             else:
                 self.remove_rejection(face_id, person_id)
+        for fid in data.get("added_faces", []):
+            self.delete_face(fid)
         for pid, row in data["people"]:
             if row is None:
                 self.db.execute("UPDATE faces SET person_id = NULL WHERE person_id = ?", [pid])

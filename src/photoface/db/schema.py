@@ -185,5 +185,8 @@ DROP TABLE pending_changes;
 ALTER TABLE pending_changes_8 RENAME TO pending_changes;
 CREATE INDEX idx_pending_changes_waiting ON pending_changes(id) WHERE applied_at IS NULL
 """),
+    (9, "faces added by hand", """
+ALTER TABLE faces ADD COLUMN source TEXT CHECK (source IS NULL OR source = 'manual')
+"""),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
