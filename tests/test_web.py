@@ -322,6 +322,37 @@ def test_unknown_faces_named_in_bulk_and_names_that_would_merge_ask_first(server
     assert all_css(browser, f"#face-{lost[0]}")
 
 
+def test_a_face_drawn_on_a_photo_is_added_named_and_found(server, browser):
+    """The mouse drags a box around the cat (no face detected there); the face is added,
+    named, shown on the photo and found by search."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    base, folder, db, truth = server
+    with sqlite3.connect(db) as conn:
+        cat_id, width, height = conn.execute("SELECT id, width, height FROM photos WHERE path = ?",
+                                             [str(folder / "chelsea_cat.jpg")]).fetchone()
+    browser.get(f"{base}/photo/{cat_id}")
+    img = by_css(browser, "#photo-wrap img")
+    w, h = img.size["width"], img.size["height"]
+    box = (0.3, 0.15, 0.75, 0.6)  # the cat's head, as fractions of the photo
+    (ActionChains(browser).move_to_element_with_offset(img, int(box[0] * w - w / 2), int(box[1] * h - h / 2))
+     .click_and_hold().move_by_offset(int((box[2] - box[0]) * w / 2), int((box[3] - box[1]) * h / 2))
+     .move_by_offset(int((box[2] - box[0]) * w / 2), int((box[3] - box[1]) * h / 2)).release().perform())
+    assert all_css(browser, "#photo-wrap .box.drawn")
+    by_css(browser, "#add-face input[name=name]").send_keys("Chelsea")
+    by_css(browser, "#add-face button").click()
+    assert "as Chelsea" in flash_text(browser)
+    with sqlite3.connect(db) as conn:
+        x1, y1, x2, y2, source, name = conn.execute(
+            "SELECT f.x1, f.y1, f.x2, f.y2, f.source, pe.name FROM faces f JOIN people pe ON pe.id = f.person_id "
+            "WHERE f.photo_id = ?", [cat_id]).fetchone()
+    assert source == "manual" and name == "Chelsea"
+    for got, want in zip((x1 / width, y1 / height, x2 / width, y2 / height), box):
+        assert abs(got - want) < 0.03, (got, want)  # where the mouse drew it, in the photo's pixels
+    assert all_css(browser, "#photo-wrap a.box")  # now shown as a face of the photo
+    assert [r["photo_id"] for r in api.search(db, ["Chelsea"])] == [cat_id]
+
+
 # --- safety, without a browser -----------------------------------------------------------
 def test_changes_need_the_form_token_and_this_origin(clustered):
     folder, db, truth = clustered

@@ -127,6 +127,7 @@ def create_app(db: str, read_only: bool = False, hosts: set[str] | None = None) 
         if request.form.get("action"):
             fields.append(("action", request.form["action"]))
         return render_template("confirm.html", conflict=exc, people=people, this=this, faces=faces,
+                               drawn=bool(request.form.get("x1")),
                                fields=fields, typed=request.form.get("name") or request.form.get("to", ""),
                                action=request.path, back=_back()), 409
 
@@ -332,6 +333,16 @@ def create_app(db: str, read_only: bool = False, hosts: set[str] | None = None) 
                 return redirect(_back())
             return _done(f"{len(ids)} face(s) " + ("ignored" if action == "ignore" else "back among unknown faces"))
         raise InputError(f"unknown action {action!r}")
+
+    @app.post("/photo/<id:photo_id>/face")
+    def add_face(photo_id: int):
+        box = [request.form.get(k, "") for k in ("x1", "y1", "x2", "y2")]
+        confirm = request.form.get("confirm", "")
+        out = api.add_face(db, api.photo(db, photo_id)["path"], box, request.form.get("name", "").strip() or None,
+                           as_new=confirm == "new")
+        who = f" as {out['name']}" if out["name"] else ""
+        flash(f"added face {out['face']}{who}", "ok")
+        return redirect(url_for("photo", photo_id=photo_id))
 
     @app.post("/undo")
     def undo():

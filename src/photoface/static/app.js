@@ -9,6 +9,38 @@ document.addEventListener("DOMContentLoaded", () => {
     box.style.height = box.dataset.h + "%";
   }
 
+  // A face the detector missed: drag a box on the photo (mouse, pen or touch).
+  const adding = document.getElementById("add-face");
+  const wrap = document.getElementById("photo-wrap");
+  if (adding && wrap) {
+    const img = wrap.querySelector("img");
+    const button = adding.querySelector("button");
+    let start = null, drawn = null;
+    const at = (ev) => {
+      const r = img.getBoundingClientRect();
+      return [Math.min(Math.max(ev.clientX - r.left, 0), r.width), Math.min(Math.max(ev.clientY - r.top, 0), r.height)];
+    };
+    const show = (a, b) => {
+      if (!drawn) { drawn = document.createElement("div"); drawn.className = "box drawn"; wrap.appendChild(drawn); }
+      const r = img.getBoundingClientRect();
+      const [x1, x2] = [Math.min(a[0], b[0]), Math.max(a[0], b[0])];
+      const [y1, y2] = [Math.min(a[1], b[1]), Math.max(a[1], b[1])];
+      Object.assign(drawn.style, { left: 100 * x1 / r.width + "%", top: 100 * y1 / r.height + "%",
+        width: 100 * (x2 - x1) / r.width + "%", height: 100 * (y2 - y1) / r.height + "%" });
+      const sx = adding.dataset.width / r.width, sy = adding.dataset.height / r.height;
+      adding.elements.x1.value = (x1 * sx).toFixed(1); adding.elements.y1.value = (y1 * sy).toFixed(1);
+      adding.elements.x2.value = (x2 * sx).toFixed(1); adding.elements.y2.value = (y2 * sy).toFixed(1);
+      button.disabled = x2 - x1 < 4 || y2 - y1 < 4;
+    };
+    img.addEventListener("pointerdown", (ev) => {
+      ev.preventDefault();
+      start = at(ev);
+      img.setPointerCapture(ev.pointerId);
+    });
+    img.addEventListener("pointermove", (ev) => { if (start) show(start, at(ev)); });
+    img.addEventListener("pointerup", (ev) => { if (start) { show(start, at(ev)); start = null; adding.elements.name.focus(); } });
+  }
+
   // Selected faces on a person's page.
   const form = document.getElementById("faces-form");
   if (form) {
