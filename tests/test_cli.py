@@ -234,3 +234,15 @@ def test_arguments_that_cannot_work_fail_at_once_and_write_nothing(tmp_path, cap
         err = capsys.readouterr().err
         assert len(err.splitlines()) == 1 and "is read-only" in err, (args, err)
     assert main(["status", "--db", str(db)]) == 0
+
+
+def test_face_tags_without_exiftool_say_what_to_install(tmp_path, capsys, monkeypatch):
+    import photoface.tags
+
+    db = tmp_path / "e.db"
+    api.index(str(tmp_path), str(db), scheduler="sync")
+    monkeypatch.setattr(photoface.tags.shutil, "which", lambda name: None)
+    for argv in (["tags", "write"], ["tags", "read"]):
+        assert main([*argv, "--db", str(db)]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "needs ExifTool: install it" in err and "libimage-exiftool-perl" in err

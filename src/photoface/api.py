@@ -17,7 +17,7 @@ from .config import FACENET_MODEL, LEGACY_FACENET_MODELS, NAMING_DISTANCE, SAME_
 from .db import RunLock, Store, open_store
 from .decisions import (  # noqa: F401  (the commands that change people)
     add_face, apply_waiting, check_name, delete_face, hide, history, ignore, merge, move, name, new_person, reject,
-    split, undo)
+    split, tags_read, tags_write, undo)
 from .errors import InputError
 from .indexer import SUMMARY_ERRORS, IndexSummary, index  # noqa: F401  (the `index` command)
 from .types import PersonFaces, PersonPage, PersonSummary, SimilarPerson, WorkItem

@@ -132,3 +132,34 @@ def add_face(db: str, photo: str, box, name: str | None = None, *, as_new: bool 
 def delete_face(db: str, face_id: int) -> dict:
     """Delete a face added by hand (label.delete_face); undoable."""
     return _curate(db, label.delete_face, face_id)
+
+
+# --- face tags in the photos' metadata (tag_sync.py) ------------------------------------------
+def tags_write(db: str, *, embed: bool = False, person=None, dry_run: bool = False,
+               style: str = "photo.jpg.xmp") -> dict:
+    """photoface's names as MWG regions, PersonInImage and keywords: into sidecars (a photo's
+    existing one, else one named by ``style``), into the files with ``embed``; only
+    ``person``'s with it. Files already holding them are left alone. {"files", "written",
+    "failed"}."""
+    from .tag_sync import plan_write
+    from .tags import exiftool, write_tags
+
+    exiftool()  # a clear line now if it is missing
+    with open_store(db) as store:
+        pid = None if person is None else label.resolve_person(store, person).id
+        entries = plan_write(store, pid, embed, style)
+    failed = [] if dry_run else write_tags(entries)
+    bad = {p for p, _ in failed}
+    return {"files": [e["SourceFile"] for e in entries], "written": 0 if dry_run else len(entries) - len(bad),
+            "failed": [{"path": p, "why": w} for p, w in failed], "dry_run": dry_run}
+
+
+def tags_read(db: str, *, settings: Settings | None = None) -> dict:
+    """Names other apps wrote into the photos (embedded and sidecars) -> photoface's faces
+    (tag_sync.read_library); one undoable change."""
+    from .tag_sync import read_library
+    from .tags import exiftool
+
+    exiftool()
+    with RunLock(db), open_store(db) as store:
+        return read_library(store, settings or Settings())

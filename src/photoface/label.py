@@ -347,6 +347,32 @@ def add_face(store: Store, photo_id: int, det, embedding, model: str, sharpness:
             "name": holder["person"].name if holder.get("person") else None}
 
 
+def apply_tag_names(store: Store, assign: list[tuple[int, str]], new_faces: list[tuple]) -> dict:
+    """Names read from photos' face tags (tag_sync.read_library), as user decisions in one
+    undoable change: ``assign`` [(face id, name)]; ``new_faces`` [(photo id, detection,
+    embedding, model, sharpness, name)] for regions no detected face lies under. A name that
+    would put one person twice in a photo is skipped and listed."""
+    named, added, skipped = [], [], []
+    with change(store, "tags", lambda: f"named {len(named)} face(s) and added {len(added)} from the photos' tags",
+                {"faces": len(assign), "new": len(new_faces)}) as rec:
+        for pid, det, vector, model, sharp, name in new_faces:
+            fid = store.add_manual_face(pid, det, vector, model, sharp)
+            rec.added_face(fid)
+            assign = [*assign, (fid, name)]
+            added.append(fid)
+        for fid, name in assign:
+            person = _target_person(store, rec, name, as_new=True)
+            try:
+                _check_photo_rule(store, resolve_faces(store, [fid]), person.id)
+            except InputError as exc:
+                skipped.append({"face": fid, "name": name, "why": str(exc)})
+                continue
+            rec.save_faces([fid])
+            store.set_faces([(fid, person.id, BY_USER, None, 1)])
+            named.append({"face": fid, "person": person.id, "name": person.name})
+    return {"named": named, "added": added, "skipped": skipped}
+
+
 def delete_face(store: Store, face_id) -> dict:
     """Delete a face a user drew (detected faces are ignored instead: `ignore`); undoable."""
     face = resolve_faces(store, [face_id])[0]

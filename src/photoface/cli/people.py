@@ -272,3 +272,59 @@ def train_classifier(db):
     click.echo(f"trained on {out['faces']} faces of {out['people']} people: {out['path']}")
     for o in out["left_out"]:
         click.echo(f"left out {printable(o['name'])!r}: {o['why']}")
+
+
+@cli.group()
+def tags():
+    """Face tags in the photos' metadata, shared with digiKam, Lightroom, Immich, PhotoPrism."""
+
+
+@tags.command("write")
+@click.option("--embed", is_flag=True, help="Write into the photos themselves instead of XMP sidecars.")
+@click.option("--person", default=None, help="Only this person's faces (id or name).")
+@click.option("--sidecar", "style", type=click.Choice(["photo.jpg.xmp", "photo.xmp"]), default="photo.jpg.xmp",
+              show_default=True, help="How a new sidecar is named (a photo's existing sidecar is always used).")
+@click.option("--dry-run", is_flag=True, help="Only list the files that would change.")
+@db_option
+@json_option
+def tags_write(embed, person, style, dry_run, db, as_json):
+    """Write photoface's names as face regions (MWG) and person names (IPTC PersonInImage,
+    keywords) into XMP sidecars, or with --embed into the photos. Regions and tags photoface
+    did not write are kept; files that already hold the names are not touched."""
+    from .. import api
+
+    out = api.tags_write(db, embed=embed, person=person, dry_run=dry_run, style=style)
+    if as_json:
+        echo_json(out)
+        return
+    for path in out["files"]:
+        click.echo(("would write " if dry_run else "wrote ") + printable(path))
+    for f in out["failed"]:
+        click.echo(f"failed: {printable(f['path'])}: {f['why']}")
+    if not out["files"]:
+        click.echo("nothing to write: every file already holds photoface's names")
+    else:
+        click.echo(f"{len(out['files'])} file(s) to update" if dry_run else
+                   f"{out['written']} file(s) written, {len(out['failed'])} failed")
+
+
+@tags.command("read")
+@db_option
+@json_option
+def tags_read(db, as_json):
+    """Read the face regions other apps wrote (MWG and Microsoft, embedded and in sidecars)
+    and name photoface's faces after them; a region over no detected face becomes a face.
+    Names you gave in photoface win over the tags (listed as conflicts)."""
+    from .. import api
+
+    out = api.tags_read(db)
+    if as_json:
+        echo_json(out)
+        return
+    click.echo(f"{out['regions']} named region(s) in {out['photos']} photo(s): {len(out['named'])} face(s) named, "
+               f"{len(out['added'])} added from regions no face was found under")
+    for c in out["conflicts"]:
+        click.echo(f"conflict: face {c['face']} in {printable(c['path'])} is {printable(c['photoface'])!r} in photoface, "
+                   f"{printable(c['tags'])!r} in the tags: photoface's kept")
+    for s in out["skipped"]:
+        click.echo(f"skipped: face {s['face']} {printable(s['name'])!r}: {s['why']}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..types import FaceExample, PersonSummary
-from .base import chunks, valid_id
+from .base import chunks, stored_path, valid_id
 
 
 class Queries:
@@ -57,6 +57,26 @@ class Queries:
             "ORDER BY taken_at, path, id LIMIT ? OFFSET ?", [person_id, limit, offset]).fetchall()
         return [{"face_id": r[0], "photo_id": r[1], "path": r[2], "assigned_by": r[3], "distance": r[4]}
                 for r in rows]
+
+    def named_faces_by_photo(self, person_id: int | None = None) -> dict[int, dict]:
+        """Present photos with faces of named people (or of ``person_id``): {photo id: {path,
+        kind, width, height, faces: [(name, box)]}}."""
+        rows = self.db.execute(
+            "SELECT p.id, p.path, p.path_bytes, p.kind, p.width, p.height, pe.name, f.x1, f.y1, f.x2, f.y2 "
+            "FROM faces f JOIN photos p ON p.id = f.photo_id JOIN people pe ON pe.id = f.person_id "
+            "WHERE p.status = 'indexed' AND pe.name IS NOT NULL" + ("" if person_id is None else " AND pe.id = ?")
+            + " ORDER BY p.id, f.face_index", [] if person_id is None else [person_id]).fetchall()
+        out: dict[int, dict] = {}
+        for pid, path, raw, kind, w, h, name, *box in rows:
+            photo = out.setdefault(pid, {"path": stored_path(path, raw), "kind": kind, "width": w, "height": h,
+                                         "faces": []})
+            photo["faces"].append((name, tuple(box)))
+        return out
+
+    def indexed_photos(self) -> list[tuple[int, str, int, int, str]]:
+        """(id, path, width, height, kind) of every indexed photo and video."""
+        return [(i, stored_path(p, raw), w, h, k) for i, p, raw, w, h, k in self.db.execute(
+            "SELECT id, path, path_bytes, width, height, kind FROM photos WHERE status = 'indexed' ORDER BY id")]
 
     # --- photos with their faces ----------------------------------------------------------
     def photos_with_faces(self, photo_ids: Iterable[int]) -> list[tuple[dict, list[dict]]]:

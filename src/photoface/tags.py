@@ -1,0 +1,189 @@
+"""Face tags other photo apps read and write: MWG regions (digiKam, Lightroom, Immich,
+PhotoPrism, LibrePhotos), Microsoft People Tagging regions (Windows Photo Gallery, Picasa)
+and IPTC PersonInImage names, in XMP sidecars (PHOTO.jpg.xmp, PHOTO.xmp) and embedded.
+
+ExifTool does the reading and writing (Debian's libimage-exiftool-perl): it reads and
+writes XMP in every format photoface indexes, writes a file beside the original and
+renames it over (never re-encoding the image), and keeps every field it is not asked to
+change. It runs once per batch of files, not once per file.
+
+Boxes: photoface keeps boxes in the photo's pixels as shown (EXIF orientation applied);
+MWG areas are normalized centre and size in the stored image's frame, Microsoft rectangles
+normalized top-left and size in the same frame. to_stored / to_shown convert.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+
+from .errors import InputError
+
+#: Sidecar names, as other apps make them: PHOTO.jpg.xmp (digiKam, darktable, Immich) or
+#: PHOTO.xmp (Lightroom, exiftool's default). A photo's existing sidecar is always used.
+SIDECAR_STYLES = ("photo.jpg.xmp", "photo.xmp")
+#: Files per ExifTool call.
+BATCH = 200
+
+
+@dataclass(frozen=True)
+class TagRegion:
+    """A named face region as another app wrote it, in the photo's pixels as shown."""
+
+    name: str
+    box: tuple[float, float, float, float]
+    kind: str  # "mwg" or "microsoft"
+    where: str  # the file it was read from
+
+
+def exiftool() -> str:
+    path = shutil.which("exiftool")
+    if path is None:
+        raise InputError("reading and writing face tags needs ExifTool: install it (Debian/Ubuntu: "
+                         "apt-get install libimage-exiftool-perl; macOS: brew install exiftool)")
+    return path
+
+
+def sidecars(photo: str) -> list[str]:
+    """The photo's existing XMP sidecars, PHOTO.jpg.xmp first."""
+    base = os.path.splitext(photo)[0]
+    return [p for p in (photo + ".xmp", base + ".xmp", base + ".XMP") if os.path.isfile(p)]
+
+
+def sidecar_for(photo: str, style: str = SIDECAR_STYLES[0]) -> str:
+    """Where photoface writes a photo's tags: its existing sidecar, else a new one named by ``style``."""
+    found = sidecars(photo)
+    if found:
+        return found[0]
+    return photo + ".xmp" if style == "photo.jpg.xmp" else os.path.splitext(photo)[0] + ".xmp"
+
+
+# --- orientation ---------------------------------------------------------------------------
+def _shown_point(u: float, v: float, orientation: int) -> tuple[float, float]:
+    """A normalized point of the stored image, where it appears once EXIF orientation is applied."""
+    return {1: (u, v), 2: (1 - u, v), 3: (1 - u, 1 - v), 4: (u, 1 - v), 5: (v, u), 6: (1 - v, u),
+            7: (1 - v, 1 - u), 8: (v, 1 - u)}.get(orientation, (u, v))
+
+
+_INVERSE = {6: 8, 8: 6}
+
+
+def _map_box(box, orientation: int, inverse: bool) -> tuple[float, float, float, float]:
+    o = _INVERSE.get(orientation, orientation) if inverse else orientation
+    (a, b), (c, d) = _shown_point(box[0], box[1], o), _shown_point(box[2], box[3], o)
+    return min(a, c), min(b, d), max(a, c), max(b, d)
+
+
+def to_shown(norm_box, orientation: int) -> tuple[float, float, float, float]:
+    """A normalized x1, y1, x2, y2 box of the stored image -> normalized in the image as shown."""
+    return _map_box(norm_box, orientation, inverse=False)
+
+
+def to_stored(norm_box, orientation: int) -> tuple[float, float, float, float]:
+    """A normalized box of the image as shown -> normalized in the stored image (MWG's frame)."""
+    return _map_box(norm_box, orientation, inverse=True)
+
+
+# --- reading -------------------------------------------------------------------------------
+def _run(args: list[str]) -> list[dict]:
+    proc = subprocess.run([exiftool(), "-j", "-struct", "-n", "-G1", "-q", "-q", *args],
+                          capture_output=True, text=True)
+    try:
+        return json.loads(proc.stdout) if proc.stdout.strip() else []
+    except ValueError:
+        return []
+
+
+def read_metadata(paths: list[str]) -> dict[str, dict]:
+    """{file: its tags (MWG and Microsoft regions, PersonInImage, orientation)} for the files
+    that exist; files ExifTool cannot read are left out."""
+    wanted = ["-XMP-mwg-rs:RegionInfo", "-XMP-MP:RegionInfoMP", "-XMP-iptcExt:PersonInImage",
+              "-XMP-dc:Subject", "-IFD0:Orientation", "-File:ImageWidth", "-File:ImageHeight"]
+    out = {}
+    files = [p for p in paths if os.path.isfile(p)]
+    for start in range(0, len(files), BATCH):
+        for row in _run([*wanted, *files[start:start + BATCH]]):
+            out[row["SourceFile"]] = row
+    return out
+
+
+def _listed(value) -> list:
+    return value if isinstance(value, list) else [] if value is None else [value]
+
+
+def regions_of(meta: dict, shown_w: int, shown_h: int, where: str) -> list[TagRegion]:
+    """The named face regions in one file's tags, in pixels of the photo as shown (``shown_w``
+    x ``shown_h``). Regions of other types (pets, focus), unnamed, empty or outside the image
+    are left out."""
+    orientation = int(meta.get("IFD0:Orientation") or 1)
+    out = []
+    mwg = meta.get("XMP-mwg-rs:RegionInfo") or {}
+    for r in _listed(mwg.get("RegionList") if isinstance(mwg, dict) else None):
+        if not isinstance(r, dict) or r.get("Type", "Face") != "Face" or not str(r.get("Name", "")).strip():
+            continue
+        area = r.get("Area") if isinstance(r.get("Area"), dict) else {}
+        try:
+            x, y, w, h = (float(area[k]) for k in ("X", "Y", "W", "H"))
+        except (KeyError, TypeError, ValueError):
+            continue
+        box = _pixels(to_shown((x - w / 2, y - h / 2, x + w / 2, y + h / 2), orientation), shown_w, shown_h)
+        if box:
+            out.append(TagRegion(" ".join(str(r["Name"]).split()), box, "mwg", where))
+    mp = meta.get("XMP-MP:RegionInfoMP") or {}
+    for r in _listed(mp.get("Regions") if isinstance(mp, dict) else None):
+        if not isinstance(r, dict) or not str(r.get("PersonDisplayName", "")).strip():
+            continue
+        try:
+            x, y, w, h = (float(v) for v in str(r["Rectangle"]).split(","))
+        except (KeyError, ValueError):
+            continue
+        box = _pixels(to_shown((x, y, x + w, y + h), orientation), shown_w, shown_h)
+        if box:
+            out.append(TagRegion(" ".join(str(r["PersonDisplayName"]).split()), box, "microsoft", where))
+    return out
+
+
+def _pixels(norm, w: int, h: int) -> tuple[float, float, float, float] | None:
+    """A normalized box in pixels, clipped to the image; None when empty or outside it."""
+    x1, y1 = max(norm[0], 0.0) * w, max(norm[1], 0.0) * h
+    x2, y2 = min(norm[2], 1.0) * w, min(norm[3], 1.0) * h
+    return (x1, y1, x2, y2) if x2 - x1 >= 1 and y2 - y1 >= 1 else None
+
+
+def names_in(meta: dict) -> list[str]:
+    return [" ".join(str(n).split()) for n in _listed(meta.get("XMP-iptcExt:PersonInImage")) if str(n).strip()]
+
+
+# --- writing -------------------------------------------------------------------------------
+def mwg_region(name: str, shown_box, shown_w: int, shown_h: int, orientation: int) -> dict:
+    """One MWG face region for ``shown_box`` (pixels of the photo as shown)."""
+    x1, y1, x2, y2 = to_stored((shown_box[0] / shown_w, shown_box[1] / shown_h, shown_box[2] / shown_w,
+                                shown_box[3] / shown_h), orientation)
+    return {"Area": {"X": round((x1 + x2) / 2, 6), "Y": round((y1 + y2) / 2, 6), "W": round(x2 - x1, 6),
+                     "H": round(y2 - y1, 6), "Unit": "normalized"}, "Name": name, "Type": "Face"}
+
+
+def write_tags(entries: list[dict]) -> list[tuple[str, str]]:
+    """Write ExifTool JSON entries ({"SourceFile": file, tag: value}) in batches; the files
+    ExifTool refused, with why. A sidecar that does not exist yet is created."""
+    failed = []
+    for start in range(0, len(entries), BATCH):
+        batch = entries[start:start + BATCH]
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+            json.dump(batch, fh)
+        try:
+            proc = subprocess.run([exiftool(), "-q", "-struct", "-overwrite_original", "-P", f"-json={fh.name}",
+                                   *[e["SourceFile"] for e in batch]], capture_output=True, text=True)
+        finally:
+            os.unlink(fh.name)
+        if proc.returncode != 0:
+            for line in proc.stderr.splitlines():
+                if " - " in line:
+                    why, _, path = line.partition(" - ")
+                    failed.append((path.strip(), why.replace("Error: ", "").strip()))
+            if not failed:
+                failed.extend((e["SourceFile"], proc.stderr.strip() or "ExifTool failed") for e in batch)
+    return failed
