@@ -9,8 +9,7 @@ from .config import Settings
 from .db import Store
 from .errors import InputError
 from .pipeline import PipelineSpec, embed_box
-from .track import iou
-from .types import Detection
+from .track import box_iou
 
 #: A drawn box that overlaps a stored face this much (intersection over union) is that face.
 SAME_FACE_IOU = 0.5
@@ -25,9 +24,8 @@ def add_face(store: Store, photo: str, box, name: str | None, as_new: bool, sett
     if found["kind"] == "video":
         raise InputError("faces can be added to photos, not to videos")
     x1, y1, x2, y2 = check_box(box, found["width"], found["height"])
-    drawn = Detection(x1, y1, x2, y2, 1.0, ())
     for face in store.photos_with_faces([found["id"]])[0][1]:
-        overlap = iou(Detection(*face["box"], 1.0, ()), drawn)
+        overlap = box_iou(face["box"], (x1, y1, x2, y2))
         if overlap >= SAME_FACE_IOU:
             raise InputError(f"face {face['face_id']} is already there (overlap {overlap:.2f}): "
                              f"`photoface move {face['face_id']} --to NAME` names it")

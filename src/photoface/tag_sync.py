@@ -6,17 +6,12 @@ from . import label, tags
 from .config import Settings
 from .db import Store
 from .pipeline import PipelineSpec, embed_box
-from .track import iou
-from .types import Detection
+from .track import box_iou
 
 #: A region and a face (or two regions) overlapping this much (intersection over union) are
 #: the same face. Apps draw regions tighter or looser than MTCNN's box: a region drawn in
 #: digiKam around a face MTCNN found overlaps it by 0.5-0.8.
 SAME_REGION_IOU = 0.3
-
-
-def _iou(a, b) -> float:
-    return iou(Detection(*a, 1.0, ()), Detection(*b, 1.0, ()))
 
 
 # --- write -----------------------------------------------------------------------------------
@@ -39,11 +34,11 @@ def plan_write(store: Store, person_id: int | None, embed: bool, style: str) -> 
             ours = [(name, box) for name, box in photo["faces"]]
             kept = []
             old = current.get("XMP-mwg-rs:RegionInfo") or {}
-            for region in tags._listed(old.get("RegionList") if isinstance(old, dict) else None):
-                shown = tags.regions_of({"XMP-mwg-rs:RegionInfo": {"RegionList": [region]},
-                                         "IFD0:Orientation": orientation}, w, h, target)
-                if shown and (shown[0].name in names or any(_iou(shown[0].box, b) >= 0.5 for _, b in ours)):
-                    dropped.add(shown[0].name)  # a region of one of our faces: ours replaces it
+            for region in tags.as_list(old.get("RegionList") if isinstance(old, dict) else None):
+                box = tags.mwg_box(region, w, h, orientation)
+                name = box and " ".join(str(region["Name"]).split())
+                if box and (name in names or any(box_iou(box, b) >= 0.5 for _, b in ours)):
+                    dropped.add(name)  # a region of one of our faces: ours replaces it
                 else:
                     kept.append(region)
             stored_w, stored_h = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
@@ -51,7 +46,7 @@ def plan_write(store: Store, person_id: int | None, embed: bool, style: str) -> 
                 "AppliedToDimensions": {"W": stored_w, "H": stored_h, "Unit": "pixel"},
                 "RegionList": kept + [tags.mwg_region(name, box, w, h, orientation) for name, box in ours]}
         for tag in ("XMP-iptcExt:PersonInImage", "XMP-dc:Subject"):
-            have = [str(v) for v in tags._listed(current.get(tag))]
+            have = [str(v) for v in tags.as_list(current.get(tag))]
             entry[tag] = [v for v in have if v not in dropped or v in names] + [n for n in names if n not in have]
         if not _same(entry, current):
             entries.append(entry)
@@ -68,7 +63,7 @@ def _same(entry: dict, current: dict) -> bool:
         if isinstance(value, float):
             return round(value, 4)
         return value
-    return all(norm(tags._listed(current.get(k)) if isinstance(v, list) else current.get(k)) == norm(v)
+    return all(norm(tags.as_list(current.get(k)) if isinstance(v, list) else current.get(k)) == norm(v)
                for k, v in entry.items() if k != "SourceFile")
 
 
@@ -88,12 +83,12 @@ def read_library(store: Store, settings: Settings) -> dict:
         found: list[tags.TagRegion] = []
         for f in files[pid]:
             for r in tags.regions_of(meta.get(f, {}), w, h, f):
-                if not any(q.name == r.name and _iou(q.box, r.box) >= 0.5 for q in found):
+                if not any(q.name == r.name and box_iou(q.box, r.box) >= 0.5 for q in found):
                     found.append(r)  # the same region in a sidecar and in the file: once
         regions += len(found)
         for r in found:
-            best = max(faces_of.get(pid, []), key=lambda f: _iou(f["box"], r.box), default=None)
-            if best is not None and _iou(best["box"], r.box) >= SAME_REGION_IOU:
+            best = max(faces_of.get(pid, []), key=lambda f: box_iou(f["box"], r.box), default=None)
+            if best is not None and box_iou(best["box"], r.box) >= SAME_REGION_IOU:
                 if best["name"] == r.name:
                     continue
                 state = store.face_states([best["face_id"]])[0]

@@ -110,7 +110,8 @@ def read_metadata(paths: list[str]) -> dict[str, dict]:
     return out
 
 
-def _listed(value) -> list:
+def as_list(value) -> list:
+    """A tag's value as a list (ExifTool gives one value bare)."""
     return value if isinstance(value, list) else [] if value is None else [value]
 
 
@@ -121,19 +122,12 @@ def regions_of(meta: dict, shown_w: int, shown_h: int, where: str) -> list[TagRe
     orientation = int(meta.get("IFD0:Orientation") or 1)
     out = []
     mwg = meta.get("XMP-mwg-rs:RegionInfo") or {}
-    for r in _listed(mwg.get("RegionList") if isinstance(mwg, dict) else None):
-        if not isinstance(r, dict) or r.get("Type", "Face") != "Face" or not str(r.get("Name", "")).strip():
-            continue
-        area = r.get("Area") if isinstance(r.get("Area"), dict) else {}
-        try:
-            x, y, w, h = (float(area[k]) for k in ("X", "Y", "W", "H"))
-        except (KeyError, TypeError, ValueError):
-            continue
-        box = _pixels(to_shown((x - w / 2, y - h / 2, x + w / 2, y + h / 2), orientation), shown_w, shown_h)
+    for r in as_list(mwg.get("RegionList") if isinstance(mwg, dict) else None):
+        box = mwg_box(r, shown_w, shown_h, orientation)
         if box:
             out.append(TagRegion(" ".join(str(r["Name"]).split()), box, "mwg", where))
     mp = meta.get("XMP-MP:RegionInfoMP") or {}
-    for r in _listed(mp.get("Regions") if isinstance(mp, dict) else None):
+    for r in as_list(mp.get("Regions") if isinstance(mp, dict) else None):
         if not isinstance(r, dict) or not str(r.get("PersonDisplayName", "")).strip():
             continue
         try:
@@ -146,6 +140,19 @@ def regions_of(meta: dict, shown_w: int, shown_h: int, where: str) -> list[TagRe
     return out
 
 
+def mwg_box(region, shown_w: int, shown_h: int, orientation: int) -> tuple[float, float, float, float] | None:
+    """A named MWG face region's box in pixels of the photo as shown; None for regions of
+    other types (pets, focus), unnamed, malformed, empty or outside the image."""
+    if not isinstance(region, dict) or region.get("Type", "Face") != "Face" or not str(region.get("Name", "")).strip():
+        return None
+    area = region.get("Area") if isinstance(region.get("Area"), dict) else {}
+    try:
+        x, y, w, h = (float(area[k]) for k in ("X", "Y", "W", "H"))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return _pixels(to_shown((x - w / 2, y - h / 2, x + w / 2, y + h / 2), orientation), shown_w, shown_h)
+
+
 def _pixels(norm, w: int, h: int) -> tuple[float, float, float, float] | None:
     """A normalized box in pixels, clipped to the image; None when empty or outside it."""
     x1, y1 = max(norm[0], 0.0) * w, max(norm[1], 0.0) * h
@@ -153,8 +160,6 @@ def _pixels(norm, w: int, h: int) -> tuple[float, float, float, float] | None:
     return (x1, y1, x2, y2) if x2 - x1 >= 1 and y2 - y1 >= 1 else None
 
 
-def names_in(meta: dict) -> list[str]:
-    return [" ".join(str(n).split()) for n in _listed(meta.get("XMP-iptcExt:PersonInImage")) if str(n).strip()]
 
 
 # --- writing -------------------------------------------------------------------------------

@@ -18,6 +18,11 @@ def iou(a: Detection, b: Detection) -> float:
     return inter / (a.width * a.height + b.width * b.height - inter)
 
 
+def box_iou(a, b) -> float:
+    """iou of two (x1, y1, x2, y2) boxes."""
+    return iou(Detection(*a, 1.0, ()), Detection(*b, 1.0, ()))
+
+
 @dataclass
 class Observation:
     t: float
