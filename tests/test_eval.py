@@ -178,3 +178,12 @@ def test_eval_bad_arguments_get_one_line_errors(tmp_path, capsys):
     assert "expected NAME=VALUE" in capsys.readouterr().err
     assert main(["eval", "pairs", "--lfw", str(tmp_path)]) == 1
     assert "no pairs.txt" in capsys.readouterr().err
+
+
+def test_right_person_share_counts_faces_in_a_cluster_of_their_own_name():
+    from photoface.evaluate import right_person_share
+
+    truth = np.array(["a", "a", "a", "b", "b", "c"], dtype=object)
+    # cluster 0 is mostly a (2 right), cluster 1 is b's (2 right), c is noise (wrong), the third a is in b's
+    assert right_person_share(truth, np.array([0, 0, 1, 1, 1, -1])) == round(4 / 6, 4)
+    assert right_person_share(truth, np.array([5, 5, 5, 7, 7, 9])) == 1.0

@@ -131,3 +131,30 @@ def test_a_file_that_is_not_a_photoface_library_is_never_changed(tmp_path, capsy
     empty.touch()
     Store(str(empty)).close()  # an empty file, as `touch` leaves it, becomes a library
     Store(str(empty)).close()
+
+
+def test_upgrading_a_library_that_rebuilds_people_keeps_every_reference(tmp_path, monkeypatch):
+    """Schema 10 rebuilds the people table (a new name source): faces keep their people,
+    rejections theirs, and foreign keys are on again afterwards."""
+    from photoface.db import base
+
+    path = str(tmp_path / "s.db")
+    with monkeypatch.context() as m:  # a library written by the photoface of schema 9
+        m.setattr(base, "MIGRATIONS", [mig for mig in MIGRATIONS if mig[0] <= 9])
+        m.setattr(base, "SCHEMA_VERSION", 9)
+        old = Store(path)
+        old.write_results([result("/a.jpg", 2)], old.start_run(str(tmp_path), {}))
+        with old.atomic():
+            pid = old.create_person("Ann", "user")
+            old.set_faces([(1, pid, "user", None, 1)])
+            old.add_rejection(2, pid)
+        assert old.schema_version == 9
+        old.close()
+    store = Store(path)
+    assert store.schema_version == SCHEMA_VERSION
+    assert store.face_states([1])[0].person_id == pid and (2, pid) in store.rejections()
+    bo = store.create_person("Bo", "tags")  # the new name source
+    assert store.person(bo).name_source == "tags"
+    assert store.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    with pytest.raises(sqlite3.IntegrityError):
+        store.create_person("Cy", "rumour")

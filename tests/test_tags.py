@@ -180,3 +180,140 @@ def test_bad_tags_are_skipped_never_a_crash(tagged, capsys):
     before = faces(db)
     assert main(["tags", "read", "--db", db]) == 0
     assert faces(db) == before and "0 named region(s)" in capsys.readouterr().out
+
+
+def mwg_tags(box, name, size) -> dict:
+    """An MWG face region for ``box`` (pixels) the way digiKam and Lightroom write one."""
+    w, h = size
+    x1, y1, x2, y2 = box
+    return {"XMP-mwg-rs:RegionInfo": {"AppliedToDimensions": {"W": w, "H": h, "Unit": "pixel"}, "RegionList": [
+        {"Area": {"X": (x1 + x2) / 2 / w, "Y": (y1 + y2) / 2 / h, "W": (x2 - x1) / w, "H": (y2 - y1) / h,
+                  "Unit": "normalized"}, "Name": name, "Type": "Face"}]}}
+
+
+def named(db) -> set[tuple[str, str]]:
+    return {(os.path.basename(f[1]), f[6]) for f in faces(db) if f[6]}
+
+
+def test_index_reads_the_tags_other_apps_wrote_and_takes_their_later_changes(tmp_path, capsys):
+    folder = tmp_path / "lib"
+    folder.mkdir()
+    for name in ("obama.jpg", "biden.jpg", "obama3.jpg"):
+        shutil.copy(PHOTOS / name, folder / name)
+    compose_group(["astronaut.jpg", "biden.jpg"]).save(folder / "pair.jpg", quality=92)
+    db = str(tmp_path / "t.db")
+    assert main(["index", str(folder), "--db", db, "--scheduler", "sync", "--no-tags"]) == 0
+    assert named(db) == set() and "face tags" not in capsys.readouterr().out
+    box = {os.path.basename(f[1]): f[2:6] for f in faces(db)}
+    size = {p.name: Image.open(p).size for p in folder.glob("*.jpg")}
+    write_with_exiftool(folder / "obama.jpg.xmp", mwg_tags(box["obama.jpg"], "Barack Obama", size["obama.jpg"]))
+    write_with_exiftool(folder / "biden.jpg", mwg_tags(box["biden.jpg"], "Joe Biden", size["biden.jpg"]))
+    pair = sorted((f for f in faces(db) if f[1].endswith("/pair.jpg")), key=lambda f: f[2])
+    pw, ph = size["pair.jpg"]
+    write_with_exiftool(folder / "pair.jpg", {"XMP-MP:RegionInfoMP": {"Regions": [
+        {"Rectangle": f"{f[2] / pw},{f[3] / ph},{(f[4] - f[2]) / pw},{(f[5] - f[3]) / ph}", "PersonDisplayName": n}
+        for f, n in zip(pair, ("Eileen Collins", "Joe Biden"))]}})
+    write_with_exiftool(folder / "obama3.jpg.xmp", {"XMP-iptcExt:PersonInImage": ["Barack Obama"]})  # no region
+
+    assert main(["index", str(folder), "--db", db, "--scheduler", "sync"]) == 0
+    out = capsys.readouterr().out
+    assert "face tags: 4 named region(s) in 4 photo(s): 5 face(s) named" in out
+    assert "2 indexed" in out  # the two files another app wrote into were indexed again
+    assert named(db) == {("obama.jpg", "Barack Obama"), ("obama3.jpg", "Barack Obama"), ("biden.jpg", "Joe Biden"),
+                         ("pair.jpg", "Eileen Collins"), ("pair.jpg", "Joe Biden")}
+    assert main(["people", "--db", db]) == 0
+    assert "Joe Biden [from tags]" in capsys.readouterr().out
+    # the library's own tags are the truth `eval cluster --from-tags` scores against
+    assert main(["eval", "cluster", "--from-tags", "--db", db, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["faces"], report["true_people"], report["library_faces"]) == (5, 3, 5)
+    assert {r["algorithm"] for r in report["results"]} >= {"photoface"} and len(report["results"]) >= 2
+    assert all(0 <= r["right"] <= 1 and 0 <= r["bcubed_f1"] <= 1 for r in report["results"])
+
+    # nothing changed: the next index reads no tags at all
+    assert main(["index", str(folder), "--db", db, "--scheduler", "sync", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["tags"]["photos"] == 0
+    # renamed in digiKam: taken; renamed in photoface first: photoface's name kept, the conflict listed
+    write_with_exiftool(folder / "obama.jpg.xmp", mwg_tags(box["obama.jpg"], "Barack H. Obama", size["obama.jpg"]))
+    biden = next(f[0] for f in faces(db) if f[1].endswith("/biden.jpg"))
+    api.move(db, [biden], "Joseph Biden", as_new=True)
+    biden_box = next(f[2:6] for f in faces(db) if f[0] == biden)
+    write_with_exiftool(folder / "biden.jpg", mwg_tags(biden_box, "Joe R. Biden", size["biden.jpg"]))
+    # the pair's regions removed in Windows Photo Gallery: those names go too
+    subprocess.run([EXIFTOOL, "-q", "-overwrite_original", "-XMP-MP:RegionInfoMP=", str(folder / "pair.jpg")], check=True)
+    assert main(["index", str(folder), "--db", db, "--scheduler", "sync"]) == 0
+    out = capsys.readouterr().out
+    assert "'Joseph Biden' in photoface, 'Joe R. Biden' in the tags: photoface's kept" in out
+    assert "2 unnamed" in out
+    assert named(db) == {("obama.jpg", "Barack H. Obama"), ("obama3.jpg", "Barack Obama"),
+                         ("biden.jpg", "Joseph Biden")}
+    assert api.undo(db)  # the whole read is one change
+    assert ("pair.jpg", "Joe Biden") in named(db)
+
+
+def test_reindexing_a_file_another_app_changed_keeps_its_names(tagged):
+    folder, db = tagged
+    fid = next(f[0] for f in faces(db) if f[1].endswith("/obama.jpg"))
+    api.move(db, [fid], "Barack Obama")
+    api.reject(db, [next(f[0] for f in faces(db) if f[1].endswith("/biden.jpg"))], "Barack Obama")
+    for name in ("obama.jpg", "biden.jpg"):  # another app edits metadata inside the files
+        subprocess.run([EXIFTOOL, "-q", "-overwrite_original", "-XMP-dc:Title=edited", str(folder / name)], check=True)
+    out = api.index(str(folder), db, scheduler="sync", settings=None)
+    assert out.photos_changed == 2
+    (new,) = [f for f in faces(db) if f[1].endswith("/obama.jpg")]
+    assert new[0] != fid and new[6] == "Barack Obama"  # a new face row where the old one lay, same person
+    biden = next(f[0] for f in faces(db) if f[1].endswith("/biden.jpg"))
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM rejections WHERE face_id = ?", [biden]).fetchone()[0] == 1
+
+
+def test_tags_write_both_formats_odd_names_unwritable_and_changing_files(tagged, tmp_path, capsys):
+    from photoface import tag_sync, tags
+    from photoface.db import open_store
+
+    folder, db = tagged
+    odd = "Zoë O'Brien-Ñúñez <&> \"Jr\""
+    obama = next(f for f in faces(db) if f[1].endswith("/obama.jpg"))
+    api.move(db, [obama[0]], odd)
+    api.move(db, [f[0] for f in faces(db) if f[1].endswith("/biden.jpg")], "Joe Biden")
+    (folder / "biden.jpg.xmp").mkdir()  # where the sidecar would go, something that is not a file
+    assert main(["tags", "write", "--format", "both", "--db", db]) == 1
+    out = capsys.readouterr().out
+    assert "1 file(s) written, 1 failed" in out and "failed: " in out
+    meta = exif_json(folder / "obama.jpg.xmp")
+    (mp,) = meta["XMP-MP:RegionInfoMP"]["Regions"]
+    assert mp["PersonDisplayName"] == odd and meta["XMP-mwg-rs:RegionInfo"]["RegionList"][0]["Name"] == odd
+    x, y, w, h = (float(v) for v in mp["Rectangle"].split(","))
+    iw, ih = Image.open(folder / "obama.jpg").size
+    assert obama[2] < (x + w / 2) * iw < obama[4] and obama[3] < (y + h / 2) * ih < obama[5]
+    fresh = str(tmp_path / "fresh.db")  # a new library reads the name back once, from both kinds of region
+    api.index(str(folder), fresh, scheduler="sync")
+    assert named(fresh) == {("obama.jpg", odd)}
+    # a file another app changes between photoface's reading and writing is left for the next run
+    (folder / "biden.jpg.xmp").rmdir()
+    with open_store(db) as store:
+        entries = tag_sync.plan_write(store, None, False, "photo.jpg.xmp", microsoft=True)
+    assert [os.path.basename(e["SourceFile"]) for e in entries] == ["biden.jpg.xmp"]
+    write_with_exiftool(folder / "biden.jpg.xmp", {"XMP-dc:Title": "written meanwhile"})
+    assert tags.write_tags(entries) == [(str(folder / "biden.jpg.xmp"),
+                                         "changed by another app while photoface was writing: run again")]
+    assert exif_json(folder / "biden.jpg.xmp")["XMP-dc:Title"] == "written meanwhile"
+    assert main(["tags", "write", "--db", db]) == 0  # the next run writes it, keeping the other app's title
+    meta = exif_json(folder / "biden.jpg.xmp")
+    assert meta["XMP-dc:Title"] == "written meanwhile" and meta["XMP-iptcExt:PersonInImage"] == ["Joe Biden"]
+
+
+def test_a_photo_whose_name_is_not_utf8_gets_its_tags_written_and_read(tmp_path, capsys):
+    folder = tmp_path / "lib"
+    folder.mkdir()
+    photo = os.fsdecode(os.fsencode(str(folder)) + b"/caf\xe9.jpg")  # Latin-1 bytes: not UTF-8
+    shutil.copy(PHOTOS / "obama.jpg", photo)
+    db = str(tmp_path / "t.db")
+    api.index(str(folder), db, scheduler="sync")
+    api.move(db, [faces(db)[0][0]], "Barack Obama")
+    assert main(["tags", "write", "--db", db]) == 0
+    assert "1 file(s) written, 0 failed" in capsys.readouterr().out
+    assert os.path.isfile(photo + ".xmp")
+    fresh = str(tmp_path / "fresh.db")
+    api.index(str(folder), fresh, scheduler="sync")
+    assert [f[6] for f in faces(fresh)] == ["Barack Obama"]

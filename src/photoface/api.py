@@ -288,6 +288,25 @@ def eval_cluster(labeled: str, *, cache: str | None = None, settings: ClusterSet
     return evaluate.cluster_report(table, truth, settings or ClusterSettings(), anchors)
 
 
+def eval_cluster_tags(db: str, *, settings: ClusterSettings | None = None, anchors: bool = True) -> dict:
+    """How well clustering recovers the people the library's own face tags name (read by
+    `index` or `tags read`): every face of the library clustered afresh, as if nobody were
+    named, the faces the tags name scored against those names."""
+    from . import evaluate
+
+    with open_store(db) as store:
+        _nonempty(store)
+        table = store.face_table(FACENET_MODEL)
+        truth = store.tag_names_for(table["id"])
+    scored = np.array([t is not None for t in truth], bool)
+    if len({t for t in truth if t is not None}) < 2:
+        raise InputError("the photos' tags name fewer than two people in this library: tag some faces in another "
+                         "app (or `photoface tags read` after doing so), or use --labeled FOLDER")
+    out = evaluate.cluster_report(table, truth, settings or ClusterSettings(), anchors, scored=scored)
+    out["library_faces"] = len(truth)
+    return out
+
+
 def calibrate(labeled: str, *, fmr: float = 1e-3, cache: str | None = None, workers: int | None = None,
               scheduler: str = "local", on_start=None, on_progress=None) -> dict:
     """Distance thresholds for this library at a target false-match rate, from its labeled faces."""

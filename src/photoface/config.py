@@ -49,6 +49,8 @@ class Settings:
     annotate_max_side_px: int = 640  # frames are detected and tracked at most this large
     # parallel
     partition_size: int = 16  # photos per Dask task
+    # face tags other apps wrote (MWG, Microsoft regions, PersonInImage): read after indexing
+    read_tags: bool = True
 
     def __post_init__(self):
         check_choice("device", self.device, DEVICES)
@@ -73,6 +75,16 @@ NAMING_DISTANCE = 0.95
 #: name scores 0.85-0.96; different people's names ("Ben Affleck", "Mindy Kaling") under 0.4;
 #: siblings' names ("Anna Smith", "Anne Smith": 0.9) are asked about once (`--new`).
 NEAR_NAME_RATIO = 0.8
+
+#: Two boxes of one photo overlapping this much (intersection over union) are the same face:
+#: a box drawn over a stored face (add-face refuses it), a re-indexed photo's face where an
+#: old one lay (it keeps that one's person), a region photoface wrote earlier (replaced). The
+#: same photo decoded again puts MTCNN's box within a pixel or two (IoU > 0.9).
+SAME_FACE_IOU = 0.5
+#: A face region another app drew and a detected face overlapping this much are one face.
+#: Apps draw regions looser or tighter than MTCNN's box: a region with the same centre 1.5x
+#: as wide and high overlaps it by 0.44, 1.8x by 0.31; two faces side by side overlap by 0.
+SAME_REGION_IOU = 0.3
 
 #: Distance between two FaceNet embeddings (Euclidean, unit vectors) below which two
 #: faces are taken to be the same person. See models/facenet.md for how it was chosen.

@@ -136,18 +136,18 @@ def delete_face(db: str, face_id: int) -> dict:
 
 # --- face tags in the photos' metadata (tag_sync.py) ------------------------------------------
 def tags_write(db: str, *, embed: bool = False, person=None, dry_run: bool = False,
-               style: str = "photo.jpg.xmp") -> dict:
-    """photoface's names as MWG regions, PersonInImage and keywords: into sidecars (a photo's
-    existing one, else one named by ``style``), into the files with ``embed``; only
-    ``person``'s with it. Files already holding them are left alone. {"files", "written",
-    "failed"}."""
+               style: str = "photo.jpg.xmp", regions: str = "mwg") -> dict:
+    """photoface's names as MWG regions (``regions`` "both": Microsoft People Tagging regions
+    too), PersonInImage and keywords: into sidecars (a photo's existing one, else one named
+    by ``style``), into the files with ``embed``; only ``person``'s with it. Files already
+    holding them are left alone. {"files", "written", "failed"}."""
     from .tag_sync import plan_write
     from .tags import exiftool, write_tags
 
     exiftool()  # a clear line now if it is missing
     with open_store(db) as store:
         pid = None if person is None else label.resolve_person(store, person).id
-        entries = plan_write(store, pid, embed, style)
+        entries = plan_write(store, pid, embed, style, microsoft=regions == "both")
     failed = [] if dry_run else write_tags(entries)
     bad = {p for p, _ in failed}
     return {"files": [e["SourceFile"] for e in entries], "written": 0 if dry_run else len(entries) - len(bad),

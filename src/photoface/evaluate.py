@@ -286,6 +286,18 @@ def labeled_truth(paths: list[str], photo_ids: np.ndarray, sizes: np.ndarray, ro
     return truth
 
 
+def right_person_share(truth: np.ndarray, labels: np.ndarray) -> float:
+    """The share of faces in a cluster whose most common true name is theirs (noise: wrong)."""
+    from collections import Counter
+
+    right = 0
+    for label in set(labels.tolist()) - {-1}:
+        members = truth[labels == label]
+        name, count = Counter(members.tolist()).most_common(1)[0]
+        right += count
+    return round(right / len(truth), 4) if len(truth) else 0.0
+
+
 def compare_clusterings(truth: np.ndarray, runs: dict[str, np.ndarray]) -> list[dict]:
     """One row of metrics per algorithm, best BCubed F1 first."""
     rows = []
@@ -353,10 +365,13 @@ def labeled_faces(labeled: str, cache: str | None, index_fn) -> tuple[dict, np.n
     return table, truth
 
 
-def cluster_report(table: dict, truth: np.ndarray, settings, anchors: bool = True) -> dict:
+def cluster_report(table: dict, truth: np.ndarray, settings, anchors: bool = True,
+                   scored: np.ndarray | None = None) -> dict:
     """photoface's clusterer and, side by side on the same faces, the anchors' algorithms (on
     FaceNet's raw outputs, which their parameters were set or converted for), scored against
-    the truth."""
+    the truth; with ``scored``, every face is clustered and only those faces are scored (the
+    faces whose truth is known) and each row says how many of them land in the right person
+    (a cluster whose most common true name is theirs)."""
     import dataclasses
     import time
 
@@ -376,8 +391,13 @@ def cluster_report(table: dict, truth: np.ndarray, settings, anchors: bool = Tru
         t = time.perf_counter()
         runs[name] = algorithm(raw)
         seconds[name] = time.perf_counter() - t
+    if scored is not None:
+        runs = {name: labels[scored] for name, labels in runs.items()}
+        truth = truth[scored]
     rows = compare_clusterings(truth, runs)
     for r in rows:
         r["seconds"] = round(seconds[r["algorithm"]], 3)
+        if scored is not None:
+            r["right"] = right_person_share(truth, runs[r["algorithm"]])
     return {"faces": len(truth), "true_people": len(set(truth)),
             "photos": len(np.unique(table["photo_id"])), "settings": dataclasses.asdict(settings), "results": rows}

@@ -46,6 +46,7 @@ class IndexSummary:
     scheduler: str = ""
     attributes: dict | None = None  # with --attributes: the run that filled in older faces
     reembedded: dict | None = None  # faces of an older embedding, embedded again (_reembed)
+    tags: dict | None = None  # names read from the photos' face tags (tag_sync.read_library)
 
     @property
     def photos_per_s(self) -> float:
@@ -151,6 +152,8 @@ def index(
                 summary.reembedded = _reembed(store, workers, requested, settings)
                 if settings.attributes:  # faces indexed earlier without attributes get them too
                     summary.attributes = fill_attributes(store, False, workers, scheduler, settings)
+                if settings.read_tags:
+                    summary.tags = _read_tags(store, settings)
                 label.apply_waiting(store)  # changes a user made in the browser during the run
                 summary.elapsed_s = time.monotonic() - started
                 store.finish_run(run_id, "completed", summary.counts())
@@ -274,4 +277,18 @@ def fill_attributes(store: Store, redo, workers, scheduler, settings, on_start=N
     return {"faces": faces_total, "estimated": done, "failed": failed, "errors": errors,
             "elapsed_s": round(elapsed, 2), "faces_per_s": round(done / elapsed, 2) if elapsed > 0 else 0.0}
 
+
+def _read_tags(store, settings: Settings) -> dict:
+    """The face tags of photos whose photo or sidecars changed since they were last read
+    (tag_sync.read_library); without ExifTool, why not."""
+    from . import tag_sync, tags
+
+    try:
+        tags.exiftool()
+    except InputError as exc:
+        return {"error": str(exc)}
+    t = time.monotonic()
+    out = tag_sync.read_library(store, settings, changed_only=True)
+    out["elapsed_s"] = round(time.monotonic() - t, 3)
+    return out
 

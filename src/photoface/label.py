@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from .config import NEAR_NAME_RATIO
 from .db import Store
 from .errors import InputError, NameConflict
-from .types import BY_USER, FaceState, Person, StoredFace
+from .types import BY_USER, FROM_TAGS, FaceState, Person, StoredFace
 
 
 class Change:
@@ -235,6 +235,17 @@ def merge_into(store: Store, rec: Change, target: Person, source: Person, pin: b
     return len(moved), len(loose)
 
 
+def _person_named(store: Store, rec: Change, name: str, source: str) -> Person:
+    """The person with exactly this name (even one that looks like an id: a name read from a
+    photo is always a name), created with its name from ``source`` when nobody has it."""
+    found = store.people_by_name(name)
+    if found:
+        return found[0]
+    pid = store.create_person(" ".join(name.split()), source)
+    rec.created_person(pid)
+    return store.person(pid)
+
+
 def _target_person(store: Store, rec: Change, ref, as_new: bool = False) -> Person:
     """An existing person by id or name; a name nobody has yet creates that person (unless
     it is a near miss of someone's name, and ``as_new`` does not say it is meant)."""
@@ -347,21 +358,30 @@ def add_face(store: Store, photo_id: int, det, embedding, model: str, sharpness:
             "name": holder["person"].name if holder.get("person") else None}
 
 
-def apply_tag_names(store: Store, assign: list[tuple[int, str]], new_faces: list[tuple]) -> dict:
+def apply_tag_names(store: Store, assign: list[tuple[int, str]], new_faces: list[tuple],
+                    unname: list[int] = ()) -> dict:
     """Names read from photos' face tags (tag_sync.read_library), as user decisions in one
     undoable change: ``assign`` [(face id, name)]; ``new_faces`` [(photo id, detection,
-    embedding, model, sharpness, name)] for regions no detected face lies under. A name that
+    embedding, model, sharpness, name)] for regions no detected face lies under; ``unname``:
+    faces whose name the tags gave and another app removed since (they leave their person and
+    clustering places them again). A person created here is named "from tags". A name that
     would put one person twice in a photo is skipped and listed."""
-    named, added, skipped = [], [], []
-    with change(store, "tags", lambda: f"named {len(named)} face(s) and added {len(added)} from the photos' tags",
-                {"faces": len(assign), "new": len(new_faces)}) as rec:
+    named, added, unnamed, skipped, new_names = [], [], [], [], {}
+    with change(store, "tags", lambda: f"named {len(named)} face(s), added {len(added)} and unnamed "
+                                       f"{len(unnamed)} from the photos' tags",
+                {"faces": len(assign), "new": len(new_faces), "unnamed": len(unname)}) as rec:
+        if unname:
+            rec.save_faces(unname)
+            store.set_faces((fid, None, None, None, 0) for fid in unname)
+            unnamed.extend(unname)
         for pid, det, vector, model, sharp, name in new_faces:
             fid = store.add_manual_face(pid, det, vector, model, sharp)
             rec.added_face(fid)
             assign = [*assign, (fid, name)]
             added.append(fid)
+            new_names[fid] = name
         for fid, name in assign:
-            person = _target_person(store, rec, name, as_new=True)
+            person = _person_named(store, rec, name, FROM_TAGS)
             try:
                 _check_photo_rule(store, resolve_faces(store, [fid]), person.id)
             except InputError as exc:
@@ -370,7 +390,7 @@ def apply_tag_names(store: Store, assign: list[tuple[int, str]], new_faces: list
             rec.save_faces([fid])
             store.set_faces([(fid, person.id, BY_USER, None, 1)])
             named.append({"face": fid, "person": person.id, "name": person.name})
-    return {"named": named, "added": added, "skipped": skipped}
+    return {"named": named, "added": added, "unnamed": unnamed, "skipped": skipped, "new_names": new_names}
 
 
 def delete_face(store: Store, face_id) -> dict:

@@ -5,14 +5,12 @@ from __future__ import annotations
 import os
 
 from . import label
-from .config import Settings
+from .config import SAME_FACE_IOU, Settings
 from .db import Store
 from .errors import InputError
 from .pipeline import PipelineSpec, embed_box
-from .track import box_iou
+from .types import box_iou
 
-#: A drawn box that overlaps a stored face this much (intersection over union) is that face.
-SAME_FACE_IOU = 0.5
 #: The smallest box a user may draw, in photo pixels: below it FaceNet sees mostly blur.
 MIN_MANUAL_FACE_PX = 16
 

@@ -16,7 +16,7 @@ from .config import NAMING_DISTANCE
 from .db import Store
 from .errors import InputError
 from .neighbors import nearest
-from .types import BY_USER
+from .types import PEOPLES_NAMES
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ def train(store: Store, db: str, model: str) -> dict:
         person = store.person(pid)
         if name and name not in counts:
             why = (f"named by the {person.name_source}, not by you: only names you gave are learned"
-                   if person.name_source != BY_USER else "no faces in photos that are present")
+                   if person.name_source not in PEOPLES_NAMES else "no faces in photos that are present")
             left_out.append({"name": name, "why": why})
     if not names:
         raise InputError("no named faces to learn from: name some people first (`photoface name ID NAME`)"

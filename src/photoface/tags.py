@@ -13,6 +13,7 @@ normalized top-left and size in the same frame. to_stored / to_shown convert.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -89,10 +90,10 @@ def to_stored(norm_box, orientation: int) -> tuple[float, float, float, float]:
 
 # --- reading -------------------------------------------------------------------------------
 def _run(args: list[str]) -> list[dict]:
-    proc = subprocess.run([exiftool(), "-j", "-struct", "-n", "-G1", "-q", "-q", *args],
-                          capture_output=True, text=True)
+    proc = subprocess.run([exiftool(), "-j", "-struct", "-n", "-G1", "-q", "-q", *args], capture_output=True)
+    out = proc.stdout.decode("utf-8", "surrogateescape")  # file names as Python spells them (os.fsdecode)
     try:
-        return json.loads(proc.stdout) if proc.stdout.strip() else []
+        return json.loads(out) if out.strip() else []
     except ValueError:
         return []
 
@@ -101,13 +102,52 @@ def read_metadata(paths: list[str]) -> dict[str, dict]:
     """{file: its tags (MWG and Microsoft regions, PersonInImage, orientation)} for the files
     that exist; files ExifTool cannot read are left out."""
     wanted = ["-XMP-mwg-rs:RegionInfo", "-XMP-MP:RegionInfoMP", "-XMP-iptcExt:PersonInImage",
-              "-XMP-dc:Subject", "-IFD0:Orientation", "-File:ImageWidth", "-File:ImageHeight"]
+              "-XMP-dc:Subject", "-IFD0:Orientation", "-File:ImageWidth", "-File:ImageHeight", "-ExifTool:Error"]
     out = {}
     files = [p for p in paths if os.path.isfile(p)]
     for start in range(0, len(files), BATCH):
-        for row in _run([*wanted, *files[start:start + BATCH]]):
-            out[row["SourceFile"]] = row
+        batch = files[start:start + BATCH]
+        rows = _run([*wanted, *batch])
+        if len(rows) == len(batch):  # one row per file, in order: also for names that are not UTF-8,
+            out.update(zip(batch, rows))  # which ExifTool's JSON cannot spell
+        else:
+            out.update((row["SourceFile"], row) for row in rows)
+    for path, row in out.items():
+        if path.lower().endswith(".xmp") and "ExifTool:Error" not in row and not _looks_like_xmp(path):
+            row["ExifTool:Error"] = "not an XMP sidecar"  # ExifTool reads any text as an empty one
     return out
+
+
+def _looks_like_xmp(path: str) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 16)
+    except OSError:
+        return False
+    return b"xmpmeta" in head or b"rdf:RDF" in head or b"x:xapmeta" in head
+
+
+def unreadable(meta: dict) -> str | None:
+    """Why ExifTool could not read one file's tags, or None."""
+    return meta.get("ExifTool:Error")
+
+
+def person_names(meta: dict) -> list[str]:
+    """The photo-level person names (IPTC PersonInImage) in one file's tags."""
+    return [n for n in (" ".join(str(v).split()) for v in as_list(meta.get("XMP-iptcExt:PersonInImage"))) if n]
+
+
+def signature(files: list[str]) -> str:
+    """What a photo's tag files are now (names, sizes, modification times): reading them
+    again is needed only when this changes."""
+    parts = []
+    for f in files:
+        try:
+            st = os.stat(f)
+        except OSError:
+            continue
+        parts.append(os.fsencode(os.path.basename(f)) + f":{st.st_size}:{st.st_mtime_ns}|".encode())
+    return hashlib.sha1(b"".join(parts)).hexdigest()
 
 
 def as_list(value) -> list:
@@ -128,16 +168,23 @@ def regions_of(meta: dict, shown_w: int, shown_h: int, where: str) -> list[TagRe
             out.append(TagRegion(" ".join(str(r["Name"]).split()), box, "mwg", where))
     mp = meta.get("XMP-MP:RegionInfoMP") or {}
     for r in as_list(mp.get("Regions") if isinstance(mp, dict) else None):
-        if not isinstance(r, dict) or not str(r.get("PersonDisplayName", "")).strip():
-            continue
-        try:
-            x, y, w, h = (float(v) for v in str(r["Rectangle"]).split(","))
-        except (KeyError, ValueError):
-            continue
-        box = _pixels(to_shown((x, y, x + w, y + h), orientation), shown_w, shown_h)
+        box = mp_box(r, shown_w, shown_h, orientation)
         if box:
             out.append(TagRegion(" ".join(str(r["PersonDisplayName"]).split()), box, "microsoft", where))
     return out
+
+
+def mp_box(region, shown_w: int, shown_h: int, orientation: int) -> tuple[float, float, float, float] | None:
+    """A named Microsoft People Tagging region's box in pixels of the photo as shown (its
+    Rectangle: normalized left, top, width, height in the stored image); None when unnamed,
+    malformed, empty or outside the image."""
+    if not isinstance(region, dict) or not str(region.get("PersonDisplayName", "")).strip():
+        return None
+    try:
+        x, y, w, h = (float(v) for v in str(region["Rectangle"]).split(","))
+    except (KeyError, ValueError):
+        return None
+    return _pixels(to_shown((x, y, x + w, y + h), orientation), shown_w, shown_h)
 
 
 def mwg_box(region, shown_w: int, shown_h: int, orientation: int) -> tuple[float, float, float, float] | None:
@@ -171,24 +218,84 @@ def mwg_region(name: str, shown_box, shown_w: int, shown_h: int, orientation: in
                      "H": round(y2 - y1, 6), "Unit": "normalized"}, "Name": name, "Type": "Face"}
 
 
+def mp_region(name: str, shown_box, shown_w: int, shown_h: int, orientation: int) -> dict:
+    """One Microsoft People Tagging region (Windows Photo Gallery, Picasa) for ``shown_box``."""
+    x1, y1, x2, y2 = to_stored((shown_box[0] / shown_w, shown_box[1] / shown_h, shown_box[2] / shown_w,
+                                shown_box[3] / shown_h), orientation)
+    return {"Rectangle": ", ".join(f"{v:.6f}" for v in (x1, y1, x2 - x1, y2 - y1)), "PersonDisplayName": name}
+
+
+def file_state(path: str) -> tuple[int, int] | None:
+    """A file's size and modification time, to tell whether another app changed it."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
 def write_tags(entries: list[dict]) -> list[tuple[str, str]]:
     """Write ExifTool JSON entries ({"SourceFile": file, tag: value}) in batches; the files
-    ExifTool refused, with why. A sidecar that does not exist yet is created."""
-    failed = []
-    for start in range(0, len(entries), BATCH):
-        batch = entries[start:start + BATCH]
-        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
-            json.dump(batch, fh)
-        try:
-            proc = subprocess.run([exiftool(), "-q", "-struct", "-overwrite_original", "-P", f"-json={fh.name}",
-                                   *[e["SourceFile"] for e in batch]], capture_output=True, text=True)
-        finally:
-            os.unlink(fh.name)
-        if proc.returncode != 0:
-            for line in proc.stderr.splitlines():
-                if " - " in line:
-                    why, _, path = line.partition(" - ")
-                    failed.append((path.strip(), why.replace("Error: ", "").strip()))
-            if not failed:
-                failed.extend((e["SourceFile"], proc.stderr.strip() or "ExifTool failed") for e in batch)
+    ExifTool refused, with why. A sidecar that does not exist yet is created. A file that
+    changed since it was planned ("seen") or cannot be written is left as it is and listed."""
+    failed, ready = [], []
+    for e in entries:  # "seen": the file as planned; changed since: not written
+        why = _cannot_write(e["SourceFile"])
+        if why is None and "seen" in e and file_state(e["SourceFile"]) != (tuple(e["seen"]) if e["seen"] else None):
+            why = "changed by another app while photoface was writing: run again"
+        if why:
+            failed.append((e["SourceFile"], why))
+        else:
+            ready.append({k: v for k, v in e.items() if k != "seen"})
+    plain = [e for e in ready if _utf8(e["SourceFile"])]
+    batches = [plain[i:i + BATCH] for i in range(0, len(plain), BATCH)]
+    batches += [[e] for e in ready if not _utf8(e["SourceFile"])]  # alone, as "*": JSON cannot spell them
+    for batch in batches:
+        failed += _write_batch(batch)
     return failed
+
+
+def _utf8(path: str) -> bool:
+    try:
+        os.fsencode(path).decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def _write_batch(batch: list[dict]) -> list[tuple[str, str]]:
+    alone = len(batch) == 1 and not _utf8(batch[0]["SourceFile"])
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump([{**e, "SourceFile": "*"} for e in batch] if alone else batch, fh)
+    try:
+        proc = subprocess.run([exiftool(), "-q", "-struct", "-overwrite_original", "-P", f"-json={fh.name}",
+                               *[e["SourceFile"] for e in batch]], capture_output=True)
+    finally:
+        os.unlink(fh.name)
+    failed = []
+    if proc.returncode != 0:
+        errors = proc.stderr.decode("utf-8", "replace").strip()
+        for line in errors.splitlines():
+            why, _, path = line.partition(" - ")
+            if path and any(e["SourceFile"] == path.strip() for e in batch):
+                failed.append((path.strip(), why.replace("Error: ", "").strip()))
+        if not failed:
+            failed = [(e["SourceFile"], errors or "ExifTool failed") for e in batch]
+    done = {p for p, _ in failed}
+    return failed + [(e["SourceFile"], "ExifTool wrote nothing") for e in batch
+                     if e["SourceFile"] not in done and not os.path.isfile(e["SourceFile"])]
+
+
+def _cannot_write(path: str) -> str | None:
+    """Why ``path`` cannot be written (created or replaced: ExifTool writes a new file beside
+    it and renames it over), or None."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.exists(path) and not os.path.isfile(path):
+        return "not a regular file"
+    if not os.path.isdir(folder):
+        return "its folder does not exist"
+    if not os.access(folder, os.W_OK):
+        return "its folder is read-only"
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        return "the file is read-only"
+    return None

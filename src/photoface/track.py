@@ -5,22 +5,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .types import Detection
+from .types import Detection, box_iou
 from .vectors import distance, unit_mean
 
 
 def iou(a: Detection, b: Detection) -> float:
-    w = min(a.x2, b.x2) - max(a.x1, b.x1)
-    h = min(a.y2, b.y2) - max(a.y1, b.y1)
-    if w <= 0 or h <= 0:
-        return 0.0
-    inter = w * h
-    return inter / (a.width * a.height + b.width * b.height - inter)
-
-
-def box_iou(a, b) -> float:
-    """iou of two (x1, y1, x2, y2) boxes."""
-    return iou(Detection(*a, 1.0, ()), Detection(*b, 1.0, ()))
+    return box_iou((a.x1, a.y1, a.x2, a.y2), (b.x1, b.y1, b.x2, b.y2))
 
 
 @dataclass

@@ -123,6 +123,16 @@ class ModelSpec:
     precision: str = "fp32"  # the embedder's arithmetic: auto | fp32 | bf16 (see models/facenet.py)
 
 
+
+def box_iou(a, b) -> float:
+    """Intersection over union of two (x1, y1, x2, y2) boxes."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
 # --- vocabularies stored in the database (the schema CHECKs them) --------------------------
 #: Who placed a face in its person (faces.assigned_by). A face a user placed is pinned: no
 #: clustering run moves it.
@@ -133,7 +143,11 @@ ASSIGNED_BY = (BY_USER, BY_CLUSTER, BY_ASSIGN)
 #: The expressions the emotion model tells apart, in its output order (FER2013's).
 EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 #: Where a person's name came from (people.name_source); a user's name is never replaced.
-NAME_SOURCES = (BY_USER, "gallery", "classifier")
+FROM_TAGS = "tags"  # read from the photo's face tags, written by the user in another app
+NAME_SOURCES = (BY_USER, "gallery", "classifier", FROM_TAGS)
+#: Names a person gave (here or in another app): never replaced by gallery or classifier
+#: naming, and what `train` learns from.
+PEOPLES_NAMES = (BY_USER, FROM_TAGS)
 
 
 class FaceState(NamedTuple):

@@ -1,6 +1,8 @@
 """Commands that build the library: index, attributes, status, serve."""
 from __future__ import annotations
 
+import dataclasses
+
 import click
 
 from . import cli, render
@@ -18,9 +20,11 @@ from .options import (DEFAULTS, INDEX_SETTINGS, ProgressBar, db_option, device_o
                    "auto: in this process when fewer than 100 photos need indexing, else local.")
 @settings_options(INDEX_SETTINGS)
 @click.option("--retry-failed", is_flag=True, help="Try again files that failed in an earlier run.")
+@click.option("--tags/--no-tags", "read_tags", default=True, show_default=True,
+              help="Read the face tags other apps wrote into the photos and their sidecars (needs ExifTool).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @progress_option
-def index(folder, db, workers, scheduler, retry_failed, as_json, progress, **options):
+def index(folder, db, workers, scheduler, retry_failed, read_tags, as_json, progress, **options):
     """Find, embed and store every face in the photos under FOLDER.
 
     Re-running it is cheap: unchanged files are skipped, moved ones are recognized by
@@ -28,7 +32,7 @@ def index(folder, db, workers, scheduler, retry_failed, as_json, progress, **opt
     """
     from .. import api
 
-    settings = settings_from(options, INDEX_SETTINGS)
+    settings = dataclasses.replace(settings_from(options, INDEX_SETTINGS), read_tags=read_tags)
     with ProgressBar(progress, "indexing") as bar:
         summary = api.index(folder, db, workers=workers, scheduler=scheduler, settings=settings,
                             retry_failed=retry_failed, on_progress=bar.on_progress, on_start=bar.on_start)
@@ -47,8 +51,6 @@ def index(folder, db, workers, scheduler, retry_failed, as_json, progress, **opt
 @progress_option
 def attributes(db, redo, workers, device, as_json, progress):
     """Estimate age, gender and expression for faces already indexed (those without estimates)."""
-    import dataclasses
-
     from .. import api
 
     with ProgressBar(progress, "attributes", unit="face") as bar:

@@ -31,14 +31,19 @@ def eval_pairs(lfw, pairs_csv, roc, far, cache, workers, progress, as_json):
 
 
 @eval_group.command("cluster")
-@click.option("--labeled", required=True, type=click.Path(file_okay=False, exists=True),
+@click.option("--labeled", type=click.Path(file_okay=False, exists=True),
               help="A folder of <Person>/<photos>: the truth.")
+@click.option("--from-tags", is_flag=True,
+              help="The truth is the names the library's own face tags give (read by index or tags read).")
+@click.option("--db", default="photoface.db", show_default=True, type=click.Path(dir_okay=False),
+              help="The library, with --from-tags.")
 @click.option("--no-anchors", is_flag=True, help="Only photoface's clustering, not the other tools' algorithms.")
 @click.option("--set", "overrides", multiple=True, metavar="NAME=VALUE",
               help="Change a clustering setting for this run, e.g. --set min_samples=3 (repeatable).")
 @evaluation_options
-def eval_cluster(labeled, no_anchors, overrides, cache, workers, progress, as_json):
-    """Clustering quality (pairwise and BCubed) against the people of a labeled folder.
+def eval_cluster(labeled, from_tags, db, no_anchors, overrides, cache, workers, progress, as_json):
+    """Clustering quality (pairwise and BCubed) against the people of a labeled folder, or
+    with --from-tags against the names your library's face tags already carry.
 
     The embeddings are cached: trying other settings with --set takes seconds."""
     from .. import api
@@ -49,6 +54,12 @@ def eval_cluster(labeled, no_anchors, overrides, cache, workers, progress, as_js
         settings = with_overrides(ClusterSettings(), list(overrides))
     except InputError as exc:
         raise click.BadParameter(str(exc).removeprefix("--set "), param_hint="--set") from None
+    if bool(labeled) == from_tags:
+        raise click.UsageError("give either --labeled FOLDER or --from-tags")
+    if from_tags:
+        out = api.eval_cluster_tags(db, settings=settings, anchors=not no_anchors)
+        echo_json(out) if as_json else render.eval_cluster(out)
+        return
     with ProgressBar(progress, "embedding") as bar:
         out = api.eval_cluster(labeled, cache=cache, anchors=not no_anchors, workers=workers, settings=settings,
                                on_start=bar.on_start, on_progress=bar.on_progress)

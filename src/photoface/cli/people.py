@@ -284,16 +284,19 @@ def tags():
 @click.option("--person", default=None, help="Only this person's faces (id or name).")
 @click.option("--sidecar", "style", type=click.Choice(["photo.jpg.xmp", "photo.xmp"]), default="photo.jpg.xmp",
               show_default=True, help="How a new sidecar is named (a photo's existing sidecar is always used).")
+@click.option("--format", "regions", type=click.Choice(["mwg", "both"]), default="mwg", show_default=True,
+              help="Face regions to write: MWG (digiKam, Lightroom, Immich, PhotoPrism, LibrePhotos), or both "
+                   "MWG and Microsoft People Tagging (Windows Photo Gallery, Picasa).")
 @click.option("--dry-run", is_flag=True, help="Only list the files that would change.")
 @db_option
 @json_option
-def tags_write(embed, person, style, dry_run, db, as_json):
+def tags_write(embed, person, style, regions, dry_run, db, as_json):
     """Write photoface's names as face regions (MWG) and person names (IPTC PersonInImage,
     keywords) into XMP sidecars, or with --embed into the photos. Regions and tags photoface
     did not write are kept; files that already hold the names are not touched."""
     from .. import api
 
-    out = api.tags_write(db, embed=embed, person=person, dry_run=dry_run, style=style)
+    out = api.tags_write(db, embed=embed, person=person, dry_run=dry_run, style=style, regions=regions)
     if as_json:
         echo_json(out)
         return
@@ -306,6 +309,8 @@ def tags_write(embed, person, style, dry_run, db, as_json):
     else:
         click.echo(f"{len(out['files'])} file(s) to update" if dry_run else
                    f"{out['written']} file(s) written, {len(out['failed'])} failed")
+    if out["failed"]:  # a script must see that some names did not reach their files
+        click.get_current_context().exit(1)
 
 
 @tags.command("read")
@@ -318,13 +323,4 @@ def tags_read(db, as_json):
     from .. import api
 
     out = api.tags_read(db)
-    if as_json:
-        echo_json(out)
-        return
-    click.echo(f"{out['regions']} named region(s) in {out['photos']} photo(s): {len(out['named'])} face(s) named, "
-               f"{len(out['added'])} added from regions no face was found under")
-    for c in out["conflicts"]:
-        click.echo(f"conflict: face {c['face']} in {printable(c['path'])} is {printable(c['photoface'])!r} in photoface, "
-                   f"{printable(c['tags'])!r} in the tags: photoface's kept")
-    for s in out["skipped"]:
-        click.echo(f"skipped: face {s['face']} {printable(s['name'])!r}: {s['why']}")
+    echo_json(out) if as_json else render.tags_summary(out)

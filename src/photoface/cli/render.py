@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from click import echo
 
-from ..types import BY_USER
+from ..types import BY_USER, FROM_TAGS
 from .options import printable
 
 
@@ -27,7 +27,31 @@ def index_summary(s) -> None:
              f"(boxes, names and clusters kept; {r['elapsed_s']:.1f} s){failed}")
     if s.attributes:
         attributes_summary(s.attributes, new_faces=s.faces_found)
+    if s.tags:
+        tags_summary(s.tags, during_index=True)
     echo(f"database: {s.db}")
+
+
+def tags_summary(t: dict, during_index: bool = False) -> None:
+    """What reading the photos' face tags did (tags read, or index)."""
+    if "error" in t:
+        echo(f"face tags not read: {t['error']} (or index with --no-tags)")
+        return
+    if during_index and not t["photos"]:
+        return
+    echo(f"face tags: {t['regions']} named region(s) in {t['photos']} photo(s): {len(t['named'])} face(s) named, "
+         f"{len(t['added'])} added from regions no face was found under"
+         + (f", {len(t['unnamed'])} unnamed (their name was removed in another app)" if t["unnamed"] else ""))
+    for c in t["conflicts"]:
+        echo(f"conflict: face {c['face']} in {printable(c['path'])} is {printable(c['photoface'])!r} in photoface, "
+             f"{printable(c['tags'])!r} in the tags: photoface's kept")
+    for s in t["skipped"]:
+        echo(f"skipped: face {s['face']} {printable(s['name'])!r}: {s['why']}")
+    for u in t["unplaced"]:
+        echo(f"not placed: {', '.join(repr(printable(n)) for n in u['names'])} in {printable(u['path'])}: "
+             "named in the photo's tags without a face region, and the photo has no single face left to name")
+    for u in t["unreadable"]:
+        echo(f"unreadable tags: {printable(u['path'])}: {u['why']} (left as it was)")
 
 
 def attributes_summary(a: dict, new_faces: int | None = None) -> None:
@@ -85,7 +109,9 @@ def people(rows: list) -> None:
     echo(f"{'id':>5}  {'name':<30} {'faces':>6} {'photos':>6}  example faces")
     for r in rows:
         label = printable(r.name) or "(unnamed cluster)"
-        if r.name and r.name_source != BY_USER:
+        if r.name and r.name_source == FROM_TAGS:
+            label += " [from tags]"
+        elif r.name and r.name_source != BY_USER:
             label += f" [{r.name_source} {r.name_confidence or 0:.2f}]"
         if r.hidden:
             label += " (hidden)"
@@ -196,13 +222,19 @@ def eval_pairs(out: dict) -> None:
 
 
 def eval_cluster(out: dict) -> None:
-    echo(f"{out['faces']} faces in {out['photos']} photos, {out['true_people']} true identities "
-         "(faces beside a photo's main person count as strangers)")
-    head = ("algorithm", "clusters", "noise", "pair P", "pair R", "pair F1", "B3 P", "B3 R", "B3 F1", "s")
+    tags = "library_faces" in out
+    if tags:
+        echo(f"{out['library_faces']} faces in {out['photos']} photos clustered as if nobody were named; "
+             f"{out['faces']} of them named by the photos' tags ({out['true_people']} people) are scored")
+    else:
+        echo(f"{out['faces']} faces in {out['photos']} photos, {out['true_people']} true identities "
+             "(faces beside a photo's main person count as strangers)")
+    head = ("algorithm", "clusters", "noise", "pair P", "pair R", "pair F1", "B3 P", "B3 R", "B3 F1", "s",
+            *(("right",) if tags else ()))
     echo(f"{head[0]:<48}" + "".join(f"{h:>9}" for h in head[1:]))
     for r in out["results"]:
         vals = (r["clusters"], r["noise"], r["pairwise_p"], r["pairwise_r"], r["pairwise_f1"],
-                r["bcubed_p"], r["bcubed_r"], r["bcubed_f1"], r["seconds"])
+                r["bcubed_p"], r["bcubed_r"], r["bcubed_f1"], r["seconds"], *((r["right"],) if tags else ()))
         echo(f"{r['algorithm']:<48}" + "".join(f"{v:>9}" if isinstance(v, int) else f"{v:>9.4f}" for v in vals))
 
 

@@ -1,7 +1,7 @@
 """The only package that talks to SQLite: the schema and its migrations (schema.py), the
 library of photos and faces (library.py), people and the change log (people.py), embeddings
 as clustering and search read them (vectors.py), read models for pages and reports
-(queries.py), and the lock that keeps one run per library (lock.py).
+(queries.py), what was read from the photos' face tags (tags.py), and the lock that keeps one run per library (lock.py).
 
 ``Store`` is one open library file; each part above contributes its methods to it.
 """
@@ -15,13 +15,14 @@ from .lock import RunLock
 from .people import People
 from .queries import Queries
 from .schema import MIGRATIONS, SCHEMA_VERSION
+from .tags import Tags
 from .vectors import Vectors
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "RunLock", "Store", "ensure_db_folder", "now_iso", "open_store",
            "path_key", "stored_path"]
 
 
-class Store(Library, People, Vectors, Queries, Base):
+class Store(Library, People, Vectors, Queries, Tags, Base):
     """One photoface database. Only the client process holds one; workers never write."""
 
 

@@ -180,14 +180,26 @@ class Base:
             raise DatabaseError(
                 f"{self.path} has schema version {newest}, newer than this photoface ({SCHEMA_VERSION}): upgrade photoface"
             )
-        for version, name, sql in MIGRATIONS:
-            if version in done:
-                continue
-            with self.db.atomic():
-                for statement in filter(str.strip, sql.split(";\n")):  # one statement per line end
-                    self.db.execute(statement)
-                self.db["schema_migrations"].insert({"version": version, "name": name, "applied_at": now_iso()})
-                self.db.execute(f"PRAGMA user_version = {version}")
+        pending = [m for m in MIGRATIONS if m[0] not in done]
+        if not pending:
+            return
+        # A migration may rebuild a table others refer to (SQLite changes a CHECK only so):
+        # with foreign keys on, dropping the old table would empty those references.
+        self.db.execute("PRAGMA foreign_keys = OFF")
+        dangling = len(self.db.execute("PRAGMA foreign_key_check").fetchall())
+        try:
+            for version, name, sql in pending:
+                with self.db.atomic():
+                    for statement in filter(str.strip, sql.split(";\n")):  # one statement per line end
+                        self.db.execute(statement)
+                    broken = len(self.db.execute("PRAGMA foreign_key_check").fetchall()) - dangling
+                    if broken > 0:
+                        raise DatabaseError(f"upgrading {self.path} to schema {version} would break {broken} "
+                                            "reference(s): it was left as it was")
+                    self.db["schema_migrations"].insert({"version": version, "name": name, "applied_at": now_iso()})
+                    self.db.execute(f"PRAGMA user_version = {version}")
+        finally:
+            self.db.execute("PRAGMA foreign_keys = ON")
 
     @property
     def schema_version(self) -> int:

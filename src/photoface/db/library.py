@@ -9,7 +9,8 @@ from collections.abc import Iterable, Iterator, Sequence
 
 
 from .. import __version__
-from ..types import EMOTIONS, Attributes, Detection, PhotoResult
+from ..config import SAME_FACE_IOU
+from ..types import EMOTIONS, Attributes, Detection, PhotoResult, box_iou
 from ..vectors import from_blob, to_blob
 from .base import chunks, marks, now_iso, path_key, stored_path, valid_id
 
@@ -99,9 +100,12 @@ class Library:
                     "kind": res.kind, "duration": res.duration, "fps": res.fps,
                 }
                 existing = self.db.execute("SELECT id FROM photos WHERE path = ?", [key]).fetchone()
+                before: list = []
                 if existing:
                     photo_id = existing[0]
-                    # faces a user drew stay (their box is the user's decision); detected ones are redone
+                    # faces a user drew stay (their box is the user's decision); detected ones are
+                    # redone, and where one lies where an old one lay it keeps that one's person
+                    before = self._placed_faces(photo_id)
                     self.db.execute("DELETE FROM faces WHERE photo_id = ? AND source IS NULL", [photo_id])
                     row["face_count"] += self._one("SELECT count(*) FROM faces WHERE photo_id = ?", [photo_id])
                     self.db["photos"].update(photo_id, row)
@@ -121,6 +125,8 @@ class Library:
                         }
                         for i, f in enumerate(res.faces)
                     )
+                    if before:
+                        self._carry_over(photo_id, before)
                     if any(f.track or f.attributes for f in res.faces):  # rows that need the new face ids
                         ids = dict(self.db.execute(
                             "SELECT face_index, id FROM faces WHERE photo_id = ?", [photo_id]).fetchall())
@@ -133,6 +139,42 @@ class Library:
                 else:
                     failed += 1
         return indexed, failed, faces
+
+    def _placed_faces(self, photo_id: int) -> list[tuple]:
+        """A photo's detected faces that are in a person, were rejected from one or named by the
+        photo's tags, with what to keep of each: (box, state, rejected person ids, tag name)."""
+        rows = self.db.execute(
+            "SELECT f.id, f.x1, f.y1, f.x2, f.y2, f.person_id, f.assigned_by, f.assign_distance, f.clustered, t.name "
+            "FROM faces f LEFT JOIN tag_names t ON t.face_id = f.id WHERE f.photo_id = ? AND f.source IS NULL "
+            "AND f.t_start IS NULL", [photo_id]).fetchall()
+        rejected: dict[int, list[int]] = {}
+        for fid, pid in self.db.execute("SELECT r.face_id, r.person_id FROM rejections r JOIN faces f "
+                                        "ON f.id = r.face_id WHERE f.photo_id = ?", [photo_id]):
+            rejected.setdefault(fid, []).append(pid)
+        return [(r[1:5], r[5:9], rejected.get(r[0], []), r[9]) for r in rows
+                if r[5] is not None or r[6] is not None or r[0] in rejected or r[9] is not None]
+
+    def _carry_over(self, photo_id: int, before: list[tuple]) -> None:
+        """A re-indexed photo's new faces take the person, rejections and tag name of the old
+        face that lay in the same place (intersection over union at least config.SAME_FACE_IOU):
+        a file another app changed (its metadata, say) keeps the user's decisions."""
+        new = self.db.execute("SELECT id, x1, y1, x2, y2 FROM faces WHERE photo_id = ? AND source IS NULL "
+                              "AND t_start IS NULL", [photo_id]).fetchall()
+        pairs = sorted(((box_iou(n[1:], old[0]), n[0], i) for n in new for i, old in enumerate(before)), reverse=True)
+        taken_new, taken_old, stamp = set(), set(), now_iso()
+        for overlap, fid, i in pairs:
+            if overlap < SAME_FACE_IOU or fid in taken_new or i in taken_old:
+                continue
+            taken_new.add(fid)
+            taken_old.add(i)
+            _, (person, by, distance, clustered), rejected, tag = before[i]
+            self.db.execute("UPDATE faces SET person_id = ?, assigned_by = ?, assign_distance = ?, clustered = ? "
+                            "WHERE id = ?", [person, by, distance, clustered, fid])
+            self.db.conn.executemany("INSERT OR IGNORE INTO rejections (face_id, person_id, created_at) "
+                                     "VALUES (?, ?, ?)", [(fid, p, stamp) for p in rejected])
+            if tag is not None:
+                self.db.execute("INSERT OR REPLACE INTO tag_names (face_id, name, read_at) VALUES (?, ?, ?)",
+                                [fid, tag, stamp])
 
     def _insert_track_faces(self, ids: dict[int, int], faces) -> None:
         """Representative faces of each face track; ``ids`` maps face_index to face id."""

@@ -188,5 +188,27 @@ CREATE INDEX idx_pending_changes_waiting ON pending_changes(id) WHERE applied_at
     (9, "faces added by hand", """
 ALTER TABLE faces ADD COLUMN source TEXT CHECK (source IS NULL OR source = 'manual')
 """),
+    (10, "names read from the photos' face tags", """
+CREATE TABLE people_10 (
+    id INTEGER PRIMARY KEY,
+    name TEXT,
+    name_source TEXT CHECK (name_source IN ('user', 'gallery', 'classifier', 'tags')),
+    name_confidence REAL,
+    hidden INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+INSERT INTO people_10 SELECT id, name, name_source, name_confidence, hidden, created_at, updated_at FROM people;
+DROP TABLE people;
+ALTER TABLE people_10 RENAME TO people;
+CREATE INDEX idx_people_name ON people(name COLLATE NOCASE);
+CREATE UNIQUE INDEX idx_people_name_unique ON people(name COLLATE NOCASE) WHERE name IS NOT NULL;
+ALTER TABLE photos ADD COLUMN tags_signature TEXT;
+CREATE TABLE tag_names (
+    face_id INTEGER PRIMARY KEY REFERENCES faces(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    read_at TEXT NOT NULL
+)
+"""),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from ..types import BY_USER
+from ..types import PEOPLES_NAMES
 from ..vectors import from_blob, from_blobs
 from .base import marks
 
@@ -111,10 +111,11 @@ class Vectors:
     def embeddings_by_person(self, model: str, user_named: bool = False) -> dict[int, np.ndarray]:
         """{person id: embeddings of their present faces}: the people a user did not name
         (what gallery and classifier naming may name), or only those a user named."""
-        who = "pe.name_source = ?" if user_named else "(pe.name IS NULL OR pe.name_source != ?)"
+        given = f"pe.name_source IN ({','.join('?' * len(PEOPLES_NAMES))})"
+        who = given if user_named else f"(pe.name IS NULL OR NOT {given})"
         rows = self.db.execute(
             f"SELECT f.person_id, f.embedding FROM present_faces f JOIN people pe ON pe.id = f.person_id "
-            f"WHERE f.model = ? AND {who} ORDER BY f.person_id", [model, BY_USER]).fetchall()
+            f"WHERE f.model = ? AND {who} ORDER BY f.person_id", [model, *PEOPLES_NAMES]).fetchall()
         out: dict[int, list] = {}
         for pid, blob in rows:
             out.setdefault(pid, []).append(blob)
@@ -123,7 +124,8 @@ class Vectors:
     def named_faces(self, model: str, user_named: bool = False) -> tuple[list[str], np.ndarray]:
         """(names, embeddings) of the present faces of named, visible people (``user_named``:
         people a user named, hidden ones too)."""
-        who, args = ("pe.name_source = ?", [BY_USER]) if user_named else ("pe.name IS NOT NULL AND pe.hidden = 0", [])
+        who, args = ((f"pe.name_source IN ({','.join('?' * len(PEOPLES_NAMES))})", list(PEOPLES_NAMES)) if user_named
+                     else ("pe.name IS NOT NULL AND pe.hidden = 0", []))
         rows = self.db.execute(
             f"SELECT pe.name, f.embedding FROM present_faces f JOIN people pe ON pe.id = f.person_id "
             f"WHERE f.model = ? AND {who}", [model, *args]).fetchall()
