@@ -102,6 +102,10 @@ def test_tags_write_puts_each_name_on_its_face_and_reads_back_the_same(tagged, t
         assert x1 < cx * shown_w < x2 and y1 < cy * shown_h < y2, (path, o)
     assert main(["tags", "write", "--db", db]) == 0
     assert "nothing to write" in capsys.readouterr().out  # idempotent
+    # a fresh library reads the sidecars back onto the same faces, the rotated photo's too
+    from_sidecars = str(tmp_path / "sidecars.db")
+    api.index(str(folder), from_sidecars, scheduler="sync")
+    assert named(from_sidecars) == named(db) and ("rotated.jpg", "Barack Obama") in named(db)
     api.name(db, "Joe Biden", "Joseph Biden")
     assert main(["tags", "write", "--db", db]) == 0  # a rename updates what was written
     assert exif_json(folder / "biden.jpg.xmp")["XMP-iptcExt:PersonInImage"] == ["Joseph Biden"]
@@ -116,8 +120,7 @@ def test_tags_write_puts_each_name_on_its_face_and_reads_back_the_same(tagged, t
     api.index(str(folder), fresh, scheduler="sync")
     out = api.tags_read(fresh)
     assert out["conflicts"] == [] and not out["added"]
-    named = {(os.path.basename(f[1]), f[6]) for f in faces(db) if f[6]}
-    assert {(os.path.basename(f[1]), f[6]) for f in faces(fresh) if f[6]} == named
+    assert named(fresh) == named(db)
 
 
 def test_regions_written_by_other_apps_name_the_right_faces(tagged, capsys):
@@ -317,3 +320,24 @@ def test_a_photo_whose_name_is_not_utf8_gets_its_tags_written_and_read(tmp_path,
     fresh = str(tmp_path / "fresh.db")
     api.index(str(folder), fresh, scheduler="sync")
     assert [f[6] for f in faces(fresh)] == ["Barack Obama"]
+
+
+def test_only_jpegs_whose_metadata_names_a_face_tag_are_read_by_exiftool(tmp_path):
+    from photoface.tags import may_hold_tags
+
+    plain = tmp_path / "plain.jpg"
+    shutil.copy(PHOTOS / "obama.jpg", plain)
+    assert not may_hold_tags(str(plain))
+    write_with_exiftool(plain, {"XMP-dc:Title": "a title, no faces"})
+    assert not may_hold_tags(str(plain))
+    write_with_exiftool(plain, {"XMP-iptcExt:PersonInImage": ["Barack Obama"]})
+    assert may_hold_tags(str(plain))
+    mp = tmp_path / "mp.jpg"
+    shutil.copy(PHOTOS / "biden.jpg", mp)
+    write_with_exiftool(mp, {"XMP-MP:RegionInfoMP": {"Regions": [{"Rectangle": "0.1,0.1,0.2,0.2",
+                                                                   "PersonDisplayName": "Joe Biden"}]}})
+    assert may_hold_tags(str(mp))
+    load_rgb("obama.jpg").save(tmp_path / "p.png")
+    assert may_hold_tags(str(tmp_path / "p.png"))  # other formats: ExifTool looks
+    (tmp_path / "cut.jpg").write_bytes(plain.read_bytes()[:20])
+    assert not may_hold_tags(str(tmp_path / "cut.jpg"))

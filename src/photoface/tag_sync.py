@@ -26,7 +26,7 @@ def plan_write(store: Store, person_id: int | None, embed: bool, style: str, mic
         entry = {"SourceFile": target, "seen": seen[target]}
         dropped = set()
         if photo["kind"] != "video":
-            orientation = int(meta.get(photo["path"], {}).get("IFD0:Orientation") or 1)
+            orientation = tags.orientation_of(meta.get(photo["path"], {}))
             w, h = photo["width"], photo["height"]
             ours = [(name, box) for name, box in photo["faces"]]
             kept = []
@@ -94,8 +94,8 @@ def read_library(store: Store, settings: Settings, changed_only: bool = False) -
       removed here too; a name the user gave in photoface wins and is listed as a conflict.
     """
     photos = [p for p in store.indexed_photos() if p[4] != "video"]
-    files = {pid: [*tags.sidecars(path), path] for pid, path, *_ in photos}
-    signatures = {pid: tags.signature(fs) for pid, fs in files.items()}
+    side = {pid: tags.sidecars(path) for pid, path, *_ in photos}
+    signatures = {pid: tags.signature([*side[pid], path]) for pid, path, *_ in photos}
     if changed_only:
         known = store.tag_signatures()
         photos = [p for p in photos if known.get(p[0]) != signatures[p[0]]]
@@ -103,6 +103,10 @@ def read_library(store: Store, settings: Settings, changed_only: bool = False) -
               "conflicts": [], "unplaced": [], "unreadable": []}
     if not photos:
         return report
+    # ExifTool reads the sidecars, and the photos that have one (for their orientation) or
+    # may carry tags themselves: a JPEG whose metadata names no face tag is not read
+    files = {pid: [*side[pid], *([path] if side[pid] or tags.may_hold_tags(path) else [])]
+             for pid, path, *_ in photos}
     meta = tags.read_metadata(sorted({f for pid, *_ in photos for f in files[pid]}))
     faces_of = {photo["photo_id"]: fs for photo, fs in store.photos_with_faces(pid for pid, *_ in photos)}
     given = store.tag_names_of(faces_of)
@@ -113,7 +117,7 @@ def read_library(store: Store, settings: Settings, changed_only: bool = False) -
     for pid, path, w, h, _ in photos:
         bad = [(f, tags.unreadable(meta.get(f, {}))) for f in files[pid] if tags.unreadable(meta.get(f, {}))]
         report["unreadable"] += [{"path": f, "why": why} for f, why in bad]
-        found, people = _regions(meta, files[pid], w, h)
+        found, people = _regions(meta, files[pid], w, h, tags.orientation_of(meta.get(path, {})))
         report["regions"] += len(found)
         faces = faces_of.get(pid, [])
         on_face: dict[int, str] = {}
@@ -163,13 +167,13 @@ def _key(name: str | None) -> str | None:
     return None if name is None else name.casefold()
 
 
-def _regions(meta: dict, files: list[str], w: int, h: int) -> tuple[list[tags.TagRegion], list[str]]:
+def _regions(meta: dict, files: list[str], w: int, h: int, orientation: int) -> tuple[list[tags.TagRegion], list[str]]:
     """One photo's named face regions (a region in a sidecar and in the file counted once)
     and its photo-level person names, from all its tag files."""
     found: list[tags.TagRegion] = []
     people: list[str] = []
     for f in files:
-        for r in tags.regions_of(meta.get(f, {}), w, h, f):
+        for r in tags.regions_of(meta.get(f, {}), w, h, f, orientation):
             if not any(_key(q.name) == _key(r.name) and box_iou(q.box, r.box) >= SAME_FACE_IOU for q in found):
                 found.append(r)
         people += [n for n in tags.person_names(meta.get(f, {})) if _key(n) not in map(_key, people)]

@@ -118,6 +118,35 @@ def read_metadata(paths: list[str]) -> dict[str, dict]:
     return out
 
 
+#: Words one of the face tags photoface reads leaves in a photo's XMP.
+_TAG_WORDS = (b"RegionInfo", b"PersonInImage", b"mwg-rs", b"microsoft.com/photo")
+
+
+def may_hold_tags(path: str) -> bool:
+    """Whether a photo may carry face tags, so that ExifTool must read it: a JPEG whose
+    metadata segments (read up to the image data, big ones skipped) name none of them cannot;
+    any other format may (its XMP can be anywhere)."""
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(2) != b"\xff\xd8":
+                return True
+            while True:
+                head = fh.read(4)
+                if len(head) < 4 or head[0] != 0xFF:
+                    return False
+                marker, length = head[1], int.from_bytes(head[2:4], "big")
+                if marker == 0xDA or length < 2:  # the image data: no metadata after it
+                    return False
+                if marker == 0xE1:  # APP1: EXIF or XMP
+                    segment = fh.read(length - 2)
+                    if any(w in segment for w in _TAG_WORDS):
+                        return True
+                else:
+                    fh.seek(length - 2, os.SEEK_CUR)
+    except OSError:
+        return True  # let ExifTool say what is wrong with it
+
+
 def _looks_like_xmp(path: str) -> bool:
     try:
         with open(path, "rb") as fh:
@@ -155,11 +184,20 @@ def as_list(value) -> list:
     return value if isinstance(value, list) else [] if value is None else [value]
 
 
-def regions_of(meta: dict, shown_w: int, shown_h: int, where: str) -> list[TagRegion]:
+def orientation_of(meta: dict) -> int:
+    """A photo's EXIF orientation (1-8) from its own tags (a sidecar's regions are in the
+    stored frame of the photo it belongs to)."""
+    try:
+        value = int(meta.get("IFD0:Orientation") or 1)
+    except (TypeError, ValueError):
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def regions_of(meta: dict, shown_w: int, shown_h: int, where: str, orientation: int) -> list[TagRegion]:
     """The named face regions in one file's tags, in pixels of the photo as shown (``shown_w``
-    x ``shown_h``). Regions of other types (pets, focus), unnamed, empty or outside the image
-    are left out."""
-    orientation = int(meta.get("IFD0:Orientation") or 1)
+    x ``shown_h``; ``orientation``: the photo's). Regions of other types (pets, focus),
+    unnamed, empty or outside the image are left out."""
     out = []
     mwg = meta.get("XMP-mwg-rs:RegionInfo") or {}
     for r in as_list(mwg.get("RegionList") if isinstance(mwg, dict) else None):
