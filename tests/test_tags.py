@@ -168,6 +168,15 @@ def test_regions_written_by_other_apps_name_the_right_faces(tagged, capsys):
     api.undo(db)  # the move
     before = faces(db)
     assert api.tags_read(db)["named"] == [] and faces(db) == before  # read twice: nothing more
+    # a face ignored, or said not to be someone, in photoface stays so: the tags' name is a conflict
+    eileen = next(f[0] for f in faces(db) if f[6] == "Eileen Collins")
+    biden = next(f[0] for f in faces(db) if f[1].endswith("/biden.jpg"))
+    api.ignore(db, [eileen])
+    api.reject(db, [biden])
+    out = api.tags_read(db)
+    assert sorted((c["tags"], c["photoface"]) for c in out["conflicts"]) == [
+        ("Eileen Collins", "(ignored)"), ("Joe Biden", "not Joe Biden")]
+    assert out["named"] == [] and not any(f[6] for f in faces(db) if f[0] in (eileen, biden))
 
 
 def test_bad_tags_are_skipped_never_a_crash(tagged, capsys):
@@ -226,6 +235,12 @@ def test_index_reads_the_tags_other_apps_wrote_and_takes_their_later_changes(tmp
                          ("pair.jpg", "Eileen Collins"), ("pair.jpg", "Joe Biden")}
     assert main(["people", "--db", db]) == 0
     assert "Joe Biden [from tags]" in capsys.readouterr().out
+    from photoface.web import create_app
+
+    with sqlite3.connect(db) as conn:
+        (biden_id,) = conn.execute("SELECT id FROM people WHERE name = 'Joe Biden'").fetchone()
+    page = create_app(db).test_client().get(f"/person/{biden_id}").get_data(as_text=True)
+    assert "named from the photos&#39; tags" in page
     # the library's own tags are the truth `eval cluster --from-tags` scores against
     assert main(["eval", "cluster", "--from-tags", "--db", db, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)

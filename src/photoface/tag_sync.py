@@ -112,6 +112,7 @@ def read_library(store: Store, settings: Settings, changed_only: bool = False) -
     given = store.tag_names_of(faces_of)
     pinned = {s.id for s in store.face_states(f["face_id"] for fs in faces_of.values() for f in fs)
               if s.assigned_by == label.BY_USER}
+    rejected = store.rejections()
     spec = None
     assign, unname, new_faces, names = [], [], [], {}
     for pid, path, w, h, _ in photos:
@@ -148,8 +149,12 @@ def read_library(store: Store, settings: Settings, changed_only: bool = False) -
             names[fid] = new
             if _key(now) == _key(new):
                 continue
-            if fid in pinned and f["person_id"] is not None and _key(now) != _key(before):
-                report["conflicts"].append({"face": fid, "path": path, "tags": new, "photoface": now})
+            from_tags = before is not None and _key(now) == _key(before)  # what the tags gave it earlier
+            holder = store.people_by_name(new)
+            if fid in pinned and not from_tags:  # the user's decision: named, or ignored, in photoface
+                report["conflicts"].append({"face": fid, "path": path, "tags": new, "photoface": now or "(ignored)"})
+            elif holder and (fid, holder[0].id) in rejected:
+                report["conflicts"].append({"face": fid, "path": path, "tags": new, "photoface": f"not {new}"})
             else:
                 assign.append((fid, new))
     if assign or new_faces or unname:
