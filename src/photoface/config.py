@@ -102,14 +102,24 @@ class ClusterSettings:
     cluster_selection_epsilon: float = 0.0
     cluster_selection_method: str = "eom"  # HDBSCAN's: eom (excess of mass) or leaf
     single_cluster_radius: float = 1.05  # when HDBSCAN allows only one cluster, its faces within this of the medoid
-    max_link_distance: float = 0.9  # clusters are split where only longer links join their faces
-    pair_distance: float = 0.85  # two unclustered faces nearest to each other within this form a cluster (0: off)
+    # clusters are split where only longer links join their faces; the longest link kept
+    # shrinks as the library grows (FaceClusterer.link_distance)
+    max_link_distance: float = 1.0  # up to max_link_from_faces faces
+    max_link_from_faces: int = 500
+    max_link_per_decade: float = 0.1  # shorter by this per tenfold more faces
+    min_link_distance: float = 0.85
+    pair_distance: float = 0.9  # two unclustered faces nearest to each other within this form a cluster (0: off)
     # faces that may form clusters; the others are only attached afterwards
-    min_face_px: float = 50.0  # shorter side of the face box, in photo pixels
+    min_face_px: float = 0.0  # shorter side of the face box, in photo pixels
     min_score: float = 0.95
     min_sharpness: float = 20.0  # variance of the Laplacian of the 160 px grey crop
     # attaching left-over faces to a cluster during a clustering run
-    attach_distance: float = 0.75
+    attach_distance: float = 0.8
+    # ... and, beyond it, to a cluster whose own faces are spread (FaceClusterer.cluster_radii)
+    spread_quantile: float = 0.9
+    spread_margin: float = 0.2
+    spread_max_distance: float = 1.1  # at most this far (spread_max_distance <= attach_distance: off)
+    spread_votes: int = 3  # the face's this many nearest faces must all be of that cluster
     # incremental assignment of new faces to existing people
     assign_distance: float = 0.85
     assign_margin: float = 0.05
@@ -117,11 +127,12 @@ class ClusterSettings:
 
     def __post_init__(self):
         check_choice("cluster selection method", self.cluster_selection_method, ("eom", "leaf"))
-        _check_numbers(self, minimum={"min_cluster_size": 2, "min_samples": 1, "single_cluster_radius": 0.0, "n_neighbors": 2, "assign_neighbors": 1,
+        _check_numbers(self, minimum={"min_cluster_size": 2, "min_samples": 1, "single_cluster_radius": 0.0, "n_neighbors": 2, "assign_neighbors": 1, "spread_votes": 1,
+                                      "max_link_from_faces": 1, "max_link_per_decade": 0.0, "min_link_distance": 0.0,
                                       "cluster_selection_epsilon": 0.0, "max_link_distance": 0.0,
                                       "pair_distance": 0.0, "min_face_px": 0.0, "min_sharpness": 0.0,
-                                      "attach_distance": 0.0, "assign_distance": 0.0, "assign_margin": 0.0},
-                       fractions=("min_score",))
+                                      "attach_distance": 0.0, "spread_margin": 0.0, "spread_max_distance": 0.0, "assign_distance": 0.0, "assign_margin": 0.0},
+                       fractions=("min_score", "spread_quantile"))
 
 
 def check_choice(what: str, value: str, choices: tuple[str, ...]) -> str:

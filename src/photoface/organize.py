@@ -100,7 +100,7 @@ def _compute(store, rec, table, mode, model, rejected, s, summary) -> None:
         _assign_fresh(table, fresh, person, by, dist, rejected, s, summary)
         leftover = (person < 0) & (by != PINNED) & (fresh | table["clustered"])
         summary.considered = int((fresh | leftover).sum())
-        _cluster_new(store, rec, table, leftover, fresh, person, by, s, summary)
+        _cluster_new(store, rec, table, leftover, fresh, person, by, s, summary, model)
         touched = fresh | leftover
     else:
         summary.considered = n
@@ -158,7 +158,7 @@ def _new_person(store: Store, rec: Change) -> int:
     return pid
 
 
-def _cluster_new(store, rec, table, mask, fresh, person, by, s, summary) -> None:
+def _cluster_new(store, rec, table, mask, fresh, person, by, s, summary, model) -> None:
     """New people among the faces in ``mask``. They are clustered together with their
     nearest faces in the neighbourhood, assigned or not, so that existing people set the
     density (left-over faces clustered on their own form clusters out of what a full run
@@ -170,7 +170,8 @@ def _cluster_new(store, rec, table, mask, fresh, person, by, s, summary) -> None
     _, nn = nearest(table["X"], table["X"], s.n_neighbors + 1, query_rows=idx)
     ctx = np.union1d(idx, nn[nn >= 0])
     labels = make_clusterer(s).fit_predict(
-        table["X"][ctx], groups=table["photo_id"][ctx], eligible=eligible_mask(table, s)[ctx])
+        table["X"][ctx], groups=table["photo_id"][ctx], eligible=eligible_mask(table, s)[ctx],
+        library_faces=store.face_counts(model)[0])
     for c in range(labels.max() + 1):
         members = ctx[labels == c]
         if not mask[members].all() or not fresh[members].any():

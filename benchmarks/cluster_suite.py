@@ -1,0 +1,118 @@
+"""The clustering suite: every labeled set x (photoface and the anchors' algorithms on the
+same embeddings) x clusters, noise, pairwise and BCubed precision/recall/F1, plus photoface
+end to end (the indexed library clustered by `photoface cluster`, scored per face).
+
+    python benchmarks/face_sets.py --sources SRC --out SETS        # the real-photo sets
+    python benchmarks/make_lfw_subset.py ../shared/data/lfw/lfw-deepfunneled SETS/lfw_subset
+    python benchmarks/cluster_suite.py SETS [--lfw ../shared/data/lfw/lfw-deepfunneled]
+        [--cache DIR] [--set NAME=VALUE ...] [--json out.json]
+
+Each set is a folder of <Person>/<photo> under SETS (the main face of a photo is its folder's
+person; other faces in it are strangers). Each set is indexed once into the cache; later
+runs (other settings with --set) take seconds. HELD_OUT is never used to choose a setting:
+it is reported last, as the check.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from photoface import api
+from photoface.config import FACENET_MODEL, ClusterSettings, with_overrides
+from photoface.db import open_store
+from photoface.evaluate import cache_dir, cache_key, compare_clusterings, labeled_truth
+
+#: The set kept out of every choice of a default.
+HELD_OUT = "bbt"
+ORDER = ("lfw_all", "lfw_subset", "celeb5", "stock", "fr_examples", "mixed", HELD_OUT)
+
+
+def end_to_end(labeled: str, cache: str, settings: ClusterSettings) -> dict:
+    """`photoface cluster` (a full run) on a copy of the set's indexed library, scored per
+    face against the truth, as a user would get it."""
+    src = os.path.join(cache_dir(cache), "labeled-" + cache_key([os.path.abspath(labeled)]), "faces.db")
+    with tempfile.TemporaryDirectory() as tmp:
+        db = os.path.join(tmp, "library.db")
+        shutil.copy(src, db)
+        api.cluster(db, full=True, settings=settings)
+        with open_store(db) as store:
+            table = store.face_table(FACENET_MODEL)
+            paths = store.photo_paths()
+        person = table["person_id"]
+    truth = labeled_truth([paths[p] for p in table["photo_id"]], table["photo_id"], table["size"],
+                          os.path.abspath(labeled))
+    (row,) = compare_clusterings(truth, {"photoface end to end (index + cluster)": np.where(person < 0, -1, person)})
+    return row
+
+
+def run_set(name: str, folder: str, cache: str, settings: ClusterSettings) -> dict:
+    out = api.eval_cluster(folder, cache=cache, settings=settings, scheduler="sync")
+    out["results"].append(end_to_end(folder, cache, settings))
+    out["set"] = name
+    return out
+
+
+def table(reports: list[dict]) -> str:
+    head = "| set | algorithm | clusters | noise | pair P | pair R | pair F1 | B3 P | B3 R | B3 F1 |"
+    lines = [head, "|" + "---|" * 10]
+    for rep in reports:
+        label = f"{rep['set']}{' (held out)' if rep['set'] == HELD_OUT else ''}: {rep['photos']} photos, " \
+                f"{rep['faces']} faces, {rep['true_people']} identities"
+        for r in rep["results"]:
+            lines.append(f"| {label} | {r['algorithm']} | {r['clusters']} | {r['noise']:.3f} | {r['pairwise_p']:.3f} | "
+                         f"{r['pairwise_r']:.3f} | {r['pairwise_f1']:.3f} | {r['bcubed_p']:.3f} | {r['bcubed_r']:.3f} | "
+                         f"**{r['bcubed_f1']:.3f}** |" if r["algorithm"] == "photoface" else
+                         f"| {label} | {r['algorithm']} | {r['clusters']} | {r['noise']:.3f} | {r['pairwise_p']:.3f} | "
+                         f"{r['pairwise_r']:.3f} | {r['pairwise_f1']:.3f} | {r['bcubed_p']:.3f} | {r['bcubed_r']:.3f} | "
+                         f"{r['bcubed_f1']:.3f} |")
+            label = ""
+    return "\n".join(lines)
+
+
+def margins(reports: list[dict]) -> str:
+    """photoface's BCubed F1 against the best anchor on each set."""
+    lines = []
+    for rep in reports:
+        rows = {r["algorithm"]: r["bcubed_f1"] for r in rep["results"]}
+        best = max((v, k) for k, v in rows.items() if k != "photoface" and "end to end" not in k)
+        lines.append(f"{rep['set']:<12} photoface {rows['photoface']:.3f}  best anchor {best[0]:.3f} ({best[1].split(' (')[0]})"
+                     f"  margin {rows['photoface'] - best[0]:+.3f}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("sets", type=Path)
+    ap.add_argument("--lfw", help="all of LFW (deep-funneled <Person>/ folder) as one more set")
+    ap.add_argument("--cache", default=None)
+    ap.add_argument("--only", nargs="*")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    settings = with_overrides(ClusterSettings(), args.overrides)
+    folders = {p.name: str(p) for p in args.sets.iterdir() if p.is_dir()}
+    if args.lfw:
+        folders["lfw_all"] = args.lfw
+    names = [n for n in ORDER if n in folders] + sorted(set(folders) - set(ORDER))
+    reports = []
+    for name in names:
+        if args.only and name not in args.only:
+            continue
+        reports.append(run_set(name, folders[name], args.cache, settings))
+        print(f"{name}: done", file=sys.stderr, flush=True)
+    print(table(reports))
+    print()
+    print(margins(reports))
+    if args.json:
+        Path(args.json).write_text(json.dumps(reports, indent=1))
+
+
+if __name__ == "__main__":
+    main()

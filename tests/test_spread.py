@@ -1,0 +1,71 @@
+"""The clusterer's spread-adaptive attachment on real photos: a person whose photos differ a
+lot (a thumbnail, a partial face, years apart) has a loose cluster that takes a blurred photo
+of them beyond the fixed attach distance; strangers stay out; turned off, the photo stays
+unknown."""
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageFilter, ImageOps
+
+from conftest import load_rgb
+from photoface import api
+from photoface.config import ClusterSettings
+
+OBAMA = ["obama.jpg", "obama2.jpg", "obama3.jpg", "obama_partial_face.jpg", "obama_thumb.jpg", "obama3_blurred.jpg"]
+OTHERS = ["biden.jpg", "biden_dark.jpg", "biden_thumb.jpg", "astronaut.jpg", "astronaut_dark.jpg"]
+
+
+def thumb(im: Image.Image) -> Image.Image:
+    return im.resize((round(im.width * 0.25), round(im.height * 0.25)), Image.Resampling.BILINEAR)
+
+
+def dark(im: Image.Image) -> Image.Image:
+    return ImageOps.autocontrast(im.point(lambda v: int(v * 0.35))).filter(ImageFilter.GaussianBlur(2))
+
+
+@pytest.fixture(scope="module")
+def spread_library(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("spread")
+    lib = root / "lib"
+    lib.mkdir()
+    for name in ("obama.jpg", "obama2.jpg", "obama3.jpg", "obama_partial_face.jpg", "biden.jpg", "astronaut.jpg"):
+        load_rgb(name).save(lib / name, quality=92)
+    thumb(load_rgb("obama.jpg")).save(lib / "obama_thumb.jpg", quality=60)
+    thumb(load_rgb("biden.jpg")).save(lib / "biden_thumb.jpg", quality=60)
+    load_rgb("obama3.jpg").filter(ImageFilter.GaussianBlur(4)).save(lib / "obama3_blurred.jpg")
+    dark(load_rgb("biden.jpg")).save(lib / "biden_dark.jpg", quality=50)
+    dark(load_rgb("astronaut.jpg")).save(lib / "astronaut_dark.jpg", quality=50)
+    db = root / "template.db"
+    api.index(str(lib), str(db), scheduler="sync")
+    return lib, db
+
+
+def people_by_photo(template: Path, tmp_path: Path, settings: ClusterSettings) -> dict[str, int | None]:
+    db = tmp_path / "library.db"
+    with sqlite3.connect(template) as src, sqlite3.connect(db) as dst:
+        src.backup(dst)
+    api.cluster(str(db), full=True, settings=settings)
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT p.path, f.person_id FROM faces f JOIN photos p ON p.id = f.photo_id").fetchall()
+    assert len(rows) == len(OBAMA) + len(OTHERS)  # one face in each photo
+    return {Path(path).name: person for path, person in rows}
+
+
+def test_a_loose_cluster_takes_a_far_photo_of_its_person_and_no_stranger(spread_library, tmp_path):
+    _, template = spread_library
+    person = people_by_photo(template, tmp_path, ClusterSettings())
+    obama = {person[n] for n in OBAMA}
+    assert len(obama) == 1 and None not in obama, person
+    assert not {person[n] for n in OTHERS} & obama, person
+
+
+def test_without_the_spread_rule_the_blurred_photo_stays_unknown(spread_library, tmp_path):
+    _, template = spread_library
+    shipped = ClusterSettings()
+    person = people_by_photo(template, tmp_path, replace(shipped, spread_max_distance=shipped.attach_distance))
+    assert person["obama3_blurred.jpg"] is None, person
+    assert len({person[n] for n in OBAMA if n != "obama3_blurred.jpg"}) == 1, person
