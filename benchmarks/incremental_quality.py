@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from photoface import api
-from photoface.cli import _cluster_settings
+from photoface.config import ClusterSettings, with_overrides
 from photoface.evaluate import compare_clusterings, labeled_truth
 
 HELD_COLUMNS_RESET = ("id", "person_id", "assigned_by", "assign_distance", "clustered")
@@ -77,7 +77,7 @@ def main() -> int:
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
                     help="a clustering setting (repeatable), as in `photoface eval cluster --set`")
     args = ap.parse_args()
-    settings = _cluster_settings(args.overrides)
+    settings = with_overrides(ClusterSettings(), args.overrides)
     with tempfile.TemporaryDirectory() as work:
         full = copy_db(args.db, os.path.join(work, "full.db"))
         t = time.perf_counter()

@@ -42,7 +42,21 @@ def status(db: str = "photoface.db") -> dict:
     """Counts of photos, faces and people in the database, and its latest index runs."""
     with open_store(db) as store:
         return {"db": os.path.abspath(db), "schema_version": store.schema_version, **store.counts(),
-                **store.people_counts(), "runs": store.runs()[-5:]}
+                **store.people_counts(), "runs": store.runs()[-5:],
+                "calibration": calibration_summary(store.latest_calibration(FACENET_MODEL))}
+
+
+def calibration_summary(cal: dict | None) -> dict | None:
+    """What the latest `calibrate --from-names` measured on the user's own names: the
+    precision and recall in force (the fitted values' when they apply, else the defaults')."""
+    if cal is None:
+        return None
+    c, t = cal["cluster"], cal["thresholds"]
+    quality = c["fitted"] if c["applies"] else c["default"]
+    return {"at": cal["at"], "people": c["people"], "faces": c["labeled_faces"], "applies": c["applies"],
+            "values": c["values"] if c["applies"] else {}, "reason": c["reason"],
+            **{k: quality.get(k) for k in ("precision", "recall", "f1")},
+            "same_person_distance": t.get("same_person_distance"), "naming_distance": t.get("naming_distance")}
 
 
 def attributes(db: str = "photoface.db", *, redo: bool = False, workers: int | None = None,
@@ -66,15 +80,67 @@ def failed_photos(db: str, limit: int = 100) -> list[dict]:
 
 # --- people -----------------------------------------------------------------------------------
 def cluster(db: str = "photoface.db", *, full: bool = False, settings: ClusterSettings | None = None,
-            model: str = FACENET_MODEL) -> dict:
+            overrides: list[str] | tuple = (), calibrated: bool = True, model: str = FACENET_MODEL) -> dict:
     """Group faces into people: new faces join existing people, the rest form new clusters.
-    ``full`` re-clusters every face; ids and names carry over. Returns a summary dict."""
+    ``full`` re-clusters every face; ids and names carry over. The settings: ``settings``
+    when given, else the defaults with the library's calibration (`calibrate --from-names`,
+    unless ``calibrated`` is false), then ``overrides`` (NAME=VALUE). Returns a summary dict."""
     from . import organize
 
     with RunLock(db), open_store(db) as store:
         _nonempty(store)
         label.apply_waiting(store)  # what a user decided while the library was busy counts first
-        return organize.run(store, model, settings, full=full).to_dict()
+        s = settings or _library_settings(store, model, overrides, calibrated)
+        out = organize.run(store, model, s, full=full).to_dict()
+        out["calibrated"] = settings is None and calibrated and _calibration_applies(store, model)
+        return out
+
+
+def _calibration_applies(store: Store, model: str) -> bool:
+    cal = store.latest_calibration(model)
+    return bool(cal and cal["cluster"]["applies"])
+
+
+def _library_settings(store: Store, model: str, overrides=(), calibrated: bool = True) -> ClusterSettings:
+    from . import learn
+    from .config import with_overrides
+
+    base = learn.apply(ClusterSettings(), store.latest_calibration(model)["cluster"]) \
+        if calibrated and _calibration_applies(store, model) else ClusterSettings()
+    return with_overrides(base, list(overrides))
+
+
+def threshold(db: str | None, kind: str, model: str = FACENET_MODEL) -> float:
+    """The distance ``kind`` ('same_person_distance' or 'naming_distance') for a library: the
+    one `calibrate --from-names` measured on its named people when enough pairs did, else
+    the shipped default."""
+    default = {"same_person_distance": SAME_PERSON_DISTANCE, "naming_distance": NAMING_DISTANCE}[kind]
+    if not db or not os.path.exists(db):
+        return default
+    with open_store(db) as store:
+        cal = store.latest_calibration(model) if "calibrations" in store.db.table_names() else None
+    value = (cal or {}).get("thresholds", {}).get(kind)
+    return default if value is None else float(value)
+
+
+def calibrate_from_names(db: str = "photoface.db", *, model: str = FACENET_MODEL, save: bool = True) -> dict:
+    """Fit the clustering distances and the same-person and naming thresholds to the people
+    the user named in this library (photoface.learn); stored so that cluster, verify
+    (with --db), search and label use them. Returns the report."""
+    from . import learn, organize
+
+    with RunLock(db), open_store(db) as store:
+        _nonempty(store)
+        table = store.face_table(model)
+        labels = learn.decision_labels(table["person_id"], store.user_named_person_ids())
+        base = ClusterSettings()
+        fitted = learn.fit(table, labels, base, lambda s: organize.library_labels(table, s))
+        report = {"cluster": fitted.to_dict(), "thresholds": learn.thresholds(table["X"], labels),
+                  "defaults": {"same_person_distance": SAME_PERSON_DISTANCE, "naming_distance": NAMING_DISTANCE,
+                               **{k: getattr(base, k) for k in learn.LEARN_GRID}}}
+        if save:
+            store.save_calibration(model, report)
+        return report
 
 
 def people(db: str = "photoface.db", *, include_hidden: bool = False, examples: int = 3) -> list[PersonSummary]:

@@ -87,7 +87,7 @@ class FaceClusterer(ClusterMixin, BaseEstimator):
       and faces pushed out by the photo rule, are attached afterwards only when they lie
       within ``attach_distance`` of a cluster's face; what matches nobody stays -1.
     - Clusters are split where their faces are joined only by links longer than
-      the link distance (link_distance): HDBSCAN keeps a lone outlier in the cluster it joined before
+      the longest link (longest_link): HDBSCAN keeps a lone outlier in the cluster it joined before
       that cluster merged with others, however far it lies (a stranger seen once next to a
       family), and with min_samples 2 it joins two people who have two photos each.
     """
@@ -98,7 +98,7 @@ class FaceClusterer(ClusterMixin, BaseEstimator):
                  cluster_selection_method: str = _SHIPPED.cluster_selection_method,
                  attach_distance: float = _SHIPPED.attach_distance,
                  single_cluster_radius: float = _SHIPPED.single_cluster_radius,
-                 max_link_distance: float = _SHIPPED.max_link_distance,
+                 link_distance: float = _SHIPPED.link_distance, max_link_distance: float = _SHIPPED.max_link_distance,
                  max_link_per_decade: float = _SHIPPED.max_link_per_decade,
                  max_link_from_faces: int = _SHIPPED.max_link_from_faces,
                  min_link_distance: float = _SHIPPED.min_link_distance, pair_distance: float = _SHIPPED.pair_distance,
@@ -111,6 +111,7 @@ class FaceClusterer(ClusterMixin, BaseEstimator):
         self.cluster_selection_method = cluster_selection_method
         self.attach_distance = attach_distance
         self.single_cluster_radius = single_cluster_radius
+        self.link_distance = link_distance
         self.max_link_distance = max_link_distance
         self.max_link_per_decade = max_link_per_decade
         self.max_link_from_faces = max_link_from_faces
@@ -129,13 +130,16 @@ class FaceClusterer(ClusterMixin, BaseEstimator):
 
         return cls(**{name: getattr(s, name) for name in signature(cls).parameters})
 
-    def link_distance(self, library_faces: int) -> float:
+    def longest_link(self, library_faces: int) -> float:
         """The longest link kept inside a cluster in a library of ``library_faces`` faces:
+        ``link_distance`` when set (> 0: learned from the user's names or given), else
         ``max_link_distance`` up to ``max_link_from_faces`` faces, then shorter by
         ``max_link_per_decade`` per tenfold more faces, never below ``min_link_distance``.
         The more faces, the more strangers lie within any fixed distance of a person's
         faces (on the same embeddings all of LFW, 15,247 faces, is best cut at 0.85 and a
         123-face library of people photographed over decades at 1.0: docs/people.md)."""
+        if self.link_distance > 0:
+            return float(self.link_distance)
         decades = np.log10(max(library_faces, 1) / self.max_link_from_faces)
         return float(max(self.min_link_distance,
                          min(self.max_link_distance, self.max_link_distance - self.max_link_per_decade * decades)))
@@ -144,7 +148,7 @@ class FaceClusterer(ClusterMixin, BaseEstimator):
         """Cluster X (n faces x d, unit-length rows); ``groups``: the photo of each face (faces of
         one group never share a cluster); ``eligible``: faces that may form clusters;
         ``library_faces``: how many faces the whole library holds (X's rows when not given),
-        which sets the longest link (link_distance)."""
+        which sets the longest link (longest_link)."""
         X = validate_data(self, X, dtype=np.float32, ensure_min_samples=1)
         X = np.ascontiguousarray(X)
         n = len(X)
@@ -152,7 +156,7 @@ class FaceClusterer(ClusterMixin, BaseEstimator):
         eligible = np.ones(n, bool) if eligible is None else np.asarray(eligible, bool)
         if len(groups) != n or len(eligible) != n:
             raise ValueError(f"groups and eligible need one entry per row of X ({n})")
-        self.link_distance_ = self.link_distance(n if library_faces is None else library_faces)
+        self.link_distance_ = self.longest_link(n if library_faces is None else library_faces)
         labels = np.full(n, -1, np.int64)
         strength = np.zeros(n, np.float32)
         core = np.flatnonzero(eligible)
@@ -206,7 +210,7 @@ class FaceClusterer(ClusterMixin, BaseEstimator):
 
     def _cut_long_links(self, graph, labels, strength):
         """Split each cluster where its faces are joined only by links longer than
-        the link distance (link_distance): the pieces (connected through shorter k-NN links) become
+        the longest link (longest_link): the pieces (connected through shorter k-NN links) become
         clusters of their own, and pieces too small become noise. HDBSCAN would keep a
         lone stranger, or two people with two photos each, together."""
         g = graph.tocoo()

@@ -103,7 +103,8 @@ class ClusterSettings:
     cluster_selection_method: str = "eom"  # HDBSCAN's: eom (excess of mass) or leaf
     single_cluster_radius: float = 1.05  # when HDBSCAN allows only one cluster, its faces within this of the medoid
     # clusters are split where only longer links join their faces; the longest link kept
-    # shrinks as the library grows (FaceClusterer.link_distance)
+    # shrinks as the library grows (FaceClusterer.longest_link) unless link_distance is set
+    link_distance: float = 0.0  # > 0: this longest link at any size (learned by `calibrate --from-names`)
     max_link_distance: float = 1.0  # up to max_link_from_faces faces
     max_link_from_faces: int = 500
     max_link_per_decade: float = 0.1  # shorter by this per tenfold more faces
@@ -128,7 +129,7 @@ class ClusterSettings:
     def __post_init__(self):
         check_choice("cluster selection method", self.cluster_selection_method, ("eom", "leaf"))
         _check_numbers(self, minimum={"min_cluster_size": 2, "min_samples": 1, "single_cluster_radius": 0.0, "n_neighbors": 2, "assign_neighbors": 1, "spread_votes": 1,
-                                      "max_link_from_faces": 1, "max_link_per_decade": 0.0, "min_link_distance": 0.0,
+                                      "max_link_from_faces": 1, "max_link_per_decade": 0.0, "link_distance": 0.0, "min_link_distance": 0.0,
                                       "cluster_selection_epsilon": 0.0, "max_link_distance": 0.0,
                                       "pair_distance": 0.0, "min_face_px": 0.0, "min_sharpness": 0.0,
                                       "attach_distance": 0.0, "spread_margin": 0.0, "spread_max_distance": 0.0, "assign_distance": 0.0, "assign_margin": 0.0},

@@ -57,6 +57,15 @@ def make_clusterer(s: ClusterSettings) -> FaceClusterer:
     return FaceClusterer.from_settings(s)
 
 
+def library_labels(table: dict, s: ClusterSettings) -> np.ndarray:
+    """A full run's clusters of a library's face table: faces the user placed take part
+    whatever their quality; faces the user placed with nobody (ignored) never form one."""
+    pinned = table["assigned_by"] == PINNED
+    ignored = pinned & (table["person_id"] < 0)
+    return make_clusterer(s).fit_predict(table["X"], groups=table["photo_id"],
+                                         eligible=(eligible_mask(table, s) | pinned) & ~ignored)
+
+
 def run(store: Store, model: str, settings: ClusterSettings | None = None, full: bool = False) -> ClusterSummary:
     """Cluster the library's faces of ``model``; one transaction, logged as an undoable event."""
     s = settings or ClusterSettings()
@@ -190,9 +199,7 @@ def _full(store, rec, table, person, by, rejected, s, summary) -> None:
         return
     old = person.copy()
     pinned = by == PINNED
-    ignored = pinned & (old < 0)  # the user placed them with nobody: not a person of interest
-    labels = make_clusterer(s).fit_predict(
-        table["X"], groups=table["photo_id"], eligible=(eligible_mask(table, s) | pinned) & ~ignored)
+    labels = library_labels(table, s)
     named = store.named_person_ids()
     # one-to-one: each new cluster takes the old person it shares most faces with
     overlap = Counter((int(c), int(p)) for c, p in zip(labels, old) if c >= 0 and p >= 0)

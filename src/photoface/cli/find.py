@@ -6,7 +6,8 @@ import dataclasses
 import click
 
 from . import cli, render
-from .options import DEFAULTS, NAMING, SAME_PERSON, db_option, device_option, echo_json, json_option, threshold_option
+from .options import (DEFAULTS, NAMING, SAME_PERSON, db_option, device_option, echo_json, json_option,
+                      resolve_threshold, threshold_option)
 
 
 @cli.command()
@@ -41,7 +42,8 @@ def search(people, and_, or_, not_, only, after, before, face_photo, all_faces, 
     if face_photo:
         if people or and_ or or_ or not_:
             raise click.UsageError("search either by people or by --face, not both")
-        hits = api.search_face(db, face_photo, limit=limit, all_faces=all_faces, max_distance=threshold)
+        hits = api.search_face(db, face_photo, limit=limit, all_faces=all_faces,
+                               max_distance=resolve_threshold(threshold, SAME_PERSON, db))
         echo_json(hits) if as_json else render.face_hits(hits)
         return
     rows = api.search(db, list(people) + list(and_), any_of=or_, none_of=not_, only=only, after=after, before=before,
@@ -54,8 +56,10 @@ def search(people, and_, or_, not_, only, after, before, face_photo, all_faces, 
 @click.argument("photo_b", type=click.Path(dir_okay=False))
 @click.option("--all", "all_pairs", is_flag=True, help="Compare every face of A with every face of B.")
 @threshold_option(SAME_PERSON)
+@click.option("--db", default=None, envvar="PHOTOFACE_DB", type=click.Path(dir_okay=False),
+              help="Use this library's calibrated same-person distance [default: $PHOTOFACE_DB; none: the default].")
 @json_option
-def verify(photo_a, photo_b, all_pairs, threshold, as_json):
+def verify(photo_a, photo_b, all_pairs, threshold, db, as_json):
     """Same person or not: the distance between the faces in two photos (largest face of each).
 
     Exit status, as with cmp and diff: 0 the same person (with --all: in some pair), 1
@@ -65,7 +69,7 @@ def verify(photo_a, photo_b, all_pairs, threshold, as_json):
     from ..errors import PhotofaceError
 
     try:
-        out = api.verify(photo_a, photo_b, all_pairs=all_pairs, threshold=threshold)
+        out = api.verify(photo_a, photo_b, all_pairs=all_pairs, threshold=resolve_threshold(threshold, SAME_PERSON, db))
     except PhotofaceError as exc:
         click.echo(f"photoface: error: {exc}", err=True)
         raise click.exceptions.Exit(2) from None
@@ -97,6 +101,7 @@ def annotate(video, output, db, every, max_side, video_cut_threshold, threshold,
     from .. import api
 
     settings = dataclasses.replace(DEFAULTS, device=device, video_cut_threshold=video_cut_threshold)
-    r = api.annotate(video, output, db=db, every=every, max_side=max_side, max_distance=threshold,
+    r = api.annotate(video, output, db=db, every=every, max_side=max_side,
+                     max_distance=resolve_threshold(threshold, NAMING, db),
                      labels=labels, settings=settings)
     echo_json(r) if as_json else render.annotate(r)

@@ -67,15 +67,32 @@ def eval_cluster(labeled, from_tags, db, no_anchors, overrides, cache, workers, 
 
 
 @cli.command()
-@click.option("--labeled", required=True, type=click.Path(file_okay=False, exists=True),
+@click.option("--labeled", type=click.Path(file_okay=False, exists=True), default=None,
               help="A folder of <Person>/<photos> from this library.")
+@click.option("--from-names", is_flag=True,
+              help="Learn from the people you named in the library (--db): the clustering distances and the "
+                   "same-person and naming thresholds, stored and used from then on.")
+@db_option
 @click.option("--fmr", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=1e-3, show_default=True,
-              help="Target false-match rate.")
+              help="With --labeled: the target false-match rate.")
 @evaluation_options
-def calibrate(labeled, fmr, cache, workers, progress, as_json):
-    """Pick the same-person distance threshold for your photos at a target false-match rate."""
+def calibrate(labeled, from_names, db, fmr, cache, workers, progress, as_json):
+    """Measure the distances that decide on your own photos.
+
+    --labeled FOLDER: the same-person threshold at a target false-match rate. --from-names:
+    fit the library's clustering distances to the people you named (checked on half of
+    them with what the other half taught; applied only where better) and measure the
+    same-person and naming thresholds on their faces; `cluster`, `search`, `label` and
+    `verify --db` use them unless given their own.
+    """
     from .. import api
 
+    if bool(labeled) == bool(from_names):
+        raise click.UsageError("give either --labeled FOLDER or --from-names")
+    if from_names:
+        out = api.calibrate_from_names(db)
+        echo_json(out) if as_json else render.calibrate_from_names(out)
+        return
     with ProgressBar(progress, "embedding") as bar:
         out = api.calibrate(labeled, fmr=fmr, cache=cache, workers=workers,
                             on_start=bar.on_start, on_progress=bar.on_progress)

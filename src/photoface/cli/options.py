@@ -143,17 +143,26 @@ class ProgressBar:
         self.close()
 
 
-#: The two distances a user may set, and what each decides (config.py says how they were chosen).
-SAME_PERSON = (SAME_PERSON_DISTANCE, "Two faces closer than this are the same person")
-NAMING = (NAMING_DISTANCE, "A face takes a known person's name only this close to their faces (stricter than "
-                           f"the {SAME_PERSON_DISTANCE} same-person threshold)")
+#: The two distances a user may set, and what each decides (config.py says how they were chosen;
+#: `photoface calibrate --from-names` measures them on a library's named people).
+SAME_PERSON = ("same_person_distance", SAME_PERSON_DISTANCE, "Two faces closer than this are the same person")
+NAMING = ("naming_distance", NAMING_DISTANCE, "A face takes a known person's name only this close to their faces "
+                                              f"(stricter than the {SAME_PERSON_DISTANCE} same-person threshold)")
 
 
-def threshold_option(kind: tuple[float, str]):
+def resolve_threshold(threshold: float | None, kind: tuple, db: str | None) -> float:
+    """The --threshold given, else the library's calibrated value, else the default."""
+    from .. import api
+
+    return threshold if threshold is not None else api.threshold(db, kind[0])
+
+
+def threshold_option(kind: tuple[str, float, str]):
     """``--threshold DISTANCE``, the same option wherever a distance decides (verify, search,
-    label, annotate); ``--max-distance`` is kept as its old name."""
-    default, what = kind
-    return click.option("--threshold", "--max-distance", "threshold", type=click.FloatRange(0, 2), default=default,
-                        show_default=True, metavar="DISTANCE",
-                        help=f"{what}: Euclidean distance between FaceNet embeddings. `photoface calibrate` "
-                             "measures it on your own labeled photos.")
+    label, annotate); ``--max-distance`` is kept as its old name. Not given: the library's
+    calibrated value (resolve_threshold)."""
+    _, default, what = kind
+    return click.option("--threshold", "--max-distance", "threshold", type=click.FloatRange(0, 2), default=None,
+                        metavar="DISTANCE",
+                        help=f"{what}: Euclidean distance between FaceNet embeddings [default: the library's value "
+                             f"from `photoface calibrate --from-names`, else {default}].")

@@ -5,23 +5,28 @@ from __future__ import annotations
 import click
 
 from . import cli, render
-from .options import NAMING, db_option, echo_json, json_option, printable, threshold_option
+from .options import NAMING, db_option, echo_json, json_option, printable, resolve_threshold, threshold_option
 
 
 @cli.command()
 @db_option
 @click.option("--full", is_flag=True,
               help="Re-cluster every face (ids and names carry over) instead of adding new faces to people.")
+@click.option("--set", "overrides", multiple=True, metavar="NAME=VALUE",
+              help="Change one clustering setting for this run (repeatable; names as in config.ClusterSettings).")
+@click.option("--defaults", is_flag=True, help="Ignore the library's calibration (`photoface calibrate --from-names`).")
 @json_option
-def cluster(db, full, as_json):
+def cluster(db, full, overrides, defaults, as_json):
     """Group faces into people.
 
     New faces join the person they clearly match; the rest, with earlier unknown faces,
     form new clusters. Names, moves, merges and rejections are never undone by a run.
+    The distances are the library's calibrated ones when `photoface calibrate
+    --from-names` found better ones on your named people.
     """
     from .. import api
 
-    out = api.cluster(db, full=full)
+    out = api.cluster(db, full=full, overrides=overrides, calibrated=not defaults)
     echo_json(out) if as_json else render.cluster(out)
 
 
@@ -257,6 +262,7 @@ def label(gallery, classifier, dry_run, threshold, db, as_json):
 
     if bool(gallery) == bool(classifier):
         raise click.UsageError("give either --gallery FOLDER or --classifier")
+    threshold = resolve_threshold(threshold, NAMING, db)
     out = (api.label_gallery(db, gallery, threshold=threshold, dry_run=dry_run) if gallery
            else api.label_classifier(db, max_distance=threshold, dry_run=dry_run))
     echo_json(out) if as_json else render.label(out, dry_run)

@@ -74,6 +74,15 @@ def status(info: dict) -> None:
          + (f", {info['hidden_people']} hidden" if info["hidden_people"] else "")
          + f"; unknown faces: {info['unknown_faces']} (`photoface faces`)"
          + (f", ignored: {info['ignored_faces']}" if info["ignored_faces"] else ""))
+    cal = info.get("calibration")
+    if cal is None:
+        echo("calibration: none (`photoface calibrate --from-names` once you have named a few people)")
+    elif cal["f1"] is None:
+        echo(f"calibration ({cal['at']}): {cal['reason']}")
+    else:
+        echo(f"calibration ({cal['at']}, {cal['people']} named people, {cal['faces']} faces): "
+             f"{'fitted values applied' if cal['applies'] else 'defaults kept'}; on your own names BCubed precision "
+             f"{cal['precision']:.3f}, recall {cal['recall']:.3f}, F1 {cal['f1']:.3f}")
     for run in info["runs"]:
         echo(f"run {run['id']}: {run['status']}, {run['root']}, started {run['started_at']}, "
              f"{run['photos_indexed']} indexed, {run['photos_failed']} failed, {run['faces_found']} faces")
@@ -252,6 +261,26 @@ def calibrate(out: dict, fmr: float) -> None:
     if strict:
         echo(f"  photoface label --gallery G --threshold {strict['threshold']:.3f}  (the false-match rate 0.0001 "
              "level: naming is stricter than 1:1)")
+
+
+def calibrate_from_names(out: dict) -> None:
+    c, t, d = out["cluster"], out["thresholds"], out["defaults"]
+    echo(f"{c['people']} named people, {c['labeled_faces']} faces in them")
+    if c["values"]:
+        fitted = ", ".join(f"{k} {v:g}" for k, v in c["values"].items())
+        echo(f"clustering: fitted {fitted}")
+        echo(f"  on half of your named people, with what the other half taught: BCubed precision "
+             f"{c['fitted']['precision']:.3f}, recall {c['fitted']['recall']:.3f}, F1 {c['fitted']['f1']:.3f} "
+             f"(defaults: {c['default']['precision']:.3f}, {c['default']['recall']:.3f}, {c['default']['f1']:.3f})")
+    echo(f"  {'applied from now on' if c['applies'] else 'not applied'}: {c['reason']}")
+    echo(f"thresholds from {t['same_pairs']} same-person and {t['different_pairs']} different-person pairs:")
+    for key, label in (("same_person_distance", "same person (verify --db, search --face)"),
+                       ("naming_distance", "naming (label, annotate)")):
+        if key in t:
+            rate = t[key.replace("distance", "true_match_rate")]
+            echo(f"  {label}: {t[key]:.3f} (default {d[key]:.2f}); {rate:.1%} of same-person pairs within it")
+        else:
+            echo(f"  {label}: too few pairs of different named people to measure; the default {d[key]:.2f} stays")
 
 
 def annotate(r: dict) -> None:

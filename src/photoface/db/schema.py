@@ -210,5 +210,17 @@ CREATE TABLE tag_names (
     read_at TEXT NOT NULL
 )
 """),
+    (11, "calibrations learned from the user's names", """
+CREATE TABLE calibrations (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    model TEXT NOT NULL,
+    report TEXT NOT NULL,
+    cluster_applies INTEGER NOT NULL,
+    same_person_distance REAL,
+    naming_distance REAL
+);
+CREATE INDEX idx_calibrations_model ON calibrations(model, id)
+"""),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
