@@ -321,6 +321,44 @@ class FaceClusterer(ClusterMixin, BaseEstimator):
         return self.fit(X, groups=groups, eligible=eligible, library_faces=library_faces).labels_
 
 
+def spread_radii(X: np.ndarray, labels: np.ndarray, quantile: float, margin: float, cap: float) -> dict[int, float]:
+    """Each label's own attach radius from its faces in X (FaceClusterer.cluster_radii's rule,
+    measured with exact nearest neighbours): the ``quantile`` of its faces' distances to
+    their nearest face of the same label, plus ``margin``, at most ``cap``; labels with
+    fewer than three faces have none."""
+    radii = {}
+    for lab in np.unique(labels[labels >= 0]):
+        members = np.flatnonzero(labels == lab)
+        if len(members) < 3:
+            continue
+        d, _ = nearest(X, X, 2, rows=members, query_rows=members)
+        radii[int(lab)] = min(cap, float(np.quantile(d[:, 1], quantile)) + margin)
+    return radii
+
+
+def assign_by_spread(distances: np.ndarray, neighbor_people: np.ndarray, groups: np.ndarray,
+                     blocked: list[set[int]], radii: dict[int, float], votes: int) -> np.ndarray:
+    """For faces ``assign`` left out: a face joins person p when its ``votes`` nearest
+    assigned faces are all p's and the nearest lies within p's own radius (spread_radii);
+    never a person in ``blocked[i]``, and one face per photo and person, nearest first.
+    Returns the person id or -1 per face."""
+    person = np.full(len(distances), -1, np.int64)
+    found = []
+    for i in range(len(distances)):
+        top = neighbor_people[i][:votes]
+        if len(top) < votes or (top < 0).any() or (top != top[0]).any():
+            continue
+        p = int(top[0])
+        if p not in blocked[i] and distances[i][0] <= radii.get(p, -1.0):
+            found.append((float(distances[i][0]), i, p))
+    used: dict[int, set[int]] = defaultdict(set)
+    for _, i, p in sorted(found):
+        if p not in used[groups[i]]:
+            used[groups[i]].add(p)
+            person[i] = p
+    return person
+
+
 def assign(
     distances: np.ndarray,
     neighbor_people: np.ndarray,

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .cluster import FaceClusterer, assign
+from .cluster import FaceClusterer, assign, assign_by_spread, spread_radii
 from .config import ClusterSettings
 from .db import Store
 from .label import Change
@@ -153,6 +153,18 @@ def _assign_fresh(table, fresh, person, by, dist, rejected, s, summary) -> None:
         in_photo[table["photo_id"][i]].add(int(person[i]))
     blocked = [rejected.get(int(table["id"][i]), set()) | in_photo[table["photo_id"][i]] for i in new]
     got, best = assign(d, neighbor_people, table["photo_id"][new], blocked, s.assign_distance, s.assign_margin)
+    if s.spread_max_distance > s.assign_distance:
+        # as in a full run, a person whose faces lie far apart takes farther new faces
+        left = np.flatnonzero(got < 0)
+        photos = table["photo_id"][new]
+        now = defaultdict(set)  # a person once per photo, new faces included
+        for k in np.flatnonzero(got >= 0):
+            now[photos[k]].add(int(got[k]))
+        radii = spread_radii(table["X"], person, s.spread_quantile, s.spread_margin, s.spread_max_distance)
+        extra = assign_by_spread(d[left], neighbor_people[left], photos[left],
+                                 [blocked[j] | now[photos[j]] for j in left], radii, s.spread_votes)
+        got[left] = extra
+        best[left] = np.where(extra >= 0, d[left, 0] if d.shape[1] else np.inf, best[left])
     ok = got >= 0
     person[new[ok]] = got[ok]
     by[new[ok]] = BY_ASSIGN
