@@ -96,9 +96,9 @@ def index(
     recognized by content (faces kept), deleted ones marked missing. A run that was
     interrupted is completed by the next one. ``scheduler`` is "local" (a new local Dask
     cluster of ``workers`` processes), "sync" (in this process), the address of an
-    existing dask.distributed scheduler ("tcp://HOST:8786"), or "auto": in this process
-    when fewer than parallel.SMALL_JOB photos need indexing (starting workers and loading the
-    models in each costs more than they save), else a local cluster.
+    existing dask.distributed scheduler ("tcp://HOST:8786"), or "auto": a local cluster only
+    when the time its workers save exceeds what starting them costs
+    (parallel.choose_scheduler: about 500 photos to index on two cores), else in this process.
     ``on_start(total)`` and ``on_progress(done, total, faces)`` report progress.
     """
     settings = settings or Settings()

@@ -26,10 +26,16 @@ def default_workers() -> int:
     return cores if cores <= 2 else cores // 2
 
 
-#: Below this many photos (or faces) to process, "auto" runs in this process: measured here,
-#: in-process indexing of 150 small photos took 13.0 s against 15.4 s on a 2-worker local
-#: cluster, 40 photos of 0.6-3.3 MP 12.6 s against 15.5 s; at 300 small photos the two were even.
-SMALL_JOB = 100
+#: What "auto" weighs (benchmarks/scheduler_sizes.py, docs/performance.md; 2-core Intel Xeon
+#: with AMX): a local cluster starts its worker processes and loads the models in each,
+#: WORKER_STARTUP_S more than one process does, then indexes photos LOCAL_SPEEDUP times as
+#: fast as one process whose TensorFlow has every core (1.55x on real photos, 2.0x on LFW's:
+#: the smaller). One process spends PHOTO_S per photo on the cheapest photos measured (LFW's
+#: 250 px; real photos 0.044 s), so the break-even job (about 500 photos) is never too
+#: small: auto is never slower than one process, at worst as slow.
+WORKER_STARTUP_S = 3.7
+LOCAL_SPEEDUP = 1.55
+PHOTO_S = 0.021
 SCHEDULERS = ("auto", "local", "sync")
 
 
@@ -58,13 +64,19 @@ def check_scheduler(scheduler: str, connect_timeout_s: float = 5.0) -> str:
     return scheduler
 
 
-def choose_scheduler(requested: str, jobs: int, small_job: int = SMALL_JOB) -> str:
-    """The scheduler a run uses: "auto" runs a job of fewer than ``small_job`` files in this
-    process ("sync": starting workers and loading the models in each would cost more than
-    they save) and a bigger one on a local cluster; any other choice stands."""
+def choose_scheduler(requested: str, jobs: int, cores: int | None = None, startup_s: float = WORKER_STARTUP_S,
+                     speedup: float = LOCAL_SPEEDUP, photo_s: float = PHOTO_S) -> str:
+    """The scheduler a run uses. "auto" starts a local cluster only when the time its
+    workers save (``jobs`` photos at ``photo_s`` each, ``speedup`` times as fast) exceeds
+    what starting them costs (``startup_s``), and only with two cores or more; otherwise
+    the job runs in this process ("sync"). Any other choice stands."""
     if requested != "auto":
         return requested
-    return "sync" if jobs < small_job else "local"
+    cores = _cores() if cores is None else cores
+    if cores < 2 or speedup <= 1:
+        return "sync"
+    saved = jobs * photo_s * (1 - 1 / speedup)
+    return "local" if saved > startup_s else "sync"
 
 
 def threads_per_worker(workers: int) -> int:
