@@ -138,3 +138,22 @@ def test_a_calibration_that_does_not_apply_leaves_the_defaults():
                             applies=False)
     assert learn.apply(base, cal) == base
     assert learn.apply(base, replace(cal, applies=True)).attach_distance == 0.7
+
+
+def test_thresholds_from_a_labeled_folder_are_stored_and_keep_the_clustering_calibration(lib, tmp_path,
+                                                                                        monkeypatch, capsys):
+    folder, db, truth = lib
+    store_calibration(db, {"attach_distance": 0.7})
+    cache = str(tmp_path / "cache")
+    # a few labeled photos hold too few pairs of different people to measure a rate
+    assert main(["calibrate", "--labeled", str(folder), "--save", "--db", db, "--cache", cache, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["saved"] == {}
+    assert api.threshold(db, "same_person_distance") == api.threshold(None, "same_person_distance")
+    monkeypatch.setattr(learn, "PAIRS_PER_RATE", 1e-6)  # as if the folder were large
+    out = api.calibrate(str(folder), cache=cache, save_to=db)
+    assert api.threshold(db, "same_person_distance") == out["saved"]["same_person_distance"] == next(
+        lv["threshold"] for lv in out["levels"] if lv["target_fmr"] == 1e-2)
+    with open_store(db) as store:
+        cal = store.latest_calibration(FACENET_MODEL)
+    assert cal["cluster"]["applies"] and cal["cluster"]["values"] == {"attach_distance": 0.7}

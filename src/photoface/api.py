@@ -374,9 +374,12 @@ def eval_cluster_tags(db: str, *, settings: ClusterSettings | None = None, ancho
 
 
 def calibrate(labeled: str, *, fmr: float = 1e-3, cache: str | None = None, workers: int | None = None,
-              scheduler: str = "local", on_start=None, on_progress=None) -> dict:
-    """Distance thresholds for this library at a target false-match rate, from its labeled faces."""
-    from . import evaluate
+              scheduler: str = "local", on_start=None, on_progress=None, save_to: str | None = None) -> dict:
+    """Distance thresholds for this library at a target false-match rate, from its labeled
+    faces; with ``save_to`` (a library), the same-person and naming thresholds measured at
+    the rates of learn.THRESHOLD_RATES are stored there for verify, search, label and annotate
+    (the library's clustering calibration, if any, is kept)."""
+    from . import evaluate, learn
 
     if not 0 < fmr < 1:
         raise InputError(f"the false-match rate must be between 0 and 1, not {fmr}")
@@ -384,6 +387,21 @@ def calibrate(labeled: str, *, fmr: float = 1e-3, cache: str | None = None, work
     out = evaluate.calibrate(table["X"], truth, fmr)
     out["default_threshold"] = SAME_PERSON_DISTANCE
     out["default_naming_threshold"] = NAMING_DISTANCE
+    if save_to:
+        levels = {lv["target_fmr"]: lv for lv in out["levels"]}
+        thresholds = {"same_pairs": out["same_pairs"], "different_pairs": out["different_pairs"],
+                      "source": os.path.abspath(labeled)}
+        for name, rate in learn.THRESHOLD_RATES.items():
+            if rate in levels and out["different_pairs"] >= learn.PAIRS_PER_RATE / rate:
+                thresholds[name] = levels[rate]["threshold"]
+                thresholds[name.replace("distance", "true_match_rate")] = levels[rate]["tmr"]
+        with RunLock(save_to), open_store(save_to) as store:
+            before = store.latest_calibration(FACENET_MODEL)
+            cluster = before["cluster"] if before else learn.Calibration(
+                0, 0, 0, reason="not calibrated from names").to_dict()
+            store.save_calibration(FACENET_MODEL, {"cluster": cluster, "thresholds": thresholds, "defaults": {
+                "same_person_distance": SAME_PERSON_DISTANCE, "naming_distance": NAMING_DISTANCE}})
+        out["saved"] = {k: thresholds[k] for k in learn.THRESHOLD_RATES if k in thresholds}
     return out
 
 

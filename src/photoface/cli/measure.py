@@ -75,11 +75,15 @@ def eval_cluster(labeled, from_tags, db, no_anchors, overrides, cache, workers, 
 @db_option
 @click.option("--fmr", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=1e-3, show_default=True,
               help="With --labeled: the target false-match rate.")
+@click.option("--save", is_flag=True,
+              help="With --labeled: store the same-person and naming thresholds in the library (--db) for "
+                   "verify --db, search, label and annotate.")
 @evaluation_options
-def calibrate(labeled, from_names, db, fmr, cache, workers, progress, as_json):
+def calibrate(labeled, from_names, db, fmr, save, cache, workers, progress, as_json):
     """Measure the distances that decide on your own photos.
 
-    --labeled FOLDER: the same-person threshold at a target false-match rate. --from-names:
+    --labeled FOLDER: the same-person threshold at a target false-match rate (--save stores
+    the thresholds in the library). --from-names:
     fit the library's clustering distances to the people you named (checked on half of
     them with what the other half taught; applied only where better) and measure the
     same-person and naming thresholds on their faces; `cluster`, `search`, `label` and
@@ -95,7 +99,7 @@ def calibrate(labeled, from_names, db, fmr, cache, workers, progress, as_json):
         return
     with ProgressBar(progress, "embedding") as bar:
         out = api.calibrate(labeled, fmr=fmr, cache=cache, workers=workers,
-                            on_start=bar.on_start, on_progress=bar.on_progress)
+                            on_start=bar.on_start, on_progress=bar.on_progress, save_to=db if save else None)
     echo_json(out) if as_json else render.calibrate(out, fmr)
 
 

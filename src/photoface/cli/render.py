@@ -261,6 +261,10 @@ def calibrate(out: dict, fmr: float) -> None:
     if strict:
         echo(f"  photoface label --gallery G --threshold {strict['threshold']:.3f}  (the false-match rate 0.0001 "
              "level: naming is stricter than 1:1)")
+    if "saved" in out:
+        saved = ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in out["saved"].items())
+        echo(f"stored in the library: {saved or 'nothing (too few pairs of different people)'}; "
+             "verify --db, search, label and annotate use it unless given --threshold")
 
 
 def calibrate_from_names(out: dict) -> None:
