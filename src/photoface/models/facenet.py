@@ -90,9 +90,10 @@ class FaceNetEmbedder:
                               "and the model on that CPU: use --precision fp32 or auto")
         self.precision = "bf16" if precision == "bf16" or (precision == "auto" and on_cpu and cpu_has_bf16()) else "fp32"
         self._session = None
-        if self.precision == "bf16":
-            # A session of its own, so the bfloat16 rewrite applies to FaceNet only (MTCNN
-            # got slower and changed its detections under it).
+        if on_cpu:
+            # A session of its own: on the CPU it starts faster than a wrapped function
+            # (docs/performance.md), and the bfloat16 rewrite applies to FaceNet only
+            # (MTCNN got slower and changed its detections under it).
             from tensorflow.core.protobuf import rewriter_config_pb2
 
             graph = tf.Graph()
@@ -100,8 +101,9 @@ class FaceNetEmbedder:
                 tf.compat.v1.import_graph_def(graph_def, name="")
             config = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=threads,
                                               inter_op_parallelism_threads=1 if threads else 0)
-            config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = \
-                rewriter_config_pb2.RewriterConfig.ON
+            if self.precision == "bf16":
+                config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = \
+                    rewriter_config_pb2.RewriterConfig.ON
             self._session = tf.compat.v1.Session(graph=graph, config=config)
             self._input = graph.get_tensor_by_name("input:0")
             self._output = graph.get_tensor_by_name("embeddings:0")
