@@ -189,3 +189,22 @@ def test_facenet_bf16_agrees_with_fp32_or_is_refused():
     for E in (fp32, bf16):
         d = np.linalg.norm(E[:, None] - E[None], axis=2)
         assert ((d < SAME_PERSON_DISTANCE) == same).all()
+
+
+def test_facenet_fp32_moves_to_the_optimised_graph_with_the_same_embeddings(monkeypatch):
+    """float32 starts on the unoptimised graph (a fast first call) and, past QUICK_FACES
+    faces, runs the optimised one; the embeddings of real faces are the same on both."""
+    from PIL import Image
+
+    from conftest import PHOTOS
+    from photoface.models import facenet
+
+    monkeypatch.setattr(facenet, "QUICK_FACES", 3)
+    model = facenet.FaceNetEmbedder(device="cpu", precision="fp32")
+    crops = np.stack([np.asarray(Image.open(PHOTOS / n).convert("RGB").resize((160, 160)))
+                      for n in ("obama.jpg", "biden.jpg", "astronaut.jpg")])
+    quick = model.embed(crops)
+    assert model._optimised is not None  # 3 faces: still the quick graph
+    optimised = model.embed(crops)
+    assert model._optimised is None  # past QUICK_FACES: the optimised graph from now on
+    assert np.abs(quick - optimised).max() < 1e-5

@@ -11,6 +11,11 @@ from .weights import FACENET_PB, locate
 
 INPUT_SIZE = 160
 EMBEDDING_DIM = 512
+#: float32 on the CPU runs the graph unoptimised for a process's first this many faces: the
+#: optimisation costs about 1.5 s once and saves 5-16% per face (0.5-1.7 ms on two cores),
+#: so a small job (verify, a search by face, a few new photos) skips it and a big one loses
+#: at most about 0.4 s (docs/performance.md).
+QUICK_FACES = 256
 # The frozen graph fixes the batch to 1 in the input and in two folded Reshape shapes;
 # these are rewritten so any batch size runs (outputs agree with batch 1 to 1e-7).
 _BATCH_PATCHES = {
@@ -90,6 +95,7 @@ class FaceNetEmbedder:
                               "and the model on that CPU: use --precision fp32 or auto")
         self.precision = "bf16" if precision == "bf16" or (precision == "auto" and on_cpu and cpu_has_bf16()) else "fp32"
         self._session = None
+        self._optimised = None  # float32 on the CPU: the optimised session's (graph, config), until used
         if on_cpu:
             # A session of its own: on the CPU it starts faster than a wrapped function
             # (docs/performance.md), and the bfloat16 rewrite applies to FaceNet only
@@ -104,7 +110,16 @@ class FaceNetEmbedder:
             if self.precision == "bf16":
                 config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = \
                     rewriter_config_pb2.RewriterConfig.ON
-            self._session = tf.compat.v1.Session(graph=graph, config=config)
+                self._session = tf.compat.v1.Session(graph=graph, config=config)
+            else:
+                # float32 starts on the graph as it is (Grappler's optimisation costs 1.5 s
+                # on the first call) and moves to the optimised graph, 5% faster per face,
+                # once a job proves big enough to pay for it (QUICK_FACES)
+                self._optimised = (graph, config)
+                quick = tf.compat.v1.ConfigProto()
+                quick.CopyFrom(config)
+                quick.graph_options.rewrite_options.disable_meta_optimizer = True
+                self._session = tf.compat.v1.Session(graph=graph, config=quick)
             self._input = graph.get_tensor_by_name("input:0")
             self._output = graph.get_tensor_by_name("embeddings:0")
         else:
@@ -116,6 +131,7 @@ class FaceNetEmbedder:
                 )
 
         self._centre: np.ndarray | None = None  # read on first use (network() does not need it)
+        self._faces_seen = 0
 
     def embed(self, faces_rgb_uint8: np.ndarray, batch_size: int = 64) -> np.ndarray:
         """(N, 160, 160, 3) uint8 RGB crops -> (N, 512) float32 unit vectors: photoface's
@@ -131,6 +147,10 @@ class FaceNetEmbedder:
         if faces.ndim != 4 or faces.shape[1:] != (INPUT_SIZE, INPUT_SIZE, 3):
             raise ValueError(f"expected (N, {INPUT_SIZE}, {INPUT_SIZE}, 3) crops, got {faces.shape}")
         out = np.empty((len(faces), EMBEDDING_DIM), np.float32)
+        self._faces_seen += len(faces)
+        if self._optimised is not None and self._faces_seen > QUICK_FACES:
+            graph, config = self._optimised
+            self._session, self._optimised = self._tf.compat.v1.Session(graph=graph, config=config), None
         with self._tf.device(self._device):
             for start in range(0, len(faces), batch_size):
                 batch = preprocess(faces[start:start + batch_size])
