@@ -1,7 +1,8 @@
 """Learning from the user's names, simulated: on each set of the clustering suite a user
 names a share of the people (at least two), as they would in the app: the cluster holding
 most of a person's faces gets the name, the person's other faces are moved in and the
-strangers in it rejected. `photoface calibrate --from-names` (photoface.learn.fit) then
+strangers in it rejected (they stay unlabeled: the score counts any face that joins a
+named person without being theirs against the setting). `photoface calibrate --from-names` (photoface.learn.fit) then
 fits the clustering distances to those decisions; the whole set is scored (BCubed F1
 against the full truth) with the defaults and with what calibration applies.
 
@@ -23,8 +24,8 @@ from photoface.metrics import clustering_report
 from photoface.organize import eligible_mask, make_clusterer
 
 
-def simulate_user(truth: np.ndarray, default: np.ndarray, share: float, rng) -> np.ndarray:
-    """decision labels after naming ``share`` of the people seen at least twice."""
+def simulate_user(truth: np.ndarray, share: float, rng) -> np.ndarray:
+    """Decision labels after naming ``share`` of the people seen at least twice."""
     counts = Counter(truth.tolist())
     people = sorted(p for p, c in counts.items() if c >= 2 and not str(p).startswith("stranger-"))
     named = rng.choice(people, size=max(2, round(share * len(people))), replace=False)
@@ -33,10 +34,6 @@ def simulate_user(truth: np.ndarray, default: np.ndarray, share: float, rng) -> 
     for p in named:
         mine = truth == p
         labels[mine] = ids[p]
-        clusters = Counter(default[mine & (default >= 0)].tolist())
-        if clusters:
-            c = clusters.most_common(1)[0][0]
-            labels[(default == c) & ~mine & (labels == -1)] = learn.NOBODY
     return labels
 
 
@@ -71,7 +68,7 @@ def main() -> None:
             gains, applied, named = [], 0, 0
             for seed in range(args.seeds):
                 rng = np.random.default_rng(seed)
-                labels = simulate_user(truth, default, share, rng)
+                labels = simulate_user(truth, share, rng)
                 named = len(set(labels[labels >= 0].tolist()))
                 cal = learn.fit(table, labels, base, cluster, seed=seed)
                 after = cluster(learn.apply(base, cal)) if cal.applies else default

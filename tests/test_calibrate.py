@@ -37,7 +37,7 @@ def name_people(db: str, folder, truth: dict) -> dict[str, int]:
 
 def store_calibration(db: str, values: dict, same_person: float | None = None) -> None:
     """A calibration whose clustering values apply, as `calibrate --from-names` stores one."""
-    report = {"cluster": learn.Calibration(people=3, labeled_faces=30, check_faces=30, values=values,
+    report = {"cluster": learn.Calibration(people=3, labeled_faces=30, values=values,
                                            default={"precision": 0.9, "recall": 0.9, "f1": 0.9},
                                            fitted={"precision": 0.95, "recall": 0.95, "f1": 0.95},
                                            applies=True, reason="test").to_dict(),
@@ -134,7 +134,7 @@ def test_learning_scores_strangers_that_join_a_named_person_against_it():
 
 def test_a_calibration_that_does_not_apply_leaves_the_defaults():
     base = ClusterSettings()
-    cal = learn.Calibration(people=2, labeled_faces=30, check_faces=30, values={"attach_distance": 0.7},
+    cal = learn.Calibration(people=2, labeled_faces=30, values={"attach_distance": 0.7},
                             applies=False)
     assert learn.apply(base, cal) == base
     assert learn.apply(base, replace(cal, applies=True)).attach_distance == 0.7

@@ -90,24 +90,20 @@ def cluster(db: str = "photoface.db", *, full: bool = False, settings: ClusterSe
     with RunLock(db), open_store(db) as store:
         _nonempty(store)
         label.apply_waiting(store)  # what a user decided while the library was busy counts first
-        s = settings or _library_settings(store, model, overrides, calibrated)
+        cal = store.latest_calibration(model) if settings is None and calibrated else None
+        applies = bool(cal and cal["cluster"]["applies"])
+        s = settings or _library_settings(cal["cluster"] if applies else None, overrides)
         out = organize.run(store, model, s, full=full).to_dict()
-        out["calibrated"] = settings is None and calibrated and _calibration_applies(store, model)
+        out["calibrated"] = applies
         return out
 
 
-def _calibration_applies(store: Store, model: str) -> bool:
-    cal = store.latest_calibration(model)
-    return bool(cal and cal["cluster"]["applies"])
-
-
-def _library_settings(store: Store, model: str, overrides=(), calibrated: bool = True) -> ClusterSettings:
+def _library_settings(calibration: dict | None, overrides=()) -> ClusterSettings:
+    """The defaults with a calibration's clustering values (when it applies), then ``overrides``."""
     from . import learn
     from .config import with_overrides
 
-    base = learn.apply(ClusterSettings(), store.latest_calibration(model)["cluster"]) \
-        if calibrated and _calibration_applies(store, model) else ClusterSettings()
-    return with_overrides(base, list(overrides))
+    return with_overrides(learn.apply(ClusterSettings(), calibration), list(overrides))
 
 
 def threshold(db: str | None, kind: str, model: str = FACENET_MODEL) -> float:
@@ -390,17 +386,11 @@ def calibrate(labeled: str, *, fmr: float = 1e-3, cache: str | None = None, work
     out["default_threshold"] = SAME_PERSON_DISTANCE
     out["default_naming_threshold"] = NAMING_DISTANCE
     if save_to:
-        levels = {lv["target_fmr"]: lv for lv in out["levels"]}
-        thresholds = {"same_pairs": out["same_pairs"], "different_pairs": out["different_pairs"],
-                      "source": os.path.abspath(labeled)}
-        for name, rate in learn.THRESHOLD_RATES.items():
-            if rate in levels and out["different_pairs"] >= learn.PAIRS_PER_RATE / rate:
-                thresholds[name] = levels[rate]["threshold"]
-                thresholds[name.replace("distance", "true_match_rate")] = levels[rate]["tmr"]
+        thresholds = {**learn.measured_thresholds(out), "source": os.path.abspath(labeled)}
         with RunLock(save_to), open_store(save_to) as store:
             before = store.latest_calibration(FACENET_MODEL)
             cluster = before["cluster"] if before else learn.Calibration(
-                0, 0, 0, reason="not calibrated from names").to_dict()
+                0, 0, reason="not calibrated from names").to_dict()
             store.save_calibration(FACENET_MODEL, {"cluster": cluster, "thresholds": thresholds, "defaults": {
                 "same_person_distance": SAME_PERSON_DISTANCE, "naming_distance": NAMING_DISTANCE}})
         out["saved"] = {k: thresholds[k] for k in learn.THRESHOLD_RATES if k in thresholds}

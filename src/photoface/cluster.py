@@ -297,24 +297,18 @@ class FaceClusterer(ClusterMixin, BaseEstimator):
         if not radii or not len(loose):
             return labels
         dist, idx = nearest(X, X, self.spread_votes + 1, query_rows=loose)
-        taken = defaultdict(set)
+        not_self = idx != loose[:, None]
+        # each loose face's nearest other faces (the face itself is among its own nearest)
+        order = np.argsort(~not_self, axis=1, kind="stable")[:, :self.spread_votes]
+        dist, idx = np.take_along_axis(dist, order, 1), np.take_along_axis(idx, order, 1)
+        neighbor_labels = np.where(idx >= 0, labels[np.maximum(idx, 0)], -1)
+        in_photo = defaultdict(set)
         for i in np.flatnonzero(labels >= 0):
-            taken[labels[i]].add(groups[i])
-        found = []
-        for j, i in enumerate(loose):
-            keep = idx[j] != i
-            d, m = dist[j][keep][:self.spread_votes], idx[j][keep][:self.spread_votes]
-            if len(m) < self.spread_votes or (m < 0).any():
-                continue
-            votes = labels[m]
-            c = int(votes[0])
-            if c >= 0 and (votes == c).all() and d[0] <= radii.get(c, -1.0):
-                found.append((d[0], i, c))
+            in_photo[groups[i]].add(int(labels[i]))
+        got = assign_by_spread(dist, neighbor_labels, groups[loose], [in_photo[groups[i]] for i in loose],
+                               radii, self.spread_votes)
         labels = labels.copy()
-        for _, i, c in sorted(found):  # nearest first, one face per photo and person
-            if groups[i] not in taken[c]:
-                labels[i] = c
-                taken[c].add(groups[i])
+        labels[loose[got >= 0]] = got[got >= 0]
         return labels
 
     def fit_predict(self, X, y=None, groups=None, eligible=None, library_faces=None):

@@ -30,8 +30,6 @@ MIN_FACES = 20
 MIN_GAIN = 0.005
 #: The share of photos whose faces check the fit instead of choosing it.
 CHECK_SHARE = 1 / 3
-#: Not a person: labels of faces the user rejected and placed nowhere.
-NOBODY = -2
 
 
 @dataclass
@@ -40,7 +38,6 @@ class Calibration:
 
     people: int
     labeled_faces: int
-    check_faces: int  # faces scored by the check (each half's, with the other half's values)
     values: dict = field(default_factory=dict)  # the fitted settings (LEARN_GRID's keys)
     default: dict = field(default_factory=dict)  # BCubed P/R/F1 on the check faces, shipped defaults
     fitted: dict = field(default_factory=dict)  # the same with the fitted values
@@ -67,24 +64,27 @@ PAIRS_PER_RATE = 10
 def thresholds(X: np.ndarray, labels: np.ndarray) -> dict:
     """The distances of THRESHOLD_RATES measured on the named faces' pairs (same named
     person against different named people), each only where enough pairs measure it."""
-    named = np.flatnonzero(labels >= 0)
-    ids = labels[named]
-    same_d, diff_d = [], []
-    for start in range(0, len(named), 2048):
-        rows = named[start:start + 2048]
-        d = np.sqrt(np.maximum(0.0, 2.0 - 2.0 * (X[rows] @ X[named].T)))
-        upper = np.arange(len(named))[None, :] > np.arange(start, start + len(rows))[:, None]
-        same = ids[start:start + len(rows), None] == ids[None, :]
-        same_d.append(d[upper & same])
-        diff_d.append(d[upper & ~same])
-    same_d = np.concatenate(same_d) if same_d else np.zeros(0)
-    diff_d = np.sort(np.concatenate(diff_d)) if diff_d else np.zeros(0)
-    out = {"same_pairs": int(len(same_d)), "different_pairs": int(len(diff_d))}
+    from .evaluate import calibrate
+
+    named = labels >= 0
+    sizes = np.bincount(np.unique(labels[named], return_inverse=True)[1]).astype(np.int64)
+    same = int((sizes * (sizes - 1) // 2).sum())
+    different = int(named.sum() * (named.sum() - 1) // 2 - same)
+    if not same or not different:  # nothing to measure (evaluate.calibrate would refuse)
+        return {"same_pairs": same, "different_pairs": different}
+    return measured_thresholds(calibrate(X[named], labels[named], min(THRESHOLD_RATES.values())))
+
+
+def measured_thresholds(report: dict) -> dict:
+    """From evaluate.calibrate's report: the pair counts and, for each of THRESHOLD_RATES
+    its report measured on at least PAIRS_PER_RATE / rate pairs of different people, the
+    threshold and the share of same-person pairs within it."""
+    levels = {lv["target_fmr"]: lv for lv in report["levels"]}
+    out = {"same_pairs": report["same_pairs"], "different_pairs": report["different_pairs"]}
     for name, rate in THRESHOLD_RATES.items():
-        if len(same_d) and len(diff_d) >= PAIRS_PER_RATE / rate:
-            t = float(diff_d[int(np.floor(rate * len(diff_d)))])
-            out[name] = round(t, 4)
-            out[name.replace("distance", "true_match_rate")] = round(float((same_d < t).mean()), 4)
+        if rate in levels and report["different_pairs"] >= PAIRS_PER_RATE / rate:
+            out[name] = levels[rate]["threshold"]
+            out[name.replace("distance", "true_match_rate")] = levels[rate]["tmr"]
     return out
 
 
@@ -138,7 +138,7 @@ def fit(table: dict, labels: np.ndarray, base: ClusterSettings, cluster, grid: d
     apply (fitted on everyone) only when both checks beat the defaults by MIN_GAIN."""
     people = len(set(labels[labels >= 0].tolist()))
     named = labels >= 0
-    out = Calibration(people=people, labeled_faces=int(named.sum()), check_faces=int(named.sum()))
+    out = Calibration(people=people, labeled_faces=int(named.sum()))
     if people < MIN_PEOPLE or out.labeled_faces < MIN_FACES:
         out.reason = (f"{people} named people with {out.labeled_faces} faces: calibration needs at least "
                       f"{MIN_PEOPLE} named people and {MIN_FACES} faces in them")
