@@ -66,15 +66,24 @@ def test_calibration_from_named_people_is_stored_and_shown(lib, capsys):
     assert main(["calibrate", "--from-names", "--db", db, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     c = out["cluster"]
-    assert c["people"] == 3 and c["labeled_faces"] >= 10
+    # 3 people, 12 faces: measured, stored, but below the 20 faces a fit needs
+    assert c["people"] == 3 and c["labeled_faces"] == 12
+    assert c["values"] == {} and not c["applies"] and "20 faces" in c["reason"]
     assert out["thresholds"]["same_pairs"] > 0 and out["thresholds"]["different_pairs"] > 0
     cal = api.status(db)["calibration"]
-    assert cal["people"] == 3
-    if c["values"]:  # enough faces to fit: the measured precision and recall are shown
-        assert 0 <= cal["precision"] <= 1 and 0 <= cal["recall"] <= 1
+    assert cal["people"] == 3 and cal["faces"] == 12 and cal["f1"] is None
     app = create_app(db)
     page = app.test_client().get("/status").get_data(as_text=True)
-    assert "Calibration on your own names" in page and "3" in page
+    assert "Calibration on your own names" in page and "20 faces" in page
+    # a calibration that applies: the precision and recall on the user's names are shown
+    store_calibration(db, {"attach_distance": 0.7})
+    cal = api.status(db)["calibration"]
+    assert (cal["precision"], cal["recall"], cal["f1"], cal["values"]) == (0.95, 0.95, 0.95, {"attach_distance": 0.7})
+    page = app.test_client().get("/status").get_data(as_text=True)
+    assert "fitted values applied" in page and "0.950" in page and "attach distance 0.7" in page
+    capsys.readouterr()
+    assert main(["status", "--db", db]) == 0
+    assert "precision 0.950, recall 0.950, F1 0.950" in capsys.readouterr().out
     # names decide nothing twice: a user's names survive a calibrated full run
     api.cluster(db, full=True)
     with sqlite3.connect(db) as conn:
