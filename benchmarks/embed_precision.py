@@ -1,4 +1,4 @@
-"""FaceNet in float32 against bfloat16: faces/s and LFW View 2 accuracy, in one run.
+"""FaceNet in float32, bfloat16 and int8 (LiteRT): faces/s and LFW View 2 accuracy, in one run.
 
     python benchmarks/embed_precision.py evalcache/labeled-<hash>/faces.db --lfw ../shared/data/lfw [--repeats 3]
 
@@ -8,7 +8,8 @@ embedded with each precision. Speed: the median of ``--repeats`` passes over the
 crops (already decoded and cut: FaceNet alone, one process, all cores). Accuracy: the
 LFW protocol on each precision's embeddings, and how far the two embeddings of a face lie
 apart. bfloat16 needs a CPU with AMX or AVX512-BF16 (`grep -o 'amx_bf16\\|avx512_bf16'
-/proc/cpuinfo`).
+/proc/cpuinfo`) and is left out elsewhere; int8 needs ai-edge-litert. ``--batch`` sets the
+batch FaceNet sees (photoface index: Settings.embed_batch).
 """
 from __future__ import annotations
 
@@ -33,8 +34,11 @@ def main() -> int:
     ap.add_argument("db")
     ap.add_argument("--lfw", required=True)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=64)
     args = ap.parse_args()
+    from photoface.models import lite
     from photoface.models.facenet import FaceNetEmbedder
+    from photoface.models.runtime import cpu_has_bf16
 
     faces = main_faces(args.db)
     pairs = read_lfw_pairs(args.lfw)
@@ -51,20 +55,22 @@ def main() -> int:
     print(f"{len(crops)} faces; {args.repeats} passes each, median")
     print("| precision | faces/s (passes) | LFW View 2 accuracy | VAL @ FAR 1e-3 | AUC |")
     print("|---|---|---|---|---|")
-    for precision in ("fp32", "bf16"):
+    precisions = ["fp32"] + ["bf16"] * cpu_has_bf16() + ["int8"] * lite.available()
+    for precision in precisions:
         net = FaceNetEmbedder(device="cpu", precision=precision)
-        net.embed(crops[:64])  # warm-up: graph optimisation, oneDNN kernels
+        net.embed(crops[:512], args.batch)  # warm-up: past QUICK_FACES, oneDNN kernels, XNNPACK packing
         rates = []
         for _ in range(args.repeats):
             t = time.perf_counter()
-            E = net.embed(crops)
+            E = net.embed(crops, args.batch)
             rates.append(len(crops) / (time.perf_counter() - t))
         out[precision] = E
         r = verification_report(pairs, np.linalg.norm(E[ia] - E[ib], axis=1))
         print(f"| {precision} | {np.median(rates):.1f} ({', '.join(f'{x:.1f}' for x in rates)}) | "
               f"{r['accuracy']:.4f} +- {r['accuracy_std']:.4f} | {r['val']:.4f} | {r['auc']:.5f} |", flush=True)
-    d = np.linalg.norm(out["fp32"] - out["bf16"], axis=1)
-    print(f"distance between a face's fp32 and bf16 embeddings: median {np.median(d):.4f}, max {d.max():.4f}")
+    for precision in precisions[1:]:
+        d = np.linalg.norm(out["fp32"] - out[precision], axis=1)
+        print(f"distance between a face's fp32 and {precision} embeddings: median {np.median(d):.4f}, max {d.max():.4f}")
     return 0
 
 

@@ -93,16 +93,19 @@ def test_cascade_finds_what_the_mtcnn_package_finds():
 
 
 def test_pnet_pyramid_in_one_call_equals_level_by_level():
-    """P-Net runs over every pyramid level in one graph call (the levels flattened one after
-    the other): on a real group photo each level's candidates are exactly those of that
-    level run alone, so slicing the flattened levels is right; a blank image and an image
-    of one 12 px level give no candidates and no error."""
+    """The TensorFlow P-Net (what a GPU runs) takes every pyramid level in one graph call (the
+    levels flattened one after the other): on a real group photo each level's candidates are
+    exactly those of that level run alone, so slicing the flattened levels is right. The
+    LiteRT P-Net (what the CPU runs), level by level, gives the same candidates to within
+    0.01 px and 1e-4 in score. A blank image and an image of one 12 px level give no
+    candidates and no error."""
     import cv2
 
     from conftest import GROUP, compose_group
-    from photoface.models.detector import MTCNNDetector, pyramid_inputs
+    from photoface.models.detector import MTCNNDetector, _LiteNets, _TensorFlowNets
+    from photoface.models.runtime import tensorflow
 
-    det = MTCNNDetector(device="cpu")
+    graph, lite = _TensorFlowNets(tensorflow("cpu")), _LiteNets()
     rgb = np.asarray(compose_group(GROUP))
     levels, scales, scale = [], [], 12 / 20
     while min(rgb.shape[:2]) * scale >= 12:
@@ -111,18 +114,71 @@ def test_pnet_pyramid_in_one_call_equals_level_by_level():
         scales.append(scale)
         scale *= 0.709
 
-    def run(some, their_scales):
-        boxes, scores = det._pnet(*pyramid_inputs(det._tf, some, their_scales))
-        return boxes.numpy(), scores.numpy()
-
-    together = run(levels, scales)
-    alone = [run([lv], [s]) for lv, s in zip(levels, scales)]
+    together = graph.pnet(levels, scales)
+    alone = [graph.pnet([lv], [s]) for lv, s in zip(levels, scales)]
     assert len(levels) >= 8 and len(together[1]) > 50
     assert sum(len(a[1]) for a in alone[1:]) > 0  # later levels find candidates too
     np.testing.assert_array_equal(together[0], np.concatenate([a[0] for a in alone]))
     np.testing.assert_array_equal(together[1], np.concatenate([a[1] for a in alone]))
-    assert det.detect(np.full((300, 400, 3), 128, np.uint8)) == []
-    assert det.detect(rgb[:20, :20].copy()) == []
+
+    def ordered(boxes, scores):
+        order = np.lexsort(np.round(boxes, 1).T[::-1])
+        return boxes[order], scores[order]
+
+    lite_boxes, lite_scores = ordered(*lite.pnet(levels, scales))
+    graph_boxes, graph_scores = ordered(*together)
+    np.testing.assert_allclose(lite_boxes, graph_boxes, atol=0.01)
+    np.testing.assert_allclose(lite_scores, graph_scores, atol=1e-4)
+    for det in (MTCNNDetector(device="cpu"), MTCNNDetector.__new__(MTCNNDetector)):
+        det._nets = getattr(det, "_nets", graph)
+        assert det.detect(np.full((300, 400, 3), 128, np.uint8)) == []
+        assert det.detect(rgb[:20, :20].copy()) == []
+
+
+def test_crop_and_resize_is_tensorflows():
+    """The LiteRT cascade cuts R-Net's and O-Net's candidates in numpy exactly as
+    TensorFlow's crop_and_resize does, boxes reaching outside the image included."""
+    from photoface.models.detector import crop_and_resize
+    from photoface.models.runtime import tensorflow
+
+    tf = tensorflow("cpu")
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    y1, x1 = rng.uniform(-0.3, 0.9, (2, 40))
+    boxes = np.column_stack([y1, x1, y1 + rng.uniform(0.05, 0.6, 40), x1 + rng.uniform(0.05, 0.6, 40)]).astype(np.float32)
+    for size in (24, 48):
+        want = tf.image.crop_and_resize(image[None], boxes, np.zeros(len(boxes), np.int32), (size, size),
+                                        extrapolation_value=127.5).numpy()
+        np.testing.assert_allclose(crop_and_resize(image, boxes, size), want, atol=2e-3)  # float rounding on 0-255
+
+
+def test_litert_cascade_finds_what_the_tensorflow_cascade_finds():
+    """On the CPU the detector runs in LiteRT; on every committed photo it finds the faces the
+    TensorFlow cascade (a GPU's) finds, in the same places (IoU > 0.999), with the same
+    scores (1e-3) and landmarks (0.1 px)."""
+    from conftest import PHOTOS
+    from photoface.config import Settings
+    from photoface.decode import decode_image
+    from photoface.models.detector import MTCNNDetector, _TensorFlowNets
+    from photoface.models.runtime import tensorflow
+    from photoface.pipeline import detection_image
+    from photoface.types import box_iou
+
+    lite = MTCNNDetector(device="cpu")
+    assert lite.runtime == "litert"
+    graph = MTCNNDetector.__new__(MTCNNDetector)
+    graph._nets = _TensorFlowNets(tensorflow("cpu"))
+    found = 0
+    for path in sorted(PHOTOS.glob("*.jpg")):
+        rgb, _ = detection_image(decode_image(path.read_bytes(), Settings().decode_max_side_px).rgb, 1024)
+        got, want = lite.detect(rgb, 20, 0.5), graph.detect(rgb, 20, 0.5)
+        assert len(got) == len(want), path.name
+        for a, b in zip(got, want):
+            assert box_iou((a.x1, a.y1, a.x2, a.y2), (b.x1, b.y1, b.x2, b.y2)) > 0.999, path.name
+            assert abs(a.score - b.score) < 1e-3, path.name
+            assert np.abs(np.array(a.landmarks) - np.array(b.landmarks)).max() < 0.1, path.name
+        found += len(got)
+    assert found >= 6
 
 
 def test_nms_is_greedy_and_knows_both_overlaps():
@@ -151,19 +207,15 @@ def test_nms_in_opencv_keeps_what_the_greedy_loop_keeps():
         assert nms(boxes, scores, 0.7).tolist() == _greedy_nms(boxes, scores, 0.7, "union").tolist()
 
 
-def test_facenet_bf16_agrees_with_fp32_or_is_refused():
-    """bfloat16 FaceNet (oneDNN, on CPUs with AMX or AVX512-BF16) gives the float32
-    embeddings to within 0.03 and the same same-person decisions on the committed photos;
-    on a CPU without those instructions asking for it is a clear error."""
+def _committed_crops():
+    """The best face of each committed photo of a known person, cut as photoface cuts it,
+    and who it is."""
     import json
 
     from conftest import DATA, PHOTOS
     from photoface.align import margin_crop
-    from photoface.config import SAME_PERSON_DISTANCE, Settings
+    from photoface.config import Settings
     from photoface.decode import decode_image
-    from photoface.errors import DeviceError
-    from photoface.models.facenet import FaceNetEmbedder
-    from photoface.models.runtime import cpu_has_bf16
     from photoface.pipeline import detection_image
 
     people = {k: v["person"] for k, v in json.loads((DATA / "faces.json").read_text()).items()
@@ -175,7 +227,27 @@ def test_facenet_bf16_agrees_with_fp32_or_is_refused():
         best = max(detector.detect(rgb), key=lambda d: d.score)
         crops.append(margin_crop(rgb, best, 160, Settings().crop_margin))
         who.append(person)
-    crops = np.stack(crops)
+    return np.stack(crops), who
+
+
+def _same_person_decisions_hold(embeddings: list[np.ndarray], who: list[str]) -> None:
+    from photoface.config import SAME_PERSON_DISTANCE
+
+    same = np.array([[a == b for b in who] for a in who])
+    for E in embeddings:
+        d = np.linalg.norm(E[:, None] - E[None], axis=2)
+        assert ((d < SAME_PERSON_DISTANCE) == same).all()
+
+
+def test_facenet_bf16_agrees_with_fp32_or_is_refused():
+    """bfloat16 FaceNet (oneDNN, on CPUs with AMX or AVX512-BF16) gives the float32
+    embeddings to within 0.03 and the same same-person decisions on the committed photos;
+    on a CPU without those instructions asking for it is a clear error."""
+    from photoface.errors import DeviceError
+    from photoface.models.facenet import FaceNetEmbedder
+    from photoface.models.runtime import cpu_has_bf16
+
+    crops, who = _committed_crops()
     fp32 = get_model(ModelSpec(FACENET_MODEL, None, "cpu")).embed(crops)
     if not cpu_has_bf16():
         with pytest.raises(DeviceError, match="bfloat16"):
@@ -185,10 +257,58 @@ def test_facenet_bf16_agrees_with_fp32_or_is_refused():
     assert bf16_model.precision == "bf16"
     bf16 = bf16_model.embed(crops)
     assert np.linalg.norm(bf16 - fp32, axis=1).max() < 0.03
-    same = np.array([[a == b for b in who] for a in who])
-    for E in (fp32, bf16):
-        d = np.linalg.norm(E[:, None] - E[None], axis=2)
-        assert ((d < SAME_PERSON_DISTANCE) == same).all()
+    _same_person_decisions_hold([fp32, bf16], who)
+
+
+def test_facenet_int8_agrees_with_fp32_and_is_kept_converted(tmp_path, monkeypatch):
+    """int8 FaceNet (LiteRT) gives the float32 embeddings to within 0.05 and the same
+    same-person decisions on the committed photos; a face's embedding does not depend on
+    the rest of its batch; the converted model is kept in the model cache and used from
+    there (a damaged copy is converted again)."""
+    from photoface.models import lite
+    from photoface.models.facenet import FaceNetEmbedder
+
+    monkeypatch.setenv("PHOTOFACE_MODEL_CACHE", str(tmp_path))
+    crops, who = _committed_crops()
+    fp32 = get_model(ModelSpec(FACENET_MODEL, None, "cpu")).embed(crops)
+    model = FaceNetEmbedder(device="cpu", precision="int8")
+    assert model.precision == "int8"
+    (cached,) = tmp_path.glob("facenet-int8-*.tflite")
+    int8 = model.embed(crops)
+    assert np.linalg.norm(int8 - fp32, axis=1).max() < 0.05
+    _same_person_decisions_hold([fp32, int8], who)
+    alone = np.concatenate([model.embed(crops[i:i + 1]) for i in range(len(crops))])
+    assert np.array_equal(alone, int8)
+
+    def no_conversion(*args, **kwargs):
+        raise AssertionError("converted again although a converted copy is cached")
+
+    with monkeypatch.context() as m:
+        m.setattr(lite, "convert_int8", no_conversion)
+        assert np.array_equal(FaceNetEmbedder(device="cpu", precision="int8").embed(crops), int8)
+    cached.write_bytes(b"not a model")
+    assert np.array_equal(FaceNetEmbedder(device="cpu", precision="int8").embed(crops), int8)
+    assert cached.stat().st_size > 1_000_000
+
+
+def test_precision_choice_follows_the_machine(monkeypatch):
+    """auto: int8 on the CPU where LiteRT is installed, else bf16 where the CPU has it, else
+    fp32; fp32 on a GPU. int8 on a GPU or without LiteRT is a clear error."""
+    from photoface.errors import DeviceError, ModelError
+    from photoface.models import facenet, lite
+
+    monkeypatch.setattr(facenet, "gpu_visible", lambda device, threads=0: device == "gpu")
+    for has_lite, has_bf16, expected in ((True, True, "int8"), (True, False, "int8"),
+                                         (False, True, "bf16"), (False, False, "fp32")):
+        monkeypatch.setattr(lite, "available", lambda: has_lite)
+        monkeypatch.setattr(facenet, "cpu_has_bf16", lambda: has_bf16)
+        assert facenet.choose_precision("auto", "cpu") == expected
+        assert facenet.choose_precision("auto", "gpu") == "fp32"
+        assert facenet.choose_precision("fp32", "cpu") == "fp32"
+    with pytest.raises(DeviceError, match="int8 runs on the CPU"):
+        facenet.choose_precision("int8", "gpu")
+    with pytest.raises(ModelError, match="ai-edge-litert"):
+        facenet.choose_precision("int8", "cpu")
 
 
 def test_facenet_fp32_moves_to_the_optimised_graph_with_the_same_embeddings(monkeypatch):

@@ -120,7 +120,7 @@ class ModelSpec:
     path: str | None = None  # override of the weight file location (tests, custom installs)
     device: str = "auto"  # auto | cpu | gpu
     threads: int = 0  # TensorFlow intra-op threads; 0 lets TensorFlow decide
-    precision: str = "fp32"  # the embedder's arithmetic: auto | fp32 | bf16 (see models/facenet.py)
+    precision: str = "fp32"  # the embedder's arithmetic: auto | fp32 | bf16 | int8 (see models/facenet.py)
 
 
 

@@ -43,10 +43,9 @@ def _as_run_here(spec: ModelSpec) -> ModelSpec:
         return spec
     from dataclasses import replace
 
-    from .runtime import tensorflow
+    from .runtime import gpu_visible
 
-    gpus = tensorflow(spec.device, spec.threads).config.list_logical_devices("GPU")
-    return replace(spec, device="gpu" if gpus else "cpu")
+    return replace(spec, device="gpu" if gpu_visible(spec.device, spec.threads) else "cpu")
 
 
 def get_model(spec: ModelSpec):

@@ -7,14 +7,16 @@ speed (docs/performance.md, "Detection"):
 - the scale pyramid is made with OpenCV on the uint8 image, the first two levels from the
   photo and each later one from the first or second (the package resized the whole
   float64 image at every scale: 14 ms of copies and 14 ms of resizes per 1000x700 photo);
-- P-Net runs over the whole pyramid in one call of one TensorFlow graph (a loop over the
-  levels, passed flattened), which also turns each score map into boxes and runs each
-  level's non-maximum suppression; its input normalisation is folded into the first
-  convolution and its two 1x1 heads are one convolution. A graph call costs about 0.4 ms
-  of dispatch, as much as P-Net's work on each small level: one call instead of one per
-  level made LFW-sized photos 1.4x faster to detect, with the same detections;
-- R-Net and O-Net crop their candidates from the image inside their graphs, called as
-  concrete functions (no argument binding per call);
+- the networks run in LiteRT on the CPU (converted once from the same weights, cached with
+  the int8 FaceNet, models/lite.py): 1.4x faster than TensorFlow on real photos, the same
+  detections (IoU > 0.999), and no TensorFlow to import; on a GPU (or without LiteRT) in
+  TensorFlow graphs;
+- P-Net's input normalisation is folded into the first convolution and its two 1x1 heads
+  are one convolution. In TensorFlow it runs over the whole pyramid in one graph call (a
+  loop over the levels, passed flattened: a call costs about 0.4 ms of dispatch, as much as
+  a small level's work); in LiteRT, whose calls cost microseconds, level by level;
+- R-Net and O-Net crop their candidates as TensorFlow's crop_and_resize does (inside the
+  graph in TensorFlow, in numpy for LiteRT);
 - non-maximum suppression is the greedy one of the original MTCNN (the package's variant
   also dropped boxes overlapping an already dropped one), in OpenCV's C++ where it
   measures overlap over the union.
@@ -26,12 +28,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..types import Detection
-from .runtime import tensorflow
+from .runtime import gpu_visible, tensorflow
 from .weights import MTCNN_WEIGHTS, locate
 
 #: Which cascade produced a detection (the mtcnn package's own was 1); part of the eval
 #: cache key, so an evaluation made with another cascade is never reused.
-CASCADE_VERSION = 2
+CASCADE_VERSION = 3
 SCALE_FACTOR = 0.709  # between pyramid levels, as in the original MTCNN
 THRESHOLDS = (0.6, 0.7, 0.7)  # P-Net, R-Net, O-Net face probability (original MTCNN)
 NMS_PNET_LEVEL, NMS_PNET, NMS_RNET, NMS_ONET = 0.5, 0.7, 0.7, 0.7
@@ -39,18 +41,18 @@ _CELL, _STRIDE = 12, 2  # P-Net's window and stride, in pyramid-level pixels
 
 
 class MTCNNDetector:
-    """One image at a time; each stage runs as a compiled TensorFlow graph."""
+    """One image at a time. On the CPU the three networks run in LiteRT (converted once from
+    the same weights, models/lite.py: no TensorFlow needed after that); on a GPU, or where
+    LiteRT is not installed, each stage runs as a compiled TensorFlow graph."""
 
     def __init__(self, device: str = "auto", threads: int = 0):
-        tf = tensorflow(device, threads)
-        for weight in MTCNN_WEIGHTS:
-            locate(weight)
-        from mtcnn.stages import StageONet, StagePNet, StageRNet
+        from . import lite
 
-        self._tf = tf
-        self._pnet = _pnet_graph(tf, StagePNet()._model)
-        self._rnet = _patch_graph(tf, StageRNet()._model, 24)
-        self._onet = _patch_graph(tf, StageONet()._model, 48)
+        if gpu_visible(device, threads) or not lite.available():
+            self._nets = _TensorFlowNets(tensorflow(device, threads))
+        else:
+            self._nets = _LiteNets(threads)
+        self.runtime = self._nets.runtime
 
     def detect(self, image_rgb: np.ndarray, min_face_px: int = 20, min_score: float = 0.0) -> list[Detection]:
         """Faces in an (H, W, 3) uint8 RGB image, in that image's pixel coordinates, at
@@ -78,7 +80,6 @@ class MTCNNDetector:
         """P-Net over the pyramid -> square candidate boxes (N, 5: x1 y1 x2 y2 score)."""
         import cv2
 
-        tf = self._tf
         h, w = image.shape[:2]
         scale = _CELL / min_face_px
         levels, scales = [], []
@@ -95,8 +96,7 @@ class MTCNNDetector:
             scale *= SCALE_FACTOR
         if not levels:
             return np.empty((0, 5), np.float32)
-        # every level in one graph call (module docstring: a call costs as much as a small level)
-        boxes, scores = (t.numpy() for t in self._pnet(*pyramid_inputs(tf, levels, scales)))
+        boxes, scores = self._nets.pnet(levels, scales)
         if not len(scores):
             return np.empty((0, 5), np.float32)
         boxes = np.column_stack([boxes, scores])
@@ -104,17 +104,16 @@ class MTCNNDetector:
 
     def _refine(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """R-Net then O-Net on the candidates -> (N, 15: x1 y1 x2 y2 score, 5 x, 5 y)."""
-        tf = self._tf
         h, w = image.shape[:2]
-        pixels = tf.constant(image)
-        offsets, scores = (t.numpy() for t in self._rnet(pixels, tf.constant(_relative(boxes, w, h))))
+        pixels = self._nets.image(image)
+        offsets, scores = self._nets.rnet(pixels, _relative(boxes, w, h))
         keep = scores > THRESHOLDS[1]
         boxes = _regress(boxes[keep], offsets[keep])
         boxes[:, 4] = scores[keep]
         boxes = _square(boxes[nms(boxes[:, :4], boxes[:, 4], NMS_RNET)])
         if not len(boxes):
             return np.empty((0, 15), np.float32)
-        offsets, marks, scores = (t.numpy() for t in self._onet(pixels, tf.constant(_relative(boxes, w, h))))
+        offsets, marks, scores = self._nets.onet(pixels, _relative(boxes, w, h))
         keep = scores > THRESHOLDS[2]
         boxes, offsets, marks, scores = boxes[keep], offsets[keep], marks[keep], scores[keep]
         bw = boxes[:, 2:3] - boxes[:, 0:1] + 1
@@ -185,19 +184,116 @@ def _relative(boxes: np.ndarray, w: int, h: int) -> np.ndarray:
     return (boxes[:, [1, 0, 3, 2]] / np.array([h, w, h, w])).astype(np.float32)
 
 
-def pyramid_inputs(tf, levels: list[np.ndarray], scales: list[float]) -> tuple:
-    """The P-Net graph's inputs for these pyramid levels: their pixels flattened one after
-    the other, their (H, W) and their scales."""
-    flat = np.concatenate([level.reshape(-1) for level in levels])
-    shapes = np.array([level.shape[:2] for level in levels], np.int32)
-    return tf.constant(flat), tf.constant(shapes), tf.constant(scales, tf.float32)
+class _TensorFlowNets:
+    """The three networks as TensorFlow graphs (GPU, or no LiteRT): P-Net over the whole
+    pyramid in one call (module docstring: a graph call costs as much as a small level),
+    R-Net and O-Net cropping their candidates inside their graphs."""
+
+    runtime = "tensorflow"
+
+    def __init__(self, tf):
+        for weight in MTCNN_WEIGHTS:
+            locate(weight)
+        from mtcnn.stages import StageONet, StagePNet, StageRNet
+
+        self._tf = tf
+        self._pnet = _pnet_graph(tf, StagePNet()._model)
+        self._rnet = _patch_graph(tf, StageRNet()._model, 24)
+        self._onet = _patch_graph(tf, StageONet()._model, 48)
+
+    def image(self, image: np.ndarray):
+        return self._tf.constant(image)
+
+    def pnet(self, levels: list[np.ndarray], scales: list[float]) -> tuple[np.ndarray, np.ndarray]:
+        return tuple(t.numpy() for t in self._pnet(*pyramid_inputs(self._tf, levels, scales)))
+
+    def rnet(self, pixels, relative: np.ndarray):
+        return tuple(t.numpy() for t in self._rnet(pixels, self._tf.constant(relative)))
+
+    def onet(self, pixels, relative: np.ndarray):
+        return tuple(t.numpy() for t in self._onet(pixels, self._tf.constant(relative)))
 
 
-def _pnet_graph(tf, model):
-    """P-Net over a whole pyramid in one call: the levels (uint8, each HxWx3) flattened one
-    after the other, their (H, W), and their scales -> candidate boxes in the original
-    image's pixels and their scores, level by level, after each level's own non-maximum
-    suppression."""
+class _LiteNets:
+    """The three networks in LiteRT (XNNPACK, float32), converted once per machine from the
+    mtcnn package's weights with the same arithmetic as the TensorFlow graphs (the input
+    normalisation folded into P-Net's first convolution, its heads as one convolution).
+    P-Net runs level by level (a LiteRT call costs microseconds, not a TensorFlow graph
+    call's 0.4 ms); the candidates are cut as TensorFlow's crop_and_resize cuts them."""
+
+    runtime = "litert"
+
+    def __init__(self, threads: int = 0):
+        from . import lite
+
+        pnet_w, rnet_w, onet_w = MTCNN_WEIGHTS
+        self._pnet = lite.load_cached("mtcnn-pnet", pnet_w.sha256, lambda: _convert("pnet", threads), threads)
+        self._rnet = lite.load_cached("mtcnn-rnet", rnet_w.sha256, lambda: _convert("rnet", threads), threads)
+        self._onet = lite.load_cached("mtcnn-onet", onet_w.sha256, lambda: _convert("onet", threads), threads)
+
+    def image(self, image: np.ndarray) -> np.ndarray:
+        return image
+
+    def pnet(self, levels: list[np.ndarray], scales: list[float]) -> tuple[np.ndarray, np.ndarray]:
+        all_boxes, all_scores = [], []
+        for level, scale in zip(levels, scales):
+            boxes, scores = _level_boxes(self._pnet(level[None])[0], scale)
+            keep = nms(boxes, scores, NMS_PNET_LEVEL)
+            all_boxes.append(boxes[keep])
+            all_scores.append(scores[keep])
+        return np.concatenate(all_boxes), np.concatenate(all_scores)
+
+    def rnet(self, image: np.ndarray, relative: np.ndarray):
+        offsets, probs = self._rnet(crop_and_resize(image, relative, 24))
+        return offsets, probs[:, 1]
+
+    def onet(self, image: np.ndarray, relative: np.ndarray):
+        offsets, marks, probs = self._onet(crop_and_resize(image, relative, 48))
+        return offsets, marks, probs[:, 1]
+
+
+def _level_boxes(y: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """One pyramid level's P-Net output (h, w, 6: 4 box corrections, 2 class logits) ->
+    candidate boxes (x1 y1 x2 y2, in the image's pixels) and face probabilities."""
+    prob = 1.0 / (1.0 + np.exp(y[..., 4] - y[..., 5]))  # the 2-way softmax's face probability
+    rows, cols = np.nonzero(prob > THRESHOLDS[0])
+    scores = prob[rows, cols].astype(np.float32)
+    reg = y[rows, cols, :4]
+    corners = np.column_stack([cols, rows, cols, rows]).astype(np.float32) * _STRIDE
+    corners[:, 2:] += _CELL
+    return ((corners + reg * _CELL) / np.float32(scale)).astype(np.float32), scores
+
+
+def crop_and_resize(image: np.ndarray, relative: np.ndarray, size: int, outside: float = 127.5) -> np.ndarray:
+    """TensorFlow's crop_and_resize (bilinear) in numpy: each box (y1 x1 y2 x2 as fractions
+    of the image, mapped to pixel centres 0..H-1) cut at size x size as float32; samples
+    outside the image are ``outside`` (mid-grey, which normalises to 0)."""
+    h, w = image.shape[:2]
+    n = len(relative)
+    steps = np.arange(size, dtype=np.float32) / (size - 1)
+    y1, x1, y2, x2 = (relative[:, i:i + 1].astype(np.float32) for i in range(4))
+    ys = y1 * (h - 1) + steps * (y2 - y1) * (h - 1)  # (n, size)
+    xs = x1 * (w - 1) + steps * (x2 - x1) * (w - 1)
+    inside = ((ys >= 0) & (ys <= h - 1))[:, :, None] & ((xs >= 0) & (xs <= w - 1))[:, None, :]
+    y0 = np.clip(np.floor(ys), 0, h - 1).astype(np.intp)
+    x0 = np.clip(np.floor(xs), 0, w - 1).astype(np.intp)
+    y1i = np.clip(np.ceil(ys), 0, h - 1).astype(np.intp)
+    x1i = np.clip(np.ceil(xs), 0, w - 1).astype(np.intp)
+    fy = (ys - np.floor(ys))[:, :, None, None]
+    fx = (xs - np.floor(xs))[:, None, :, None]
+    rows0, rows1 = y0[:, :, None], y1i[:, :, None]
+    cols0, cols1 = x0[:, None, :], x1i[:, None, :]
+    img = image.astype(np.float32) if image.dtype != np.float32 else image
+    top = img[rows0, cols0] + (img[rows0, cols1] - img[rows0, cols0]) * fx
+    bottom = img[rows1, cols0] + (img[rows1, cols1] - img[rows1, cols0]) * fx
+    out = top + (bottom - top) * fy
+    out[~inside] = outside
+    return out.reshape(n, size, size, 3)
+
+
+def _pnet_features(tf, model):
+    """P-Net's layers as a function of float32 (1, H, W, 3) pixels (0-255) -> (1, h, w, 6):
+    4 box corrections and 2 class logits per 12 px window (stride 2)."""
     layers = {layer.name: layer.get_weights() for layer in model.layers}
     k1, b1 = layers["conv1"]
     # (x - 127.5) / 128 folded into the first convolution (its padding is "valid")
@@ -218,13 +314,60 @@ def _pnet_graph(tf, model):
             return tf.maximum(x, const(alpha) * x)
         return tf.nn.relu(x) + const(-alpha) * tf.nn.relu(-x)
 
-    def level_boxes(level, scale):
-        x = tf.cast(level, tf.float32)[None]
+    def features(x):
         x = prelu(tf.nn.bias_add(tf.nn.conv2d(x, k1, 1, "VALID"), b1), a1)
         x = tf.nn.max_pool2d(x, 2, 2, "SAME")
         x = prelu(tf.nn.bias_add(tf.nn.conv2d(x, k2, 1, "VALID"), b2), a2)
         x = prelu(tf.nn.bias_add(tf.nn.conv2d(x, k3, 1, "VALID"), b3), a3)
-        y = tf.nn.bias_add(tf.nn.conv2d(x, head_k, 1, "VALID"), head_b)[0]
+        return tf.nn.bias_add(tf.nn.conv2d(x, head_k, 1, "VALID"), head_b)
+
+    return features
+
+
+def _convert(stage: str, threads: int = 0) -> bytes:
+    """One MTCNN stage as a LiteRT model (float32): P-Net takes uint8 (1, H, W, 3) pixels,
+    R-Net and O-Net float32 (N, size, size, 3) pixels (0-255); their outputs as the
+    TensorFlow graphs give them."""
+    from . import lite
+
+    tf = tensorflow("cpu", threads)
+    for weight in MTCNN_WEIGHTS:
+        locate(weight)
+    from mtcnn.stages import StageONet, StagePNet, StageRNet
+
+    if stage == "pnet":
+        features = _pnet_features(tf, StagePNet()._model)
+
+        @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8)])
+        def run(pixels):
+            return features(tf.cast(pixels, tf.float32))
+    else:
+        model, size = (StageRNet()._model, 24) if stage == "rnet" else (StageONet()._model, 48)
+
+        @tf.function(input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)])
+        def run(patches):
+            return model((patches - 127.5) / 128, training=False)
+
+    return lite.convert_function(tf, run)
+
+
+def pyramid_inputs(tf, levels: list[np.ndarray], scales: list[float]) -> tuple:
+    """The P-Net graph's inputs for these pyramid levels: their pixels flattened one after
+    the other, their (H, W) and their scales."""
+    flat = np.concatenate([level.reshape(-1) for level in levels])
+    shapes = np.array([level.shape[:2] for level in levels], np.int32)
+    return tf.constant(flat), tf.constant(shapes), tf.constant(scales, tf.float32)
+
+
+def _pnet_graph(tf, model):
+    """P-Net over a whole pyramid in one call: the levels (uint8, each HxWx3) flattened one
+    after the other, their (H, W), and their scales -> candidate boxes in the original
+    image's pixels and their scores, level by level, after each level's own non-maximum
+    suppression."""
+    features = _pnet_features(tf, model)
+
+    def level_boxes(level, scale):
+        y = features(tf.cast(level, tf.float32)[None])[0]
         prob = tf.sigmoid(y[..., 5] - y[..., 4])  # the 2-way softmax's face probability
         where = tf.where(prob > THRESHOLDS[0])
         scores = tf.gather_nd(prob, where)

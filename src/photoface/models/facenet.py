@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DeviceError, ModelError
-from .runtime import cpu_has_bf16, tensorflow, tf_device_name
+from .runtime import cpu_has_bf16, gpu_visible, tensorflow, tf_device_name
 from .weights import FACENET_PB, locate
 
 INPUT_SIZE = 160
@@ -65,24 +65,75 @@ def preprocess(faces_rgb_uint8: np.ndarray) -> np.ndarray:
     return (faces_rgb_uint8.astype(np.float32) - 127.5) / 128.0
 
 
+def choose_precision(requested: str, device: str, threads: int = 0) -> str:
+    """The arithmetic FaceNet runs in for ``--precision requested`` on ``device``.
+
+    "auto": float32 on a GPU; on the CPU int8 through LiteRT where that runtime is installed
+    (3.8x float32's faces/s and faster than bfloat16 even on AMX, docs/performance.md), else
+    bfloat16 where the CPU has it, else float32. An explicit choice the machine cannot run is
+    a DeviceError or ModelError that says what to use instead."""
+    from . import lite
+
+    if requested == "fp32":
+        return "fp32"
+    on_gpu = gpu_visible(device, threads)
+    if requested == "int8":
+        if device == "gpu":
+            raise DeviceError("--precision int8 runs on the CPU: use --device cpu or auto, or --precision fp32 on the GPU")
+        if not lite.available():
+            raise ModelError("--precision int8 needs the LiteRT runtime: pip install ai-edge-litert "
+                             "(or use --precision fp32)")
+        return "int8"
+    if requested == "bf16":
+        if on_gpu or not cpu_has_bf16():
+            raise DeviceError("--precision bf16 needs a CPU with bfloat16 instructions (AMX or AVX512-BF16) "
+                              "and the model on that CPU: use --precision fp32, int8 or auto")
+        return "bf16"
+    if on_gpu:
+        return "fp32"
+    if lite.available():
+        return "int8"
+    return "bf16" if cpu_has_bf16() else "fp32"
+
+
+def read_graph(pb_path: Path, tf):
+    """The frozen graph, with its batch dimension freed."""
+    graph_def = tf.compat.v1.GraphDef()
+    try:
+        graph_def.ParseFromString(pb_path.read_bytes())
+    except Exception as exc:  # protobuf raises its own DecodeError
+        raise ModelError(f"cannot parse the FaceNet graph {pb_path}: {exc}") from exc
+    _patch_batch_dimension(tf, graph_def)
+    return graph_def
+
+
 class FaceNetEmbedder:
     """Batched FaceNet embedding. Load once per process through models.get_embedder.
 
-    ``precision``: "fp32", or "bf16" on a CPU with bfloat16 instructions (AMX or
-    AVX512-BF16): oneDNN then runs the convolutions and matrix products in bfloat16,
-    about 3x faster, with embeddings within 0.02 of float32 and the same LFW accuracy
-    (docs/performance.md). "auto" picks bf16 where the CPU has it and the model runs on
-    the CPU, else fp32."""
+    ``precision`` (choose_precision): "fp32"; "bf16" on a CPU with bfloat16 instructions
+    (AMX or AVX512-BF16): oneDNN then runs the convolutions and matrix products in bfloat16,
+    about 3x faster, with embeddings within 0.02 of float32 and the same LFW accuracy;
+    "int8": the graph converted for LiteRT with int8 weights (models/lite.py), on the CPU,
+    which needs no TensorFlow once converted; "auto" picks the fastest this machine runs
+    (docs/performance.md)."""
 
     def __init__(self, path: str | None = None, device: str = "auto", threads: int = 0, precision: str = "auto"):
+        self.precision = choose_precision(precision, device, threads)
+        self._session = None
+        self._optimised = None  # float32 on the CPU: the optimised session's (graph, config), until used
+        self._lite = None
+        self._centre: np.ndarray | None = None  # read on first use (network() does not need it)
+        self._faces_seen = 0
+        if self.precision == "int8":
+            from . import lite
+
+            self._device = "/CPU:0"
+            # the graph is read (and its sha256 checked) only when there is no converted copy yet
+            self._lite = lite.load_int8(
+                FACENET_PB.sha256, lambda: read_graph(locate(FACENET_PB, path), tensorflow("cpu", threads)), threads)
+            return
         tf = tensorflow(device, threads)
-        pb_path = locate(FACENET_PB, path)
-        graph_def = tf.compat.v1.GraphDef()
-        try:
-            graph_def.ParseFromString(pb_path.read_bytes())
-        except Exception as exc:  # protobuf raises its own DecodeError
-            raise ModelError(f"cannot parse the FaceNet graph {pb_path}: {exc}") from exc
-        _patch_batch_dimension(tf, graph_def)
+        graph_def = read_graph(locate(FACENET_PB, path), tf)
 
         def import_graph():
             tf.compat.v1.import_graph_def(graph_def, name="")
@@ -90,12 +141,6 @@ class FaceNetEmbedder:
         self._tf = tf
         self._device = tf_device_name(tf, device)
         on_cpu = self._device == "/CPU:0"
-        if precision == "bf16" and not (on_cpu and cpu_has_bf16()):
-            raise DeviceError("--precision bf16 needs a CPU with bfloat16 instructions (AMX or AVX512-BF16) "
-                              "and the model on that CPU: use --precision fp32 or auto")
-        self.precision = "bf16" if precision == "bf16" or (precision == "auto" and on_cpu and cpu_has_bf16()) else "fp32"
-        self._session = None
-        self._optimised = None  # float32 on the CPU: the optimised session's (graph, config), until used
         if on_cpu:
             # A session of its own: on the CPU it starts faster than a wrapped function
             # (docs/performance.md), and the bfloat16 rewrite applies to FaceNet only
@@ -130,9 +175,6 @@ class FaceNetEmbedder:
                     wrapped.graph.as_graph_element("embeddings:0"),
                 )
 
-        self._centre: np.ndarray | None = None  # read on first use (network() does not need it)
-        self._faces_seen = 0
-
     def embed(self, faces_rgb_uint8: np.ndarray, batch_size: int = 64) -> np.ndarray:
         """(N, 160, 160, 3) uint8 RGB crops -> (N, 512) float32 unit vectors: photoface's
         embedding, the network's output with the shared centre removed."""
@@ -147,6 +189,10 @@ class FaceNetEmbedder:
         if faces.ndim != 4 or faces.shape[1:] != (INPUT_SIZE, INPUT_SIZE, 3):
             raise ValueError(f"expected (N, {INPUT_SIZE}, {INPUT_SIZE}, 3) crops, got {faces.shape}")
         out = np.empty((len(faces), EMBEDDING_DIM), np.float32)
+        if self._lite is not None:
+            for start in range(0, len(faces), batch_size):
+                out[start:start + batch_size] = self._lite(preprocess(faces[start:start + batch_size]))
+            return out
         self._faces_seen += len(faces)
         if self._optimised is not None and self._faces_seen > QUICK_FACES:
             graph, config = self._optimised

@@ -98,6 +98,22 @@ def cpu_has_bf16() -> bool:
     return False
 
 
+#: Where a GPU's driver shows itself (NVIDIA, ROCm, WSL): without one TensorFlow sees no
+#: GPU, so "auto" can settle on the CPU without importing TensorFlow.
+_GPU_DRIVER_FILES = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/kfd", "/dev/dxg")
+
+
+def gpu_visible(device: str = "auto", threads: int = 0) -> bool:
+    """Whether the models would run on a GPU for ``device``. On Linux without a GPU driver
+    this answers without importing TensorFlow (a model that needs no TensorFlow, like the
+    int8 FaceNet, then starts in milliseconds)."""
+    if device == "cpu":
+        return False
+    if device == "auto" and sys.platform.startswith("linux") and not any(os.path.exists(p) for p in _GPU_DRIVER_FILES):
+        return False
+    return bool(tensorflow(device, threads).config.list_logical_devices("GPU"))
+
+
 def tf_device_name(tf, device: str) -> str:
     """The TensorFlow device string a model should be placed on."""
     if device != "cpu" and tf.config.list_logical_devices("GPU"):
