@@ -1,6 +1,7 @@
 """Where a command's start-up goes: each stage timed in a fresh process (warm file cache),
-medians of several processes, for FaceNet in float32 and bfloat16 (where the CPU has it),
-and `photoface verify` of two bundled photos as a whole command.
+medians of several processes: the models in LiteRT (MTCNN float32, FaceNet int8: what the
+CPU runs by default) and in TensorFlow (FaceNet float32, and bfloat16 where the CPU has
+it), and `photoface verify` of two bundled photos as a whole command.
 
     python benchmarks/startup.py [--repeats 5]
 """
@@ -21,11 +22,16 @@ import json, sys, time
 import numpy as np
 t = time.perf_counter(); out = {}
 from photoface.models.runtime import tensorflow, cpu_has_bf16
-tf = tensorflow("cpu"); out["import TensorFlow"] = time.perf_counter() - t
+if sys.argv[1] == "int8":
+    import ai_edge_litert.interpreter
+    out["import LiteRT"] = time.perf_counter() - t
+else:
+    tf = tensorflow("cpu"); out["import TensorFlow"] = time.perf_counter() - t
 if sys.argv[1] == "bf16" and not cpu_has_bf16():
     print(json.dumps(None)); raise SystemExit
 from photoface.models.detector import MTCNNDetector
-t = time.perf_counter(); det = MTCNNDetector("cpu"); out["load MTCNN"] = time.perf_counter() - t
+t = time.perf_counter(); det = MTCNNDetector("cpu", runtime="litert" if sys.argv[1] == "int8" else "tensorflow")
+out["load MTCNN"] = time.perf_counter() - t
 from photoface.models.facenet import FaceNetEmbedder
 t = time.perf_counter(); emb = FaceNetEmbedder(device="cpu", precision=sys.argv[1]); out["load FaceNet"] = time.perf_counter() - t
 faces = np.zeros((2, 160, 160, 3), np.uint8)
@@ -39,7 +45,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
-    for precision in ("fp32", "bf16"):
+    for precision in ("int8", "fp32", "bf16"):
         runs = []
         for _ in range(args.repeats):
             done = subprocess.run([sys.executable, "-c", STAGES, precision], capture_output=True, text=True, check=True)
@@ -47,7 +53,8 @@ def main() -> None:
         if runs[0] is None:
             print(f"{precision}: this CPU has no bfloat16 instructions")
             continue
-        print(f"FaceNet {precision}, medians of {args.repeats} fresh processes:")
+        runtime = "LiteRT" if precision == "int8" else "TensorFlow"
+        print(f"{runtime}, FaceNet {precision}, medians of {args.repeats} fresh processes:")
         for stage in runs[0]:
             print(f"  {stage:<32} {statistics.median(r[stage] for r in runs):6.2f} s")
     whole = []

@@ -129,8 +129,7 @@ def test_pnet_pyramid_in_one_call_equals_level_by_level():
     graph_boxes, graph_scores = ordered(*together)
     np.testing.assert_allclose(lite_boxes, graph_boxes, atol=0.01)
     np.testing.assert_allclose(lite_scores, graph_scores, atol=1e-4)
-    for det in (MTCNNDetector(device="cpu"), MTCNNDetector.__new__(MTCNNDetector)):
-        det._nets = getattr(det, "_nets", graph)
+    for det in (MTCNNDetector(device="cpu"), MTCNNDetector(device="cpu", runtime="tensorflow")):
         assert det.detect(np.full((300, 400, 3), 128, np.uint8)) == []
         assert det.detect(rgb[:20, :20].copy()) == []
 
@@ -159,15 +158,14 @@ def test_litert_cascade_finds_what_the_tensorflow_cascade_finds():
     from conftest import PHOTOS
     from photoface.config import Settings
     from photoface.decode import decode_image
-    from photoface.models.detector import MTCNNDetector, _TensorFlowNets
-    from photoface.models.runtime import tensorflow
+    from photoface.models.detector import MTCNNDetector
     from photoface.pipeline import detection_image
     from photoface.types import box_iou
 
     lite = MTCNNDetector(device="cpu")
     assert lite.runtime == "litert"
-    graph = MTCNNDetector.__new__(MTCNNDetector)
-    graph._nets = _TensorFlowNets(tensorflow("cpu"))
+    graph = MTCNNDetector(device="cpu", runtime="tensorflow")
+    assert graph.runtime == "tensorflow"
     found = 0
     for path in sorted(PHOTOS.glob("*.jpg")):
         rgb, _ = detection_image(decode_image(path.read_bytes(), Settings().decode_max_side_px).rgb, 1024)

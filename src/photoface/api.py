@@ -227,8 +227,7 @@ def verify(photo_a: str, photo_b: str, *, all_pairs: bool = False, threshold: fl
     """Same person or not (1:1): the largest face of each photo, or every pair with ``all_pairs``."""
     from .vectors import distance
 
-    # two photos: float32, the reference arithmetic, starts faster than bfloat16's rewrite
-    settings = settings or Settings(embed_precision="fp32")
+    settings = settings or Settings()
     faces_a, faces_b = _faces_of(photo_a, settings), _faces_of(photo_b, settings)
     if not all_pairs:
         faces_a, faces_b = faces_a[:1], faces_b[:1]

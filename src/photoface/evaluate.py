@@ -105,11 +105,11 @@ def cache_key(parts: list[str]) -> str:
     from .config import FACENET_MODEL, Settings
     from .decode import DECODE_VERSION
     from .models.detector import CASCADE_VERSION
-    from .models.facenet import CENTRE_PATH
+    from .models.facenet import CENTRE_PATH, choose_precision
 
     s = Settings()
     centre = hashlib.sha256(CENTRE_PATH.read_bytes()).hexdigest()[:16] if CENTRE_PATH.exists() else "-"
-    recipe = f"{FACENET_MODEL} {centre} mtcnn-cascade-{CASCADE_VERSION} {s.min_score} {s.crop_margin} {s.detect_max_side_px} {s.decode_max_side_px} decode-{DECODE_VERSION}"
+    recipe = f"{FACENET_MODEL} {centre} mtcnn-cascade-{CASCADE_VERSION} {s.min_score} {s.crop_margin} {s.detect_max_side_px} {s.decode_max_side_px} decode-{DECODE_VERSION} {choose_precision(s.embed_precision, s.device)}"
     return hashlib.sha256("\n".join([recipe, *parts]).encode()).hexdigest()[:16]
 
 

@@ -45,10 +45,11 @@ class MTCNNDetector:
     the same weights, models/lite.py: no TensorFlow needed after that); on a GPU, or where
     LiteRT is not installed, each stage runs as a compiled TensorFlow graph."""
 
-    def __init__(self, device: str = "auto", threads: int = 0):
+    def __init__(self, device: str = "auto", threads: int = 0, runtime: str = "auto"):
+        """``runtime``: "auto" (LiteRT on the CPU where installed), "litert" or "tensorflow"."""
         from . import lite
 
-        if gpu_visible(device, threads) or not lite.available():
+        if runtime == "tensorflow" or runtime == "auto" and (gpu_visible(device, threads) or not lite.available()):
             self._nets = _TensorFlowNets(tensorflow(device, threads))
         else:
             self._nets = _LiteNets(threads)
