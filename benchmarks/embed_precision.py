@@ -34,7 +34,9 @@ def main() -> int:
     ap.add_argument("db")
     ap.add_argument("--lfw", required=True)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--batch", type=int, nargs="+", default=[64],
+                    help="batch sizes FaceNet sees (photoface index: Settings.embed_batch); each is measured")
+    ap.add_argument("--precisions", nargs="+", default=None, help="of fp32, bf16, int8 [default: each this CPU runs]")
     args = ap.parse_args()
     from photoface.models import lite
     from photoface.models.facenet import FaceNetEmbedder
@@ -55,20 +57,22 @@ def main() -> int:
     print(f"{len(crops)} faces; {args.repeats} passes each, median")
     print("| precision | faces/s (passes) | LFW View 2 accuracy | VAL @ FAR 1e-3 | AUC |")
     print("|---|---|---|---|---|")
-    precisions = ["fp32"] + ["bf16"] * cpu_has_bf16() + ["int8"] * lite.available()
+    precisions = args.precisions or ["fp32"] + ["bf16"] * cpu_has_bf16() + ["int8"] * lite.available()
     for precision in precisions:
         net = FaceNetEmbedder(device="cpu", precision=precision)
-        net.embed(crops[:512], args.batch)  # warm-up: past QUICK_FACES, oneDNN kernels, XNNPACK packing
-        rates = []
-        for _ in range(args.repeats):
-            t = time.perf_counter()
-            E = net.embed(crops, args.batch)
-            rates.append(len(crops) / (time.perf_counter() - t))
-        out[precision] = E
-        r = verification_report(pairs, np.linalg.norm(E[ia] - E[ib], axis=1))
-        print(f"| {precision} | {np.median(rates):.1f} ({', '.join(f'{x:.1f}' for x in rates)}) | "
-              f"{r['accuracy']:.4f} +- {r['accuracy_std']:.4f} | {r['val']:.4f} | {r['auc']:.5f} |", flush=True)
-    for precision in precisions[1:]:
+        net.embed(crops[:512], args.batch[0])  # warm-up: past QUICK_FACES, oneDNN kernels, XNNPACK packing
+        for batch in args.batch:
+            rates = []
+            for _ in range(args.repeats):
+                t = time.perf_counter()
+                E = net.embed(crops, batch)
+                rates.append(len(crops) / (time.perf_counter() - t))
+            out[precision] = E
+            r = verification_report(pairs, np.linalg.norm(E[ia] - E[ib], axis=1))
+            label = precision if len(args.batch) == 1 else f"{precision}, batch {batch}"
+            print(f"| {label} | {np.median(rates):.1f} ({', '.join(f'{x:.1f}' for x in rates)}) | "
+                  f"{r['accuracy']:.4f} +- {r['accuracy_std']:.4f} | {r['val']:.4f} | {r['auc']:.5f} |", flush=True)
+    for precision in [p for p in precisions if p != "fp32" and "fp32" in out]:
         d = np.linalg.norm(out["fp32"] - out[precision], axis=1)
         print(f"distance between a face's fp32 and {precision} embeddings: median {np.median(d):.4f}, max {d.max():.4f}")
     return 0

@@ -21,21 +21,22 @@ def _cores() -> int:
 
 
 def default_workers() -> int:
-    """One worker process per core up to two cores, then one per two cores (TensorFlow uses the rest)."""
+    """One worker process per core up to two cores, then one per two cores (the models' threads use the rest)."""
     cores = _cores()
     return cores if cores <= 2 else cores // 2
 
 
 #: What "auto" weighs (benchmarks/scheduler_sizes.py, docs/performance.md; 2-core Intel Xeon
-#: with AMX): a local cluster starts its worker processes and loads the models in each,
-#: WORKER_STARTUP_S more than one process does, then indexes photos LOCAL_SPEEDUP times as
-#: fast as one process whose TensorFlow has every core (1.55x on real photos, 2.0x on LFW's:
-#: the smaller). One process spends PHOTO_S per photo on the cheapest photos measured (LFW's
-#: 250 px; real photos 0.044 s), so the break-even job (about 500 photos) is never too
-#: small: auto is never slower than one process, at worst as slow.
-WORKER_STARTUP_S = 3.7
-LOCAL_SPEEDUP = 1.55
-PHOTO_S = 0.021
+#: with AMX, models in LiteRT): a local cluster starts its worker processes and loads the
+#: models in each, WORKER_STARTUP_S more than one process does, then indexes photos
+#: LOCAL_SPEEDUP times as fast as one process whose models have every core (1.06x on real
+#: photos, 1.26x on LFW's: the smaller; one LiteRT process already keeps two cores busy).
+#: One process spends PHOTO_S per photo on the cheapest photos measured (LFW's 250 px; real
+#: photos 0.037 s), so the break-even job (about 1,000 photos) is never too small: auto is
+#: never slower than one process, at worst as slow.
+WORKER_STARTUP_S = 0.85
+LOCAL_SPEEDUP = 1.06
+PHOTO_S = 0.015
 SCHEDULERS = ("auto", "local", "sync")
 
 
