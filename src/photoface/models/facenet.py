@@ -16,6 +16,11 @@ EMBEDDING_DIM = 512
 #: so a small job (verify, a search by face, a few new photos) skips it and a big one loses
 #: at most about 0.4 s (docs/performance.md).
 QUICK_FACES = 256
+#: int8 in LiteRT runs fastest on a few faces at a time (LFW View 2's 7,701 faces, 2 cores:
+#: 303 faces/s one by one, 383 by 4, 353 by 16, 295 by 64; cut to 8: 356, to 4 in a second
+#: run 342; docs/performance.md), so its batches are cut to at most this many whatever the
+#: caller's batch.
+LITE_BATCH = 8
 # The frozen graph fixes the batch to 1 in the input and in two folded Reshape shapes;
 # these are rewritten so any batch size runs (outputs agree with batch 1 to 1e-7).
 _BATCH_PATCHES = {
@@ -190,8 +195,9 @@ class FaceNetEmbedder:
             raise ValueError(f"expected (N, {INPUT_SIZE}, {INPUT_SIZE}, 3) crops, got {faces.shape}")
         out = np.empty((len(faces), EMBEDDING_DIM), np.float32)
         if self._lite is not None:
-            for start in range(0, len(faces), batch_size):
-                out[start:start + batch_size] = self._lite(preprocess(faces[start:start + batch_size]))
+            step = max(1, min(batch_size, LITE_BATCH))
+            for start in range(0, len(faces), step):
+                out[start:start + step] = self._lite(preprocess(faces[start:start + step]))
             return out
         self._faces_seen += len(faces)
         if self._optimised is not None and self._faces_seen > QUICK_FACES:
