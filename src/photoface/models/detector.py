@@ -38,6 +38,7 @@ SCALE_FACTOR = 0.709  # between pyramid levels, as in the original MTCNN
 THRESHOLDS = (0.6, 0.7, 0.7)  # P-Net, R-Net, O-Net face probability (original MTCNN)
 NMS_PNET_LEVEL, NMS_PNET, NMS_RNET, NMS_ONET = 0.5, 0.7, 0.7, 0.7
 _CELL, _STRIDE = 12, 2  # P-Net's window and stride, in pyramid-level pixels
+PNET_SHAPES = 24  # P-Net interpreters kept per level shape (LiteRT): two photo sizes' pyramids
 
 
 class MTCNNDetector:
@@ -228,9 +229,14 @@ class _LiteNets:
         from . import lite
 
         pnet_w, rnet_w, onet_w = MTCNN_WEIGHTS
-        self._pnet = lite.load_cached("mtcnn-pnet", pnet_w.sha256, lambda: _convert("pnet", threads), threads)
-        self._rnet = lite.load_cached("mtcnn-rnet", rnet_w.sha256, lambda: _convert("rnet", threads), threads)
-        self._onet = lite.load_cached("mtcnn-onet", onet_w.sha256, lambda: _convert("onet", threads), threads)
+        # interpreters kept per input shape (lite.ShapePool): P-Net's pyramid levels of two or
+        # three photo sizes; R-Net's and O-Net's candidates padded to a few batch sizes
+        self._pnet = lite.load_cached("mtcnn-pnet", pnet_w.sha256, lambda: _convert("pnet", threads), threads,
+                                      shapes=PNET_SHAPES)
+        self._rnet = lite.load_cached("mtcnn-rnet", rnet_w.sha256, lambda: _convert("rnet", threads), threads,
+                                      shapes=3)
+        self._onet = lite.load_cached("mtcnn-onet", onet_w.sha256, lambda: _convert("onet", threads), threads,
+                                      shapes=3)
 
     def image(self, image: np.ndarray) -> np.ndarray:
         return image
@@ -245,12 +251,27 @@ class _LiteNets:
         return np.concatenate(all_boxes), np.concatenate(all_scores)
 
     def rnet(self, image: np.ndarray, relative: np.ndarray):
-        offsets, probs = self._rnet(crop_and_resize(image, relative, 24))
+        offsets, probs = self._padded(self._rnet, crop_and_resize(image, relative, 24))
         return offsets, probs[:, 1]
 
     def onet(self, image: np.ndarray, relative: np.ndarray):
-        offsets, marks, probs = self._onet(crop_and_resize(image, relative, 48))
+        offsets, marks, probs = self._padded(self._onet, crop_and_resize(image, relative, 48))
         return offsets, marks, probs[:, 1]
+
+    @staticmethod
+    def _padded(run, patches: np.ndarray, chunk: int = 64) -> list[np.ndarray]:
+        """``run`` on the patches ``chunk`` at a time, the last chunk padded with mid-grey
+        patches to 16, 32 or 64, so three batch shapes serve every photo; the padding's
+        outputs dropped (each patch's outputs are its own)."""
+        outs = []
+        for start in range(0, len(patches), chunk):
+            part = patches[start:start + chunk]
+            n = len(part)
+            size = max(16, 1 << (n - 1).bit_length())
+            if size > n:
+                part = np.concatenate([part, np.full((size - n, *part.shape[1:]), 127.5, np.float32)])
+            outs.append([out[:n] for out in run(part)])
+        return [np.concatenate(parts) for parts in zip(*outs)]
 
 
 def _level_boxes(y: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
@@ -284,9 +305,11 @@ def crop_and_resize(image: np.ndarray, relative: np.ndarray, size: int, outside:
     fx = (xs - np.floor(xs))[:, None, :, None]
     rows0, rows1 = y0[:, :, None], y1i[:, :, None]
     cols0, cols1 = x0[:, None, :], x1i[:, None, :]
-    img = image.astype(np.float32) if image.dtype != np.float32 else image
-    top = img[rows0, cols0] + (img[rows0, cols1] - img[rows0, cols0]) * fx
-    bottom = img[rows1, cols0] + (img[rows1, cols1] - img[rows1, cols0]) * fx
+    # gather the four neighbours (from the uint8 image: no float copy of the whole image)
+    tl, tr = image[rows0, cols0].astype(np.float32), image[rows0, cols1].astype(np.float32)
+    bl, br = image[rows1, cols0].astype(np.float32), image[rows1, cols1].astype(np.float32)
+    top = tl + (tr - tl) * fx
+    bottom = bl + (br - bl) * fx
     out = top + (bottom - top) * fy
     out[~inside] = outside
     return out.reshape(n, size, size, 3)

@@ -103,18 +103,21 @@ def cached_model(model: str, weights_sha256: str, convert) -> tuple[Path | None,
     return path, None
 
 
-def load_cached(model: str, weights_sha256: str, convert, threads: int = 0) -> "LiteRunner":
+def load_cached(model: str, weights_sha256: str, convert, threads: int = 0, shapes: int = 0):
     """A cached converted model, converted on first use; a damaged cached file is converted
-    again."""
+    again. ``shapes`` > 0: a ShapePool keeping that many input shapes ready."""
+    def load(path, content):
+        return ShapePool(path, content, threads, shapes) if shapes else LiteRunner(path, content, threads)
+
     path, content = cached_model(model, weights_sha256, convert)
     try:
-        return LiteRunner(path, content, threads)
+        return load(path, content)
     except (ValueError, RuntimeError) as exc:
         if path is None:
             raise ModelError(f"cannot load the converted model {model}: {exc}") from exc
         path.unlink(missing_ok=True)  # damaged (a disk error, a stray write): convert again
         path, content = cached_model(model, weights_sha256, convert)
-        return LiteRunner(path, content, threads)
+        return load(path, content)
 
 
 class LiteRunner:
@@ -163,3 +166,36 @@ def _natural(name: str) -> tuple:
 def load_int8(graph_sha256: str, graph_def_fn, threads: int = 0) -> LiteRunner:
     """The int8 FaceNet; ``graph_def_fn()`` gives the graph when it must be converted."""
     return load_cached("facenet-int8", graph_sha256, lambda: convert_int8(graph_def_fn(), threads), threads)
+
+
+class ShapePool:
+    """One interpreter per input shape, the ``size`` most recently used kept. Preparing an
+    interpreter for a new shape (XNNPACK plans its buffers and packs its weights) costs as
+    much as running a small network, and MTCNN's P-Net sees the same pyramid shapes for
+    every photo of one size: a 1000x700 photo's 11 levels took 75.7 ms resized level by level
+    on one thread, 41.7 ms on interpreters kept per shape (docs/performance.md). Once
+    ``size`` interpreters exist, a new shape resizes the least recently used one."""
+
+    def __init__(self, path: Path | None, content: bytes | None, threads: int = 0, size: int = 32):
+        from collections import OrderedDict
+
+        self._source = (path, content, threads)
+        self._size = size
+        self._runners: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+        self._get(None)  # fails now, not on the first photo, if the model cannot load
+
+    def _get(self, shape):
+        with self._lock:
+            runner = self._runners.pop(shape, None)
+            if runner is None:
+                # a new shape: a new interpreter while the pool has room, else the least
+                # recently used one, resized (photos of ever-new sizes cost a resize each,
+                # as with one interpreter, and memory stays bounded)
+                runner = self._runners.popitem(last=False)[1] if len(self._runners) >= self._size \
+                    else LiteRunner(*self._source)
+            self._runners[shape] = runner
+            return runner
+
+    def __call__(self, batch: np.ndarray):
+        return self._get(batch.shape)(batch)
