@@ -229,14 +229,13 @@ class _LiteNets:
         from . import lite
 
         pnet_w, rnet_w, onet_w = MTCNN_WEIGHTS
-        # interpreters kept per input shape (lite.ShapePool): P-Net's pyramid levels of two or
-        # three photo sizes; R-Net's and O-Net's candidates padded to a few batch sizes
+        # P-Net keeps an interpreter per pyramid-level shape (lite.ShapePool: two photo
+        # sizes' pyramids); R-Net and O-Net resize theirs to each photo's candidates
+        # (padding the candidates to a few batch sizes measured slower: docs/performance.md)
         self._pnet = lite.load_cached("mtcnn-pnet", pnet_w.sha256, lambda: _convert("pnet", threads), threads,
                                       shapes=PNET_SHAPES)
-        self._rnet = lite.load_cached("mtcnn-rnet", rnet_w.sha256, lambda: _convert("rnet", threads), threads,
-                                      shapes=3)
-        self._onet = lite.load_cached("mtcnn-onet", onet_w.sha256, lambda: _convert("onet", threads), threads,
-                                      shapes=3)
+        self._rnet = lite.load_cached("mtcnn-rnet", rnet_w.sha256, lambda: _convert("rnet", threads), threads)
+        self._onet = lite.load_cached("mtcnn-onet", onet_w.sha256, lambda: _convert("onet", threads), threads)
 
     def image(self, image: np.ndarray) -> np.ndarray:
         return image
@@ -251,27 +250,12 @@ class _LiteNets:
         return np.concatenate(all_boxes), np.concatenate(all_scores)
 
     def rnet(self, image: np.ndarray, relative: np.ndarray):
-        offsets, probs = self._padded(self._rnet, crop_and_resize(image, relative, 24))
+        offsets, probs = self._rnet(crop_and_resize(image, relative, 24))
         return offsets, probs[:, 1]
 
     def onet(self, image: np.ndarray, relative: np.ndarray):
-        offsets, marks, probs = self._padded(self._onet, crop_and_resize(image, relative, 48))
+        offsets, marks, probs = self._onet(crop_and_resize(image, relative, 48))
         return offsets, marks, probs[:, 1]
-
-    @staticmethod
-    def _padded(run, patches: np.ndarray, chunk: int = 64) -> list[np.ndarray]:
-        """``run`` on the patches ``chunk`` at a time, the last chunk padded with mid-grey
-        patches to 16, 32 or 64, so three batch shapes serve every photo; the padding's
-        outputs dropped (each patch's outputs are its own)."""
-        outs = []
-        for start in range(0, len(patches), chunk):
-            part = patches[start:start + chunk]
-            n = len(part)
-            size = max(16, 1 << (n - 1).bit_length())
-            if size > n:
-                part = np.concatenate([part, np.full((size - n, *part.shape[1:]), 127.5, np.float32)])
-            outs.append([out[:n] for out in run(part)])
-        return [np.concatenate(parts) for parts in zip(*outs)]
 
 
 def _level_boxes(y: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
