@@ -59,6 +59,7 @@ def main() -> int:
     ap.add_argument("folder")
     ap.add_argument("--limit", type=int, default=300)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--scheduler", default="auto", help="photoface index --scheduler (auto, sync, local)")
     args = ap.parse_args()
     python = ensure_venv()
     subprocess.run([python, "-m", "pip", "install", "-q", "click"], check=True)
@@ -87,7 +88,8 @@ def main() -> int:
             with_face[peer_name] = len({line.rsplit(",", 1)[0] for line in lines if not line.endswith("no_persons_found")})
             db = os.path.join(work, f"run{r}.db")
             t = time.perf_counter()
-            _, mem = run_measured([sys.executable, "-m", "photoface", "index", photos, "--db", db])
+            _, mem = run_measured([sys.executable, "-m", "photoface", "index", photos, "--db", db,
+                                           "--scheduler", args.scheduler])
             times[ours_name].append(time.perf_counter() - t)
             memory[ours_name] = max(memory[ours_name], mem)
             with sqlite3.connect(db) as conn:

@@ -249,7 +249,7 @@ def test_auto_scheduler_runs_small_jobs_in_process_and_big_ones_on_a_cluster(tmp
     assert parallel.choose_scheduler("auto", int(even) + 1, cores=2) == "local"
     assert parallel.choose_scheduler("auto", 10**6, cores=1) == "sync"  # one core: nothing to share
     assert parallel.choose_scheduler("auto", 10**6, cores=8, speedup=0.9) == "sync"  # workers measured slower
-    assert parallel.choose_scheduler("auto", 50, cores=2, startup_s=0.01) == "local"  # cheap start-up: sooner
+    assert parallel.choose_scheduler("auto", 50, cores=2, startup_s=0.001) == "local"  # cheap start-up: sooner
     for asked in ("sync", "local", "tcp://example:8786"):  # a choice the user made stands
         assert parallel.choose_scheduler(asked, 1) == parallel.choose_scheduler(asked, 10**6) == asked
     folder = tmp_path / "p"

@@ -29,14 +29,14 @@ def default_workers() -> int:
 #: What "auto" weighs (benchmarks/scheduler_sizes.py, docs/performance.md; 2-core Intel Xeon
 #: with AMX, models in LiteRT): a local cluster starts its worker processes and loads the
 #: models in each, WORKER_STARTUP_S more than one process does, then indexes photos
-#: LOCAL_SPEEDUP times as fast as one process whose models have every core (1.06x on real
-#: photos, 1.26x on LFW's: the smaller; one LiteRT process already keeps two cores busy).
-#: One process spends PHOTO_S per photo on the cheapest photos measured (LFW's 250 px; real
-#: photos 0.037 s), so the break-even job (about 1,000 photos) is never too small: auto is
-#: never slower than one process, at worst as slow.
-WORKER_STARTUP_S = 0.85
-LOCAL_SPEEDUP = 1.06
-PHOTO_S = 0.015
+#: LOCAL_SPEEDUP times as fast as one process whose models have every core (1.02-1.06x on
+#: real photos in two runs, 1.09-1.26x on LFW's: the smallest; one LiteRT process already
+#: keeps two cores busy). One process spends PHOTO_S per photo on the cheapest photos
+#: measured (LFW's 250 px; real photos 0.037 s), so the break-even job (about 3,800 photos
+#: on two cores) is never too small: auto is never slower than one process, at worst as slow.
+WORKER_STARTUP_S = 0.9
+LOCAL_SPEEDUP = 1.02
+PHOTO_S = 0.012
 SCHEDULERS = ("auto", "local", "sync")
 
 

@@ -1,16 +1,18 @@
-"""FaceNet through the LiteRT runtime (PyPI ai-edge-litert, XNNPACK on the CPU), int8.
+"""The models in the LiteRT runtime (PyPI ai-edge-litert, XNNPACK kernels) on the CPU.
 
-The network is the same frozen graph (models/weights.py), converted once per machine by
-TensorFlow's own converter with dynamic-range quantisation: the weights become int8 and
-each input's activations are quantised on the fly, so a face's embedding does not depend
-on the other faces of its batch. The converted flatbuffer is kept in the model cache
-(``$PHOTOFACE_MODEL_CACHE``, else ``$XDG_CACHE_HOME/photoface/models``); it is named by the
-graph's sha256 and the converter's version, so a new graph or TensorFlow converts afresh.
-Nothing is downloaded: the conversion reads the weights the install already holds.
+Each network is converted once per machine by TensorFlow's own converter from the weights
+the install already holds (nothing is downloaded) and kept in the model cache
+(``$PHOTOFACE_MODEL_CACHE``, else ``$XDG_CACHE_HOME/photoface/models``), named by its
+weights' sha256, CONVERSION_VERSION and the TensorFlow version, so new weights or a new
+converter convert afresh. After that a process runs them without importing TensorFlow.
 
-Measured (docs/performance.md, "FaceNet in int8"): about 3.8x float32 TensorFlow's
-faces/s on a 2-core Xeon, embeddings within about 0.02 of float32, LFW and clustering
-within the stated tolerances; loading takes milliseconds (the file is memory-mapped).
+- FaceNet in int8 (dynamic-range quantisation: int8 weights, each face's activations
+  quantised on the fly, so a face's embedding does not depend on the rest of its batch);
+- MTCNN's three networks in float32 (models/detector.py).
+
+Measured (docs/performance.md, "LiteRT on the CPU"): FaceNet int8 3.9x float32
+TensorFlow's faces/s on a 2-core Xeon, LFW View 2 within 0.0004 and clustering within
+0.002 BCubed F1 of float32; the files are memory-mapped, so loading takes milliseconds.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
-from .runtime import _quiet_native_stderr, tensorflow
+from .runtime import quiet_native_stderr, tensorflow
 
 #: Bump when the conversion recipe changes, so cached files made the old way are not used.
 CONVERSION_VERSION = 1
@@ -63,7 +65,7 @@ def convert_int8(graph_def, threads: int = 0) -> bytes:
     with graph.as_default(), tf.device("/CPU:0"):
         tf.compat.v1.import_graph_def(graph_def, name="")
     try:
-        with _quiet_native_stderr(), tf.compat.v1.Session(graph=graph) as session:
+        with quiet_native_stderr(), tf.compat.v1.Session(graph=graph) as session:
             converter = tf.compat.v1.lite.TFLiteConverter.from_session(
                 session, [graph.get_tensor_by_name("input:0")], [graph.get_tensor_by_name("embeddings:0")])
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -75,7 +77,7 @@ def convert_int8(graph_def, threads: int = 0) -> bytes:
 def convert_function(tf, function) -> bytes:
     """A tf.function (one input signature, float32 arithmetic) as a LiteRT model."""
     try:
-        with _quiet_native_stderr():
+        with quiet_native_stderr():
             return tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()]).convert()
     except Exception as exc:  # the converter raises its own ConverterError
         raise ModelError(f"cannot convert a model to LiteRT: {exc}") from exc
@@ -129,7 +131,7 @@ class LiteRunner:
         from ai_edge_litert.interpreter import Interpreter
 
         threads = threads if threads > 0 else len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        with _quiet_native_stderr():
+        with quiet_native_stderr():
             if path is not None:
                 self._interpreter = Interpreter(model_path=str(path), num_threads=threads)
             else:
@@ -147,7 +149,7 @@ class LiteRunner:
         batch = np.ascontiguousarray(batch)
         with self._lock:
             if self._batch != batch.shape:
-                with _quiet_native_stderr():  # XNNPACK announces itself on stderr
+                with quiet_native_stderr():  # XNNPACK announces itself on stderr
                     self._interpreter.resize_tensor_input(self._input, batch.shape)
                     self._interpreter.allocate_tensors()
                 self._batch = batch.shape

@@ -21,7 +21,7 @@ def tensorflow(device: str = "auto", threads: int = 0):
     global _configured
     with _lock:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        with _quiet_native_stderr():
+        with quiet_native_stderr():
             import tensorflow as tf
 
             gpus = tf.config.list_physical_devices("GPU")
@@ -47,7 +47,7 @@ def tensorflow(device: str = "auto", threads: int = 0):
 
 def require_gpu() -> None:
     """A DeviceError now (before any work starts) unless TensorFlow sees a GPU in this process."""
-    with _lock, _quiet_native_stderr():
+    with _lock, quiet_native_stderr():
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import tensorflow as tf
 
@@ -60,7 +60,7 @@ def require_gpu() -> None:
 
 
 @contextlib.contextmanager
-def _quiet_native_stderr():
+def quiet_native_stderr():
     """Hide the banner TensorFlow's C++ side prints while it starts (oneDNN, CUDA probing).
 
     Python exceptions are unaffected; set PHOTOFACE_DEBUG=1 to see the banner.
