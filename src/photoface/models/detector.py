@@ -39,6 +39,7 @@ THRESHOLDS = (0.6, 0.7, 0.7)  # P-Net, R-Net, O-Net face probability (original M
 NMS_PNET_LEVEL, NMS_PNET, NMS_RNET, NMS_ONET = 0.5, 0.7, 0.7, 0.7
 _CELL, _STRIDE = 12, 2  # P-Net's window and stride, in pyramid-level pixels
 PNET_SHAPES = 24  # P-Net interpreters kept per level shape (LiteRT): two photo sizes' pyramids
+PNET_POOLED_VALUES = 200 * 200 * 3  # larger levels share one interpreter (lite.ShapePool: memory)
 
 
 class MTCNNDetector:
@@ -233,7 +234,7 @@ class _LiteNets:
         # sizes' pyramids); R-Net and O-Net resize theirs to each photo's candidates
         # (padding the candidates to a few batch sizes measured slower: docs/performance.md)
         self._pnet = lite.load_cached("mtcnn-pnet", pnet_w.sha256, lambda: _convert("pnet", threads), threads,
-                                      shapes=PNET_SHAPES)
+                                      shapes=PNET_SHAPES, max_elements=PNET_POOLED_VALUES)
         self._rnet = lite.load_cached("mtcnn-rnet", rnet_w.sha256, lambda: _convert("rnet", threads), threads)
         self._onet = lite.load_cached("mtcnn-onet", onet_w.sha256, lambda: _convert("onet", threads), threads)
 

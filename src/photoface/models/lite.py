@@ -105,11 +105,15 @@ def cached_model(model: str, weights_sha256: str, convert) -> tuple[Path | None,
     return path, None
 
 
-def load_cached(model: str, weights_sha256: str, convert, threads: int = 0, shapes: int = 0):
+def load_cached(model: str, weights_sha256: str, convert, threads: int = 0, shapes: int = 0,
+                max_elements: int = 0):
     """A cached converted model, converted on first use; a damaged cached file is converted
-    again. ``shapes`` > 0: a ShapePool keeping that many input shapes ready."""
+    again. ``shapes`` > 0: a ShapePool keeping that many input shapes (of at most
+    ``max_elements`` values) ready."""
     def load(path, content):
-        return ShapePool(path, content, threads, shapes) if shapes else LiteRunner(path, content, threads)
+        if shapes:
+            return ShapePool(path, content, threads, shapes, max_elements)
+        return LiteRunner(path, content, threads)
 
     path, content = cached_model(model, weights_sha256, convert)
     try:
@@ -176,18 +180,25 @@ class ShapePool:
     much as running a small network, and MTCNN's P-Net sees the same pyramid shapes for
     every photo of one size: a 1000x700 photo's 11 levels took 75.7 ms resized level by level
     on one thread, 41.7 ms on interpreters kept per shape (docs/performance.md). Once
-    ``size`` interpreters exist, a new shape resizes the least recently used one."""
+    ``size`` interpreters exist, a new shape resizes the least recently used one. Inputs of
+    more than ``max_elements`` values share one interpreter, resized: their work outweighs
+    the preparation, and an interpreter keeps buffers for the largest input it has seen
+    (24 kept for photos of many sizes held 0.8 GB)."""
 
-    def __init__(self, path: Path | None, content: bytes | None, threads: int = 0, size: int = 32):
+    def __init__(self, path: Path | None, content: bytes | None, threads: int = 0, size: int = 32,
+                 max_elements: int = 0):
         from collections import OrderedDict
 
         self._source = (path, content, threads)
         self._size = size
+        self._max_elements = max_elements
         self._runners: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
-        self._get(None)  # fails now, not on the first photo, if the model cannot load
+        self._large = LiteRunner(*self._source)  # fails now, not on the first photo, if the model cannot load
 
     def _get(self, shape):
+        if self._max_elements and int(np.prod(shape)) > self._max_elements:
+            return self._large
         with self._lock:
             runner = self._runners.pop(shape, None)
             if runner is None:
