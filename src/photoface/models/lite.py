@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import os
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -30,6 +31,7 @@ from .runtime import quiet_native_stderr, tensorflow
 
 #: Bump when the conversion recipe changes, so cached files made the old way are not used.
 CONVERSION_VERSION = 1
+_announced = False  # the first conversion of a process told the user on a terminal
 
 
 def available() -> bool:
@@ -92,6 +94,11 @@ def cached_model(model: str, weights_sha256: str, convert) -> tuple[Path | None,
     path = folder / cached_name(model, weights_sha256)
     if path.is_file() and path.stat().st_size > 0:
         return path, None
+    global _announced
+    if sys.stderr.isatty() and not _announced:  # a person waits: say why, once
+        _announced = True
+        print(f"photoface: preparing the models for this machine's CPU (once, about 10 s; kept in {folder})",
+              file=sys.stderr, flush=True)
     content = convert()
     try:
         folder.mkdir(parents=True, exist_ok=True)
