@@ -326,3 +326,25 @@ def test_facenet_fp32_moves_to_the_optimised_graph_with_the_same_embeddings(monk
     optimised = model.embed(crops)
     assert model._optimised is None  # past QUICK_FACES: the optimised graph from now on
     assert np.abs(quick - optimised).max() < 1e-5
+
+
+def test_verify_on_the_cpu_never_imports_tensorflow():
+    """With the models converted (the first run converts them), `photoface verify` runs
+    MTCNN and FaceNet in LiteRT: TensorFlow is never imported, so the command starts in
+    well under a second of imports instead of TensorFlow's 3 s."""
+    import subprocess
+    import sys
+
+    from conftest import PHOTOS
+    from photoface.models import lite
+    from photoface.models.runtime import gpu_visible
+
+    if not lite.available() or gpu_visible("auto"):
+        pytest.skip("LiteRT runs the models only on the CPU and where it is installed")
+    command = [sys.executable, "-X", "importtime", "-m", "photoface", "verify", str(PHOTOS / "obama.jpg"),
+               str(PHOTOS / "obama2.jpg")]
+    subprocess.run(command, capture_output=True, check=True)  # converts the models if none are cached
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert done.stdout.startswith("same person")
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines() if "|" in line}
+    assert "ai_edge_litert" in imported and "tensorflow" not in imported
