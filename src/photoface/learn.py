@@ -28,8 +28,6 @@ MIN_FACES = 20
 #: The fitted values apply only when they beat the defaults on the check faces by this much
 #: (a smaller gain on the check faces went with losses on the whole library: docs/people.md).
 MIN_GAIN = 0.005
-#: The share of photos whose faces check the fit instead of choosing it.
-CHECK_SHARE = 1 / 3
 
 
 @dataclass

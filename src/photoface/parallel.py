@@ -9,15 +9,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from .errors import InputError
+from .models.runtime import usable_cores as _cores  # noqa: F401  (the one count of cores; tests import it here)
 from .pipeline import PipelineSpec, detect_files, embed_detected, index_files
 from .types import PhotoResult, WorkItem
 
 log = logging.getLogger(__name__)
-
-
-def _cores() -> int:
-    """Cores this process may use (its CPU affinity where the OS reports one)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def default_workers() -> int:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
-from .runtime import quiet_native_stderr, tensorflow
+from .runtime import quiet_native_stderr, tensorflow, usable_cores
 
 #: Bump when the conversion recipe changes, so cached files made the old way are not used.
 CONVERSION_VERSION = 1
@@ -141,7 +141,7 @@ class LiteRunner:
     def __init__(self, path: Path | None, content: bytes | None, threads: int = 0):
         from ai_edge_litert.interpreter import Interpreter
 
-        threads = threads if threads > 0 else len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        threads = threads if threads > 0 else usable_cores()
         with quiet_native_stderr():
             if path is not None:
                 self._interpreter = Interpreter(model_path=str(path), num_threads=threads)

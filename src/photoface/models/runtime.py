@@ -84,6 +84,11 @@ def quiet_native_stderr():
         os.close(devnull)
 
 
+def usable_cores() -> int:
+    """Cores this process may use (its CPU affinity where the OS reports one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def cpu_has_bf16() -> bool:
     """Whether this CPU has bfloat16 instructions oneDNN uses (AMX-BF16 or AVX512-BF16).
     Read from /proc/cpuinfo; other systems report no."""
