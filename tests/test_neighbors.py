@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from photoface import neighbors, organize
-from photoface.config import FACENET_MODEL
+from photoface.config import FACENET_MODEL, ClusterSettings
 from photoface.neighbors import FaceIndex
 from photoface.db import Store
 
@@ -140,7 +140,7 @@ def test_incremental_run_reads_only_the_new_faces_neighbourhood(tmp_path, monkey
     c = centres(130)
     old_labels = np.arange(600) % 100  # 100 people with 6 faces each
     add_faces(store, faces_of(c, old_labels, seed=10))
-    first = organize.run(store, FACENET_MODEL)
+    first = organize.run(store, FACENET_MODEL, full=False)  # a first run is full all the same
     assert first.mode == "full" and first.people == 100 and first.unknown == 0
 
     loaded = []
@@ -151,7 +151,7 @@ def test_incremental_run_reads_only_the_new_faces_neighbourhood(tmp_path, monkey
     # 2 more faces for each of 40 known people, 3 faces each for 10 newcomers, 1 stranger
     new_labels = np.concatenate([np.arange(40).repeat(2), 100 + np.arange(10).repeat(3), [120]])
     new_ids = add_faces(store, faces_of(c, new_labels, seed=11))
-    second = organize.run(store, FACENET_MODEL)
+    second = organize.run(store, FACENET_MODEL, full=False)
     assert second.mode == "incremental" and second.assigned == 80
     assert second.new_people == 10 and second.unknown == 1 and second.people == 110
     assert None not in loaded  # never the whole library
@@ -165,7 +165,7 @@ def test_incremental_run_reads_only_the_new_faces_neighbourhood(tmp_path, monkey
     assert len(set().union(*newcomers)) == 10
     assert got[new_ids[-1]] is None
     # nothing new: a run changes nothing
-    third = organize.run(store, FACENET_MODEL)
+    third = organize.run(store, FACENET_MODEL, full=False)
     assert (third.assigned, third.new_people, third.considered) == (0, 0, 0)
 
 
@@ -216,3 +216,37 @@ def test_face_clusterer_is_the_shipped_one_and_a_scikit_learn_estimator():
     assert len(results) >= 40
     with pytest.raises(ValueError):
         FaceClusterer().fit(np.full((4, 8), np.nan))
+
+
+def test_a_small_library_is_reclustered_so_new_faces_can_join_clusters_kept_apart(tmp_path):
+    """Someone's first photos form two clusters (two looks, too far apart); new photos lie
+    between them. An incremental run keeps the two apart (it never merges people); the
+    default run of a library this small re-clusters everything and makes them one."""
+    store = Store(str(tmp_path / "lib.db"))
+    c = centres(20)
+    a, b = c[0], c[1]  # about 1.41 apart
+
+    def between(ts, seed):
+        P = np.stack([(1 - t) * a + t * b for t in ts])
+        P /= np.linalg.norm(P, axis=1, keepdims=True)
+        return faces_of(P, np.arange(len(ts)), seed)
+
+    others = faces_of(c, np.arange(2, 20).repeat(4), seed=1)
+    first = add_faces(store, np.concatenate([between([0.0] * 4 + [1.0] * 4, seed=2), others]))
+    assert organize.run(store, FACENET_MODEL).mode == "full"
+    person = dict(store.db.execute("SELECT id, person_id FROM faces").fetchall())
+    look_a, look_b = {person[i] for i in first[:4]}, {person[i] for i in first[4:8]}
+    assert len(look_a) == len(look_b) == 1 and look_a != look_b and None not in look_a | look_b
+
+    add_faces(store, between(np.repeat(np.linspace(0.15, 0.85, 6), 2), seed=3))
+    assert organize.run(store, FACENET_MODEL, full=False).mode == "incremental"
+    person = dict(store.db.execute("SELECT id, person_id FROM faces").fetchall())
+    assert {person[i] for i in first[:4]} != {person[i] for i in first[4:8]}
+
+    assert organize.run(store, FACENET_MODEL).mode == "full"
+    person = dict(store.db.execute("SELECT id, person_id FROM faces").fetchall())
+    assert len({person[i] for i in first[:8]}) == 1
+    # with the bound at 0 the same library is clustered incrementally
+    settings = ClusterSettings(full_run_faces=0)
+    assert organize.choose_mode(store, FACENET_MODEL, settings) == "incremental"
+    assert organize.choose_mode(store, FACENET_MODEL, ClusterSettings()) == "full"

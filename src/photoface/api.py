@@ -79,10 +79,11 @@ def failed_photos(db: str, limit: int = 100) -> list[dict]:
 
 
 # --- people -----------------------------------------------------------------------------------
-def cluster(db: str = "photoface.db", *, full: bool = False, settings: ClusterSettings | None = None,
+def cluster(db: str = "photoface.db", *, full: bool | None = None, settings: ClusterSettings | None = None,
             overrides: list[str] | tuple = (), calibrated: bool = True, model: str = FACENET_MODEL) -> dict:
     """Group faces into people: new faces join existing people, the rest form new clusters.
-    ``full`` re-clusters every face; ids and names carry over. The settings: ``settings``
+    ``full`` True re-clusters every face (ids and names carry over), False adds only the
+    new faces, None chooses by the library's size (ClusterSettings.full_run_faces). The settings: ``settings``
     when given, else the defaults with the library's calibration (`calibrate --from-names`,
     unless ``calibrated`` is false), then ``overrides`` (NAME=VALUE). Returns a summary dict."""
     from . import organize

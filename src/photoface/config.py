@@ -125,10 +125,13 @@ class ClusterSettings:
     assign_distance: float = 0.85
     assign_margin: float = 0.05
     assign_neighbors: int = 10
+    # a run re-clusters every face while the library has at most this many (0: incremental
+    # whenever people exist); a full run of 10,000 faces takes about 2 s (docs/people.md)
+    full_run_faces: int = 10000
 
     def __post_init__(self):
         check_choice("cluster selection method", self.cluster_selection_method, ("eom", "leaf"))
-        _check_numbers(self, minimum={"min_cluster_size": 2, "min_samples": 1, "single_cluster_radius": 0.0, "n_neighbors": 2, "assign_neighbors": 1, "spread_votes": 1,
+        _check_numbers(self, minimum={"min_cluster_size": 2, "min_samples": 1, "single_cluster_radius": 0.0, "n_neighbors": 2, "assign_neighbors": 1, "spread_votes": 1, "full_run_faces": 0,
                                       "max_link_from_faces": 1, "max_link_per_decade": 0.0, "link_distance": 0.0, "min_link_distance": 0.0,
                                       "cluster_selection_epsilon": 0.0, "max_link_distance": 0.0,
                                       "pair_distance": 0.0, "min_face_px": 0.0, "min_sharpness": 0.0,

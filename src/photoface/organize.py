@@ -1,12 +1,15 @@
 """Clustering runs on a library: turn faces into people and keep people stable.
 
-- incremental (the default once people exist): new faces join existing people through
+- incremental (once people exist in a library of more than
+  ClusterSettings.full_run_faces faces): new faces join existing people through
   their nearest assigned faces (calibrated distance and margin); the new faces left over
   are clustered together with the unknown faces near them into new people. Only the new
   faces' neighbourhood is read (through the search index), so the cost follows the
   number of new faces, not the size of the library.
-- full: every face is re-clustered; new clusters are matched to the old people by their
-  shared faces, so ids and names carry over.
+- full (the first run, every run of a smaller library, and on request): every face is
+  re-clustered; new clusters are matched to the old people by their shared faces, so ids
+  and names carry over. A small library gains from it: new photos can join two clusters an
+  earlier run kept apart, which an incremental run never merges.
 In both, faces a user placed never move, rejected faces never return to that person,
 named people are never merged by a run, and one photo never shows one person twice.
 """
@@ -66,11 +69,23 @@ def library_labels(table: dict, s: ClusterSettings) -> np.ndarray:
                                          eligible=(eligible_mask(table, s) | pinned) & ~ignored)
 
 
-def run(store: Store, model: str, settings: ClusterSettings | None = None, full: bool = False) -> ClusterSummary:
-    """Cluster the library's faces of ``model``; one transaction, logged as an undoable event."""
+def choose_mode(store: Store, model: str, s: ClusterSettings, full: bool | None = None) -> str:
+    """"full" or "incremental": ``full`` True or False asks for one; None (the default)
+    means full for a library's first run and while it has at most ``s.full_run_faces`` faces."""
+    if full is not None:
+        return "full" if full or not store.has_people(model) else "incremental"
+    if not store.has_people(model) or store.face_counts(model)[0] <= s.full_run_faces:
+        return "full"
+    return "incremental"
+
+
+def run(store: Store, model: str, settings: ClusterSettings | None = None, full: bool | None = None) -> ClusterSummary:
+    """Cluster the library's faces of ``model``; one transaction, logged as an undoable event.
+    ``full``: None chooses (choose_mode), True re-clusters every face, False adds the new
+    faces incrementally."""
     s = settings or ClusterSettings()
     t0 = time.monotonic()
-    mode = "full" if full or not store.has_people(model) else "incremental"
+    mode = choose_mode(store, model, s, full)
     summary = ClusterSummary(mode)
     table = store.face_table(model) if mode == "full" else _neighbourhood(store, model, s)
     rejected = defaultdict(set)
