@@ -8,8 +8,8 @@ full (`photoface cluster --full` over every face); on the other, the faces of a 
 ``--hold`` share of the photos are taken out, the rest is clustered in full, then the
 held faces come back as new faces and `photoface cluster --incremental` runs (and, on
 a third copy, plain `photoface cluster`, which re-clusters libraries of up to
-full_run_faces faces in full). The end states are scored against the truth (the folder of each photo; the other faces of a
-photo are strangers), as in `photoface eval cluster`.
+full_run_faces faces in full). The end states are scored against the truth (the folder
+of each photo; the other faces of a photo are strangers), as in `photoface eval cluster`.
 """
 from __future__ import annotations
 
@@ -104,10 +104,10 @@ def main() -> int:
           f"{len(held)} photos added later")
     print(f"full run {full_s:.1f} s; incremental run {inc_s:.1f} s: {summary['assigned']} faces joined people, "
           f"{summary['new_people']} new people; {float((inc_labels[new] < 0).mean()):.3f} of the new faces unknown")
-    print("| run | clusters | noise | pairwise P | pairwise R | pairwise F1 | BCubed P | BCubed R | BCubed F1 |")
-    print("|---|---|---|---|---|---|---|---|---|")
     print(f"the default run (`photoface cluster`, full_run_faces={settings.full_run_faces}) was {mode}, "
           f"{chosen_s:.1f} s")
+    print("| run | clusters | noise | pairwise P | pairwise R | pairwise F1 | BCubed P | BCubed R | BCubed F1 |")
+    print("|---|---|---|---|---|---|---|---|---|")
     rows = compare_clusterings(truth, {"one full run": full_labels,
                                        f"full run on {1 - args.hold:.0%}, then incremental": inc_labels,
                                        f"full run on {1 - args.hold:.0%}, then the default ({mode})": chosen_labels})

@@ -72,11 +72,11 @@ def library_labels(table: dict, s: ClusterSettings) -> np.ndarray:
 def choose_mode(store: Store, model: str, s: ClusterSettings, full: bool | None = None) -> str:
     """"full" or "incremental": ``full`` True or False asks for one; None (the default)
     means full for a library's first run and while it has at most ``s.full_run_faces`` faces."""
-    if full is not None:
-        return "full" if full or not store.has_people(model) else "incremental"
-    if not store.has_people(model) or store.face_counts(model)[0] <= s.full_run_faces:
+    if not store.has_people(model):
         return "full"
-    return "incremental"
+    if full is None:
+        full = store.face_counts(model)[0] <= s.full_run_faces
+    return "full" if full else "incremental"
 
 
 def run(store: Store, model: str, settings: ClusterSettings | None = None, full: bool | None = None) -> ClusterSummary:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from .errors import InputError
-from .models.runtime import usable_cores as _cores  # noqa: F401  (the one count of cores; tests import it here)
+from .models.runtime import usable_cores as _cores  # the one count of cores (tests import it from here)
 from .pipeline import PipelineSpec, detect_files, embed_detected, index_files
 from .types import PhotoResult, WorkItem
 

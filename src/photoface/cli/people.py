@@ -23,7 +23,8 @@ def cluster(db, full, overrides, defaults, as_json):
 
     New faces join the person they clearly match; the rest, with earlier unknown faces,
     form new clusters. Libraries of up to 10,000 faces are re-clustered in full each time
-    (about 2 s), which lets new photos join clusters that were apart. Names, moves, merges and rejections are never undone by a run.
+    (about 2 s), which lets new photos join clusters that were apart. Names, moves,
+    merges and rejections are never undone by a run.
     The distances are the library's calibrated ones when `photoface calibrate
     --from-names` found better ones on your named people.
     """
