@@ -151,6 +151,37 @@ def test_crop_and_resize_is_tensorflows():
         np.testing.assert_allclose(crop_and_resize(image, boxes, size), want, atol=2e-3)  # float rounding on 0-255
 
 
+def test_pnet_tiles_equal_the_level_in_one_piece():
+    """A P-Net level shape seen for the first time runs in fixed-size tiles (no interpreter
+    prepared for it); its output equals the level run in one piece bit for bit, on a real
+    group photo's levels cut to every parity of height and width, from 12 px to larger
+    than the largest tile both ways (edge columns and rows of odd levels included). The
+    second time a small shape comes, it gets an interpreter of its own."""
+    import cv2
+
+    from conftest import GROUP, compose_group
+    from photoface.models.detector import _LiteNets
+    from photoface.models.pnet_tiles import TILES
+
+    tiles = _LiteNets()._pnet
+    rgb = cv2.resize(np.asarray(compose_group(GROUP)), (700, 530), interpolation=cv2.INTER_AREA)
+    assert min(rgb.shape[:2]) > max(TILES) + 1
+    sizes = [(12, 12), (13, 12), (12, 13), (40, 91), (91, 40), (257, 256), (256, 257), (300, 417), (529, 699),
+             (530, 700)]
+    for h, w in sizes:
+        level = np.ascontiguousarray(rgb[:h, :w])
+        tiled = tiles(level)
+        assert not tiles._pool.ready((1, h, w, 3))  # nothing was prepared for this shape
+        whole = tiles._pool(level[None])[0]
+        assert tiled.shape == whole.shape and np.isfinite(tiled).all(), (h, w)
+        np.testing.assert_array_equal(tiled, whole, err_msg=f"{h}x{w}")
+    again = np.ascontiguousarray(rgb[:41, :90])
+    first = tiles(again)
+    assert not tiles._pool.ready((1, 41, 90, 3))
+    np.testing.assert_array_equal(tiles(again), first)
+    assert tiles._pool.ready((1, 41, 90, 3)) and first.shape == (16, 40, 6)
+
+
 def test_litert_cascade_finds_what_the_tensorflow_cascade_finds():
     """On the CPU the detector runs in LiteRT; on every committed photo it finds the faces the
     TensorFlow cascade (a GPU's) finds, in the same places (IoU > 0.999), with the same

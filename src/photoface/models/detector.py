@@ -28,6 +28,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..types import Detection
+from .pnet_tiles import CELL as _CELL
+from .pnet_tiles import STRIDE as _STRIDE
+from .pnet_tiles import PNetTiles
 from .runtime import gpu_visible, tensorflow
 from .weights import MTCNN_WEIGHTS, locate
 
@@ -37,9 +40,8 @@ CASCADE_VERSION = 3
 SCALE_FACTOR = 0.709  # between pyramid levels, as in the original MTCNN
 THRESHOLDS = (0.6, 0.7, 0.7)  # P-Net, R-Net, O-Net face probability (original MTCNN)
 NMS_PNET_LEVEL, NMS_PNET, NMS_RNET, NMS_ONET = 0.5, 0.7, 0.7, 0.7
-_CELL, _STRIDE = 12, 2  # P-Net's window and stride, in pyramid-level pixels
 PNET_SHAPES = 24  # P-Net interpreters kept per level shape (LiteRT): two photo sizes' pyramids
-PNET_POOLED_VALUES = 200 * 200 * 3  # larger levels share one interpreter (lite.ShapePool: memory)
+PNET_POOLED_VALUES = 200 * 200 * 3  # a level shape seen again gets its own interpreter up to this size
 
 
 class MTCNNDetector:
@@ -81,22 +83,7 @@ class MTCNNDetector:
 
     def _proposals(self, image: np.ndarray, min_face_px: int) -> np.ndarray:
         """P-Net over the pyramid -> square candidate boxes (N, 5: x1 y1 x2 y2 score)."""
-        import cv2
-
-        h, w = image.shape[:2]
-        scale = _CELL / min_face_px
-        levels, scales = [], []
-        while min(h, w) * scale >= _CELL:
-            size = (int(w * scale), int(h * scale))
-            # The first two levels are resized from the image, each later one from the first
-            # or second level (whichever is a power of two of 0.709 away): one resampling
-            # step more than resizing everything from the image, at a quarter of the cost.
-            # Chaining level from level blurred the small levels (those that find large
-            # faces) enough to cost LFW accuracy and to make a helmet ring a face.
-            source = image if len(levels) < 2 else levels[len(levels) % 2]
-            levels.append(cv2.resize(source, size, interpolation=cv2.INTER_AREA))
-            scales.append(scale)
-            scale *= SCALE_FACTOR
+        levels, scales = pyramid(image, min_face_px)
         if not levels:
             return np.empty((0, 5), np.float32)
         boxes, scores = self._nets.pnet(levels, scales)
@@ -129,6 +116,28 @@ class MTCNNDetector:
         out[:, [0, 2]] = np.clip(out[:, [0, 2]], 0, w - 1)
         out[:, [1, 3]] = np.clip(out[:, [1, 3]], 0, h - 1)
         return out
+
+
+def pyramid(image: np.ndarray, min_face_px: int) -> tuple[list[np.ndarray], list[float]]:
+    """The scale pyramid P-Net runs over: levels (uint8 HxWx3) and their scales, from the
+    one where a ``min_face_px`` face is P-Net's 12 px window down to a 12 px level."""
+    import cv2
+
+    h, w = image.shape[:2]
+    scale = _CELL / min_face_px
+    levels, scales = [], []
+    while min(h, w) * scale >= _CELL:
+        size = (int(w * scale), int(h * scale))
+        # The first two levels are resized from the image, each later one from the first
+        # or second level (whichever is a power of two of 0.709 away): one resampling
+        # step more than resizing everything from the image, at a quarter of the cost.
+        # Chaining level from level blurred the small levels (those that find large
+        # faces) enough to cost LFW accuracy and to make a helmet ring a face.
+        source = image if len(levels) < 2 else levels[len(levels) % 2]
+        levels.append(cv2.resize(source, size, interpolation=cv2.INTER_AREA))
+        scales.append(scale)
+        scale *= SCALE_FACTOR
+    return levels, scales
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, method: str = "union") -> np.ndarray:
@@ -230,11 +239,13 @@ class _LiteNets:
         from . import lite
 
         pnet_w, rnet_w, onet_w = MTCNN_WEIGHTS
-        # P-Net keeps an interpreter per pyramid-level shape (lite.ShapePool: two photo
-        # sizes' pyramids); R-Net and O-Net resize theirs to each photo's candidates
+        # P-Net runs a level shape seen before on its own interpreter (lite.ShapePool: two
+        # photo sizes' pyramids), any other in tiles (PNetTiles); R-Net and O-Net resize
+        # theirs to each photo's candidates
         # (padding the candidates to a few batch sizes measured slower: docs/performance.md)
-        self._pnet = lite.load_cached("mtcnn-pnet", pnet_w.sha256, lambda: _convert("pnet", threads), threads,
-                                      shapes=PNET_SHAPES, max_elements=PNET_POOLED_VALUES)
+        pool = lite.load_cached("mtcnn-pnet", pnet_w.sha256, lambda: _convert("pnet", threads), threads,
+                                shapes=PNET_SHAPES, max_elements=PNET_POOLED_VALUES)
+        self._pnet = PNetTiles(pool, PNET_POOLED_VALUES, PNET_SHAPES)
         self._rnet = lite.load_cached("mtcnn-rnet", rnet_w.sha256, lambda: _convert("rnet", threads), threads)
         self._onet = lite.load_cached("mtcnn-onet", onet_w.sha256, lambda: _convert("onet", threads), threads)
 
@@ -244,7 +255,7 @@ class _LiteNets:
     def pnet(self, levels: list[np.ndarray], scales: list[float]) -> tuple[np.ndarray, np.ndarray]:
         all_boxes, all_scores = [], []
         for level, scale in zip(levels, scales):
-            boxes, scores = _level_boxes(self._pnet(level[None])[0], scale)
+            boxes, scores = _level_boxes(self._pnet(level), scale)
             keep = nms(boxes, scores, NMS_PNET_LEVEL)
             all_boxes.append(boxes[keep])
             all_scores.append(scores[keep])

@@ -147,7 +147,8 @@ class LiteRunner:
                 self._interpreter = Interpreter(model_path=str(path), num_threads=threads)
             else:
                 self._interpreter = Interpreter(model_content=content, num_threads=threads)
-        self._input = self._interpreter.get_input_details()[0]["index"]
+        detail = self._interpreter.get_input_details()[0]
+        self._input, self.input_dtype = detail["index"], detail["dtype"]
         # outputs in the order of their names (a converted function's outputs are named
         # output_0, output_1, ... in the order it returns them)
         details = sorted(self._interpreter.get_output_details(), key=lambda d: _natural(d["name"]))
@@ -183,14 +184,15 @@ def load_int8(graph_sha256: str, graph_def_fn, threads: int = 0) -> LiteRunner:
 
 class ShapePool:
     """One interpreter per input shape, the ``size`` most recently used kept. Preparing an
-    interpreter for a new shape (XNNPACK plans its buffers and packs its weights) costs as
-    much as running a small network, and MTCNN's P-Net sees the same pyramid shapes for
-    every photo of one size: a 1000x700 photo's 11 levels took 75.7 ms resized level by level
-    on one thread, 41.7 ms on interpreters kept per shape (docs/performance.md). Once
-    ``size`` interpreters exist, a new shape resizes the least recently used one. Inputs of
-    more than ``max_elements`` values share one interpreter, resized: their work outweighs
-    the preparation, and an interpreter keeps buffers for the largest input it has seen
-    (24 kept for photos of many sizes held 0.8 GB)."""
+    interpreter for a new shape (XNNPACK plans its buffers and builds its convolutions'
+    indirection buffers) costs about twice a run of that shape, so a network that sees the
+    same shapes again (MTCNN's P-Net on photos of one size) keeps one interpreter per shape:
+    a 1000x700 photo's 11 levels took 75.7 ms resized level by level on one thread, 41.7
+    ms on interpreters kept per shape (docs/performance.md). Once ``size`` interpreters
+    exist, a new shape resizes the least recently used one. Inputs of more than
+    ``max_elements`` values share one interpreter, resized: an interpreter keeps buffers for
+    the largest input it has seen (24 kept for photos of many sizes held 0.8 GB).
+    ``fixed(shape)`` makes an interpreter prepared once for one shape (P-Net's tiles)."""
 
     def __init__(self, path: Path | None, content: bytes | None, threads: int = 0, size: int = 32,
                  max_elements: int = 0):
@@ -202,6 +204,17 @@ class ShapePool:
         self._runners: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
         self._large = LiteRunner(*self._source)  # fails now, not on the first photo, if the model cannot load
+
+    def ready(self, shape) -> bool:
+        """Whether an interpreter is prepared for ``shape`` (a call with it prepares nothing)."""
+        with self._lock:
+            return tuple(shape) in self._runners
+
+    def fixed(self, shape) -> LiteRunner:
+        """A new interpreter of this model prepared for ``shape`` (kept by the caller)."""
+        runner = LiteRunner(*self._source)
+        runner(np.zeros(shape, self._large.input_dtype))
+        return runner
 
     def _get(self, shape):
         if self._max_elements and int(np.prod(shape)) > self._max_elements:
