@@ -188,6 +188,34 @@ def test_file_vanishing_mid_run_is_recorded(pipeline_spec, tmp_path):
     assert results[0].status == "failed" and "vanished" in results[0].error
 
 
+def test_read_ahead_keeps_each_photo_with_its_own_faces(pipeline_spec, tmp_path):
+    """A partition's next photo is read and decoded while the current one is detected: the
+    results stay in the partition's order, each with its own size, hash and faces, a
+    failed file (corrupt, vanished) among them, and each photo's faces equal those found
+    when it is indexed alone."""
+    import hashlib
+
+    from photoface.pipeline import detect_files
+    from photoface.types import WorkItem
+
+    (tmp_path / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    names = ["obama.jpg", "corrupt.jpg", "astronaut.jpg", "gone.jpg", "chelsea_cat.jpg", "biden.jpg"]
+    paths = [str(PHOTOS / n) if (PHOTOS / n).exists() else str(tmp_path / n) for n in names]
+    items = [WorkItem(p, 0, 0.0) for p in paths]
+    together = detect_files(items, pipeline_spec)
+    assert [os.path.basename(r.path) for r in together.results] == names
+    assert [r.status for r in together.results] == ["indexed", "failed", "indexed", "failed", "indexed", "indexed"]
+    assert "vanished" in together.results[3].error
+    for i, (path, result) in enumerate(zip(paths, together.results)):
+        if result.status != "indexed":
+            continue
+        assert result.sha256 == hashlib.sha256(open(path, "rb").read()).hexdigest()
+        alone = detect_files([WorkItem(path, 0, 0.0)], pipeline_spec)
+        mine = [d for d, owner in zip(together.detections, together.owners) if owner == i]
+        assert mine == alone.detections, names[i]
+    assert sum(o == 0 for o in together.owners) == 1 and sum(o == 4 for o in together.owners) == 0  # the cat
+
+
 def test_gpu_that_is_not_there_is_a_clear_error(tmp_path, monkeypatch):
     import tensorflow as tf
 

@@ -138,21 +138,29 @@ def estimate_attributes(crops: list[tuple[np.ndarray, np.ndarray]], spec: Pipeli
     return out
 
 
-def detect_in_photo(item: WorkItem, spec: PipelineSpec):
-    """Read, hash, decode and detect one file -> (PhotoResult without embeddings, detections,
-    crops, attribute crops (empty unless the settings ask for attributes))."""
-    s = spec.settings
+def load_photo(item: WorkItem, spec: PipelineSpec) -> tuple[PhotoResult, DecodedImage | None]:
+    """Read, hash and decode one file -> (its PhotoResult without faces, the decoded image;
+    None with a failed result when it cannot be read or decoded)."""
     result = PhotoResult(item.path, item.size, item.mtime)
     try:
         data = read_file(item.path)
         result.sha256 = sha256_bytes(data)
         result.size = len(data)
-        decoded = decode(data, s)
-        del data
+        decoded = decode(data, spec.settings)
     except ImageError as exc:
         result.status, result.error = "failed", str(exc)
-        return result, [], [], []
+        return result, None
     result.width, result.height, result.taken_at = decoded.width, decoded.height, decoded.taken_at
+    return result, decoded
+
+
+def detect_in_photo(item: WorkItem, spec: PipelineSpec, loaded: tuple | None = None):
+    """Read, hash, decode and detect one file -> (PhotoResult without embeddings, detections,
+    crops, attribute crops (empty unless the settings ask for attributes)). ``loaded``: what
+    load_photo gave for the file already."""
+    result, decoded = loaded or load_photo(item, spec)
+    if decoded is None:
+        return result, [], [], []
     detections, crops, extra = faces_in_image(decoded.rgb, spec)
     return result, [d.scaled(decoded.scale) for d in detections], crops, extra
 
@@ -266,27 +274,43 @@ def detect_files(items: list[WorkItem], spec: PipelineSpec) -> Detected:
 
     Never raises for a bad file: its PhotoResult has status "failed" and an error.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     from .scan import is_video
 
     out = Detected([], [], [], [], [])
-    for item in items:
-        try:
-            if is_video(item.path):
-                out.results.append(index_video(item, spec))
-                continue
-            result, photo_dets, photo_crops, photo_extra = detect_in_photo(item, spec)
-        except (ModelError, DeviceError):
-            raise  # the run cannot go on without its models; the client reports it once
-        except Exception as exc:  # a bug or a model failure on one file must not lose the partition
-            log.exception("indexing %r failed", item.path)
-            result, photo_dets, photo_crops, photo_extra = PhotoResult(
-                item.path, item.size, item.mtime, kind="video" if is_video(item.path) else "photo"), [], [], []
-            result.status, result.error = "failed", f"internal error: {type(exc).__name__}: {exc}"
-        out.owners.extend([len(out.results)] * len(photo_dets))
-        out.results.append(result)
-        out.detections.extend(photo_dets)
-        out.crops.extend(photo_crops)
-        out.extra.extend(photo_extra)
+    photos = iter([i for i, item in enumerate(items) if not is_video(item.path)])
+    loading = {}
+    # The next photo is read, hashed and decoded while this one is detected (those release
+    # the GIL; the detector's Python between its network calls leaves a core idle): one
+    # photo ahead, so at most two decoded photos are held.
+    with ThreadPoolExecutor(1, thread_name_prefix="photoface-read") as reader:
+        def read_ahead() -> None:
+            i = next(photos, None)
+            if i is not None:
+                loading[i] = reader.submit(load_photo, items[i], spec)
+
+        read_ahead()
+        for i, item in enumerate(items):
+            try:
+                if is_video(item.path):
+                    out.results.append(index_video(item, spec))
+                    continue
+                loaded = loading.pop(i)
+                read_ahead()
+                result, photo_dets, photo_crops, photo_extra = detect_in_photo(item, spec, loaded.result())
+            except (ModelError, DeviceError):
+                raise  # the run cannot go on without its models; the client reports it once
+            except Exception as exc:  # a bug or a model failure on one file must not lose the partition
+                log.exception("indexing %r failed", item.path)
+                result, photo_dets, photo_crops, photo_extra = PhotoResult(
+                    item.path, item.size, item.mtime, kind="video" if is_video(item.path) else "photo"), [], [], []
+                result.status, result.error = "failed", f"internal error: {type(exc).__name__}: {exc}"
+            out.owners.extend([len(out.results)] * len(photo_dets))
+            out.results.append(result)
+            out.detections.extend(photo_dets)
+            out.crops.extend(photo_crops)
+            out.extra.extend(photo_extra)
     return out
 
 
