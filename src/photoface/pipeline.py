@@ -138,9 +138,10 @@ def estimate_attributes(crops: list[tuple[np.ndarray, np.ndarray]], spec: Pipeli
     return out
 
 
-def load_photo(item: WorkItem, spec: PipelineSpec) -> tuple[PhotoResult, DecodedImage | None]:
-    """Read, hash and decode one file -> (its PhotoResult without faces, the decoded image;
-    None with a failed result when it cannot be read or decoded)."""
+def load_photo(item: WorkItem, spec: PipelineSpec) -> tuple[PhotoResult, DecodedImage | None, tuple | None]:
+    """Read, hash and decode one file and make its detection input -> (its PhotoResult
+    without faces, the decoded image, detection_input's; Nones with a failed result when
+    it cannot be read or decoded)."""
     result = PhotoResult(item.path, item.size, item.mtime)
     try:
         data = read_file(item.path)
@@ -149,19 +150,19 @@ def load_photo(item: WorkItem, spec: PipelineSpec) -> tuple[PhotoResult, Decoded
         decoded = decode(data, spec.settings)
     except ImageError as exc:
         result.status, result.error = "failed", str(exc)
-        return result, None
+        return result, None, None
     result.width, result.height, result.taken_at = decoded.width, decoded.height, decoded.taken_at
-    return result, decoded
+    return result, decoded, detection_input(decoded.rgb, spec)
 
 
 def detect_in_photo(item: WorkItem, spec: PipelineSpec, loaded: tuple | None = None):
     """Read, hash, decode and detect one file -> (PhotoResult without embeddings, detections,
     crops, attribute crops (empty unless the settings ask for attributes)). ``loaded``: what
     load_photo gave for the file already."""
-    result, decoded = loaded or load_photo(item, spec)
+    result, decoded, prepared = loaded or load_photo(item, spec)
     if decoded is None:
         return result, [], [], []
-    detections, crops, extra = faces_in_image(decoded.rgb, spec)
+    detections, crops, extra = faces_in_image(decoded.rgb, spec, prepared=prepared)
     return result, [d.scaled(decoded.scale) for d in detections], crops, extra
 
 
@@ -186,12 +187,25 @@ def detection_image(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), scale
 
 
-def faces_in_image(rgb: np.ndarray, spec: PipelineSpec, max_side: int | None = None):
-    """Detect faces in an RGB image (scaled to at most ``max_side`` for detection) ->
-    (detections in this image's pixels, FaceNet crops, attribute crops if the settings ask)."""
+def detection_input(rgb: np.ndarray, spec: PipelineSpec, max_side: int | None = None) -> tuple:
+    """What MTCNN looks at for an RGB image: (the image scaled to at most ``max_side``, the
+    factor back to ``rgb``'s pixels, its scale pyramid). OpenCV's resizes, no model: the
+    next photo's is made while this one is detected."""
+    from .models.detector import pyramid
+
     s = spec.settings
     det_rgb, det_scale = detection_image(rgb, max_side or s.detect_max_side_px)
-    detections = [d.scaled(det_scale) for d in get_detector(spec.detector).detect(det_rgb, s.min_face_px, s.min_score)]
+    return det_rgb, det_scale, pyramid(det_rgb, s.min_face_px)
+
+
+def faces_in_image(rgb: np.ndarray, spec: PipelineSpec, max_side: int | None = None, prepared: tuple | None = None):
+    """Detect faces in an RGB image (scaled to at most ``max_side`` for detection) ->
+    (detections in this image's pixels, FaceNet crops, attribute crops if the settings ask).
+    ``prepared``: detection_input(rgb, spec, max_side), made beforehand."""
+    s = spec.settings
+    det_rgb, det_scale, levels = prepared or detection_input(rgb, spec, max_side)
+    detector = get_detector(spec.detector)
+    detections = [d.scaled(det_scale) for d in detector.detect(det_rgb, s.min_face_px, s.min_score, levels)]
     crops = [margin_crop(rgb, d, s.crop_size_px, s.crop_margin) for d in detections]
     extra = [attribute_crops(rgb, d) for d in detections] if s.attributes else []
     return detections, crops, extra
@@ -281,9 +295,9 @@ def detect_files(items: list[WorkItem], spec: PipelineSpec) -> Detected:
     out = Detected([], [], [], [], [])
     photos = iter([i for i, item in enumerate(items) if not is_video(item.path)])
     loading = {}
-    # The next photo is read, hashed and decoded while this one is detected (those release
-    # the GIL; the detector's Python between its network calls leaves a core idle): one
-    # photo ahead, so at most two decoded photos are held.
+    # The next photo is read, hashed, decoded and scaled into its pyramid while this one is
+    # detected (those release the GIL; the detector's Python between its network calls
+    # leaves a core idle): one photo ahead, so at most two decoded photos are held.
     with ThreadPoolExecutor(1, thread_name_prefix="photoface-read") as reader:
         def read_ahead() -> None:
             i = next(photos, None)

@@ -59,16 +59,18 @@ class MTCNNDetector:
             self._nets = _LiteNets(threads)
         self.runtime = self._nets.runtime
 
-    def detect(self, image_rgb: np.ndarray, min_face_px: int = 20, min_score: float = 0.0) -> list[Detection]:
+    def detect(self, image_rgb: np.ndarray, min_face_px: int = 20, min_score: float = 0.0,
+               levels: tuple | None = None) -> list[Detection]:
         """Faces in an (H, W, 3) uint8 RGB image, in that image's pixel coordinates, at
-        least ``min_face_px`` on their shorter side, sorted top to bottom."""
+        least ``min_face_px`` on their shorter side, sorted top to bottom. ``levels``:
+        what pyramid(image, min_face_px) gives, made beforehand (on another thread)."""
         if image_rgb.ndim != 3 or image_rgb.shape[2] != 3:
             raise ValueError(f"expected an (H, W, 3) RGB image, got {image_rgb.shape}")
         image = np.ascontiguousarray(image_rgb, dtype=np.uint8)
         min_face_px = max(int(min_face_px), _CELL)
         if min(image.shape[:2]) < min_face_px:
             return []
-        boxes = self._proposals(image, min_face_px)
+        boxes = self._proposals(image, *(levels or pyramid(image, min_face_px)))
         if len(boxes):
             boxes = self._refine(image, boxes)
         detections = []
@@ -81,9 +83,8 @@ class MTCNNDetector:
         detections.sort(key=lambda d: (d.y1, d.x1))
         return detections
 
-    def _proposals(self, image: np.ndarray, min_face_px: int) -> np.ndarray:
+    def _proposals(self, image: np.ndarray, levels: list[np.ndarray], scales: list[float]) -> np.ndarray:
         """P-Net over the pyramid -> square candidate boxes (N, 5: x1 y1 x2 y2 score)."""
-        levels, scales = pyramid(image, min_face_px)
         if not levels:
             return np.empty((0, 5), np.float32)
         boxes, scores = self._nets.pnet(levels, scales)
@@ -120,11 +121,12 @@ class MTCNNDetector:
 
 def pyramid(image: np.ndarray, min_face_px: int) -> tuple[list[np.ndarray], list[float]]:
     """The scale pyramid P-Net runs over: levels (uint8 HxWx3) and their scales, from the
-    one where a ``min_face_px`` face is P-Net's 12 px window down to a 12 px level."""
+    one where a ``min_face_px`` face (at least 12) is P-Net's 12 px window down to a 12 px
+    level."""
     import cv2
 
     h, w = image.shape[:2]
-    scale = _CELL / min_face_px
+    scale = _CELL / max(int(min_face_px), _CELL)
     levels, scales = [], []
     while min(h, w) * scale >= _CELL:
         size = (int(w * scale), int(h * scale))
