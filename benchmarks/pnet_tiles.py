@@ -64,7 +64,7 @@ def main() -> None:
 
     def tiled():
         pool = Counting(path, content, args.threads, PNET_SHAPES, PNET_POOLED_VALUES)
-        return pool, PNetTiles(pool, PNET_POOLED_VALUES, PNET_SHAPES)
+        return pool, PNetTiles(pool)
 
     times = {"interpreter per level shape": [], "tiles": []}
     prepared, outputs = {}, {}

@@ -148,6 +148,7 @@ def load_photo(item: WorkItem, spec: PipelineSpec) -> tuple[PhotoResult, Decoded
         result.sha256 = sha256_bytes(data)
         result.size = len(data)
         decoded = decode(data, spec.settings)
+        del data  # the file's bytes are not needed while the photo is scaled for detection
     except ImageError as exc:
         result.status, result.error = "failed", str(exc)
         return result, None, None

@@ -247,7 +247,7 @@ class _LiteNets:
         # (padding the candidates to a few batch sizes measured slower: docs/performance.md)
         pool = lite.load_cached("mtcnn-pnet", pnet_w.sha256, lambda: _convert("pnet", threads), threads,
                                 shapes=PNET_SHAPES, max_elements=PNET_POOLED_VALUES)
-        self._pnet = PNetTiles(pool, PNET_POOLED_VALUES, PNET_SHAPES)
+        self._pnet = PNetTiles(pool)
         self._rnet = lite.load_cached("mtcnn-rnet", rnet_w.sha256, lambda: _convert("rnet", threads), threads)
         self._onet = lite.load_cached("mtcnn-onet", onet_w.sha256, lambda: _convert("onet", threads), threads)
 

@@ -199,7 +199,7 @@ class ShapePool:
         from collections import OrderedDict
 
         self._source = (path, content, threads)
-        self._size = size
+        self.size = size
         self._max_elements = max_elements
         self._runners: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
@@ -210,6 +210,11 @@ class ShapePool:
         with self._lock:
             return tuple(shape) in self._runners
 
+    def keeps(self, shape) -> bool:
+        """Whether ``shape`` gets an interpreter of its own (not the shared one for inputs of
+        more than ``max_elements`` values)."""
+        return not (self._max_elements and int(np.prod(shape)) > self._max_elements)
+
     def fixed(self, shape) -> LiteRunner:
         """A new interpreter of this model prepared for ``shape`` (kept by the caller)."""
         runner = LiteRunner(*self._source)
@@ -217,7 +222,7 @@ class ShapePool:
         return runner
 
     def _get(self, shape):
-        if self._max_elements and int(np.prod(shape)) > self._max_elements:
+        if not self.keeps(shape):
             return self._large
         with self._lock:
             runner = self._runners.pop(shape, None)
@@ -225,7 +230,7 @@ class ShapePool:
                 # a new shape: a new interpreter while the pool has room, else the least
                 # recently used one, resized (photos of ever-new sizes cost a resize each,
                 # as with one interpreter, and memory stays bounded)
-                runner = self._runners.popitem(last=False)[1] if len(self._runners) >= self._size \
+                runner = self._runners.popitem(last=False)[1] if len(self._runners) >= self.size \
                     else LiteRunner(*self._source)
             self._runners[shape] = runner
             return runner

@@ -24,7 +24,7 @@ class PNetTiles:
     time: on 206 real photos preparing took as long as P-Net's work (1.6 s each).
 
     A level whose shape was seen before (a library of one camera's photos) runs on its own
-    interpreter, kept in ``pool`` (lite.ShapePool) up to ``pooled_values``. Any other runs
+    interpreter, kept in ``pool`` (lite.ShapePool) while the pool keeps its size. Any other runs
     in overlapping tiles of a few fixed sizes (TILES), each interpreter prepared once.
     P-Net is a 12 px window moved 2 px at a time, so tiles that start at even pixels and
     overlap by 10 px give every window whole, the same arithmetic as the level in one
@@ -36,9 +36,9 @@ class PNetTiles:
 
     STRIP = 256  # the long side of an edge strip's tiles
 
-    def __init__(self, pool, pooled_values: int, pool_size: int):
-        self._pool, self._pooled_values, self._pool_size = pool, pooled_values, pool_size
-        self._seen: dict = {}  # level shapes seen once (bounded: cleared when full)
+    def __init__(self, pool):
+        self._pool = pool
+        self._seen: dict = {}  # level shapes seen once (bounded: cleared at 4x the pool's size)
         self._tiles = {t: pool.fixed((1, t, t, 3)) for t in TILES}
         self._right = pool.fixed((1, self.STRIP, CELL - 1, 3))
         self._bottom = pool.fixed((1, CELL - 1, self.STRIP, 3))
@@ -47,9 +47,9 @@ class PNetTiles:
     def __call__(self, level: np.ndarray) -> np.ndarray:
         h, w = level.shape[:2]
         shape = (1, h, w, 3)
-        if self._pool.ready(shape) or (shape in self._seen and h * w * 3 <= self._pooled_values):
+        if self._pool.ready(shape) or (shape in self._seen and self._pool.keeps(shape)):
             return self._pool(level[None])[0]
-        if len(self._seen) > 4 * self._pool_size:
+        if len(self._seen) > 4 * self._pool.size:
             self._seen.clear()
         self._seen[shape] = True
         size = min(TILES, key=lambda t: len(_tile_starts(h, t)) * len(_tile_starts(w, t))
