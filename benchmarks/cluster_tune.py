@@ -27,7 +27,7 @@ from photoface.metrics import clustering_report
 from photoface.organize import eligible_mask, make_clusterer
 
 GRID = {"min_face_px": [0.0, 50.0], "min_sharpness": [10.0, 20.0], "max_link_distance": [0.95, 1.0],
-        "max_link_per_decade": [0.05, 0.1], "attach_distance": [0.75, 0.8, 0.85], "pair_distance": [0.85, 0.9],
+        "max_link_per_decade": [0.05, 0.1], "attach_below_link": [0.0, 0.05, 0.1, 0.15], "pair_distance": [0.85, 0.9],
         "spread_max_distance": [0.8, 1.1]}
 
 

@@ -7,6 +7,9 @@ from a pinned source.
     git clone https://github.com/justadudewhohacks/face-api.js SRC/justadudewhohacks/face-api.js
     git clone https://github.com/exadel-inc/CompreFace SRC/exadel-inc/CompreFace
     git clone https://github.com/ageitgey/face_recognition SRC/ageitgey/face_recognition
+    git clone https://github.com/ElisonSherton/Face-Applications SRC/ElisonSherton/Face-Applications
+    git clone https://github.com/Azure-Samples/cognitive-services-sample-data-files \
+        SRC/Azure-Samples/cognitive-services-sample-data-files
     python benchmarks/face_sets.py --sources SRC [--out ~/.cache/photoface/sets] [--lfw LFW]
 
 The sets (photos identical byte for byte are kept once):
@@ -25,6 +28,15 @@ The sets (photos identical byte for byte are kept once):
 - fr_examples: the labeled single-person photos of face_recognition's examples and tests
   (commit 2e2dcce): Obama (also at 240p-1080p and a small and a partial face), Biden, Alex
   Lacamoire, Kit Harington, Rose Leslie, Lin-Manuel Miranda.
+- celeb24: web photos of 24 actors, singers and politicians over decades (Obama, Tom
+  Hanks, Keira Knightley, Miley Cyrus as a child and an adult...), as the 112 px face crops
+  of Glint360k sampled in ElisonSherton/Face-Applications (datasets/celebrity_images,
+  commit a575801; research data, no licence: not committed). 4 to 30 photos a person
+  (seed 24): large and small clusters side by side, several look-alike pairs.
+- family: the person-group photos of Microsoft's Face samples (Azure-Samples/
+  cognitive-services-sample-data-files, Face/images, commit 65af3b9, MIT licence): three
+  families from stock photo shoots, parents and their young children (a family
+  resemblance), web-size crops of 106-464 px.
 - mixed (with --lfw): one library of many kinds, celeb5 + stock + fr_examples + 150 LFW
   people with at most 3 photos each (seed 11), linked to the other sets' photos.
 """
@@ -47,6 +59,12 @@ COMPREFACE = ("exadel-inc", "CompreFace", "f75e7e4ff9eb2737019766533cf765b99a2ef
 FR = ("ageitgey", "face_recognition", "2e2dccea9dd0ce730c8d464d0f67c6eebb40c9d1")
 STOCK_SAME = {"e2e-personA": "personA", "sample-B": "personA", "e2e-personB": "personB", "sample-C": "personB",
               "sample-A": "personK", "e2e-personC": "personC"}
+CELEB24 = ("ElisonSherton", "Face-Applications", "a575801921a3bbffd09129a959c24af04d447478")
+AZURE = ("Azure-Samples", "cognitive-services-sample-data-files", "65af3b93cab5f45c76594f3265210646d4b3809e")
+#: Azure's person-group photos (child1-3, man1-3, woman1-3: three photos of one person each)
+#: and the family photos they repeat (identical bytes are kept once).
+AZURE_SAME = {"child": "Family1-Daughter", "man": "Family2-Man", "woman": "Family2-Lady",
+              "extra-woman": "Family2-Lady", "findsimilar": "Family1-Dad"}
 FR_PEOPLE = {"alex": "Alex Lacamoire", "biden": "Joe Biden", "john": "Kit Harington", "johnsnow": "Kit Harington",
              "kit": "Kit Harington", "obama": "Barack Obama", "rose": "Rose Leslie", "lin": "Lin-Manuel Miranda"}
 FR_GROUPS = ("kit_with_rose", "obama_and_biden", "two_people", "32bit")
@@ -189,7 +207,38 @@ def mixed(out: Path, lfw: Path, seed: int = 11, lfw_people: int = 150) -> int:
     return n
 
 
-SETS = {"celeb5": celeb5, "bbt": bbt, "stock": stock, "fr_examples": fr_examples}
+def celeb24(sources: Path, out: Path, seed: int = 24, fewest: int = 4, most: int = 30) -> int:
+    owner, name, commit = CELEB24
+    repo, w = clone(sources, owner, name), Writer(out)
+    by_person: dict[str, list[str]] = {}
+    for path in git_files(repo, commit, r"datasets/celebrity_images/[^/]+/\d+\.png"):
+        by_person.setdefault(path.split("/")[2], []).append(path)
+    rng = random.Random(seed)
+    for person in sorted(by_person):
+        paths = sorted(by_person[person])
+        for path in rng.sample(paths, min(len(paths), rng.randint(fewest, most))):
+            w.add(person, os.path.basename(path), git_bytes(repo, commit, path))
+    return w.count
+
+
+def family(sources: Path, out: Path) -> int:
+    owner, name, commit = AZURE
+    repo, w = clone(sources, owner, name), Writer(out)
+    for path in git_files(repo, commit, r"Face/images/[^/]+\.jpg"):
+        base = os.path.basename(path)[:-4]
+        key = re.sub(r"\d*(-person-group|-image)?$", "", base)
+        if base.startswith("Family"):
+            who = key
+        elif key in AZURE_SAME:
+            who = AZURE_SAME[key]
+        else:
+            continue  # group photos and detection samples carry no per-face labels
+        w.add(who, base + ".jpg", git_bytes(repo, commit, path))
+    return w.count
+
+
+SETS = {"celeb5": celeb5, "bbt": bbt, "stock": stock, "fr_examples": fr_examples, "celeb24": celeb24,
+        "family": family}
 
 
 def main() -> None:

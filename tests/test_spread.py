@@ -1,7 +1,8 @@
-"""The clusterer's spread-adaptive attachment on real photos: a person whose photos differ a
-lot (a thumbnail, a partial face, years apart) has a loose cluster that takes a blurred photo
-of them beyond the fixed attach distance; strangers stay out; turned off, the photo stays
-unknown."""
+"""The clusterer's adaptive attachment on real photos: a person whose photos differ a lot (a
+thumbnail, a partial face, years apart) has a loose cluster that takes a blurred photo of
+them beyond a fixed attach distance; strangers stay out; turned off, the photo stays
+unknown. And the common attach distance follows the library's size: the same blurred photo
+joins in a small library and stays unknown in a large one."""
 from __future__ import annotations
 
 import sqlite3
@@ -13,7 +14,9 @@ from PIL import Image, ImageFilter, ImageOps
 
 from conftest import load_rgb
 from photoface import api
-from photoface.config import ClusterSettings
+from photoface.cluster import FaceClusterer
+from photoface.config import FACENET_MODEL, ClusterSettings
+from photoface.db import open_store
 
 OBAMA = ["obama.jpg", "obama2.jpg", "obama3.jpg", "obama_partial_face.jpg", "obama_thumb.jpg", "obama3_blurred.jpg"]
 OTHERS = ["biden.jpg", "biden_dark.jpg", "biden_thumb.jpg", "astronaut.jpg", "astronaut_dark.jpg"]
@@ -55,9 +58,13 @@ def people_by_photo(template: Path, tmp_path: Path, settings: ClusterSettings) -
     return {Path(path).name: person for path, person in rows}
 
 
+#: The blurred photo lies 0.84 from its nearest photo of Obama: beyond this fixed distance.
+FIXED = replace(ClusterSettings(), attach_distance=0.8)
+
+
 def test_a_loose_cluster_takes_a_far_photo_of_its_person_and_no_stranger(spread_library, tmp_path):
     _, template = spread_library
-    person = people_by_photo(template, tmp_path, ClusterSettings())
+    person = people_by_photo(template, tmp_path, FIXED)
     obama = {person[n] for n in OBAMA}
     assert len(obama) == 1 and None not in obama, person
     assert not {person[n] for n in OTHERS} & obama, person
@@ -65,7 +72,30 @@ def test_a_loose_cluster_takes_a_far_photo_of_its_person_and_no_stranger(spread_
 
 def test_without_the_spread_rule_the_blurred_photo_stays_unknown(spread_library, tmp_path):
     _, template = spread_library
-    shipped = ClusterSettings()
-    person = people_by_photo(template, tmp_path, replace(shipped, spread_max_distance=shipped.attach_distance))
+    person = people_by_photo(template, tmp_path, replace(FIXED, spread_max_distance=FIXED.attach_distance))
     assert person["obama3_blurred.jpg"] is None, person
     assert len({person[n] for n in OBAMA if n != "obama3_blurred.jpg"}) == 1, person
+
+
+def test_the_attach_distance_shrinks_as_the_library_grows(spread_library):
+    """Spread rule off, shipped attach rule, the blurred photo only attached (not among the
+    faces that form clusters): in this 11-face library it is within the attach distance (the
+    longest link 1.0 less 0.05); the same faces counted as part of a 15,000-face library
+    (link 0.85, attach 0.80) leave it unknown."""
+    _, template = spread_library
+    with open_store(str(template)) as store:
+        table = store.face_table(FACENET_MODEL)
+        paths = store.photo_paths()
+    names = [Path(paths[p]).name for p in table["photo_id"]]
+    clusterer = FaceClusterer.from_settings(replace(ClusterSettings(), spread_max_distance=0.0))
+    eligible = [n != "obama3_blurred.jpg" for n in names]
+    labels = {}
+    for faces in (len(names), 15_000):
+        got = clusterer.fit_predict(table["X"], groups=table["photo_id"], eligible=eligible, library_faces=faces)
+        labels[faces] = dict(zip(names, got.tolist()))
+        assert clusterer.attach_distance_ == pytest.approx(clusterer.link_distance_ - 0.05)
+    small, large = labels[len(names)], labels[15_000]
+    assert small["obama3_blurred.jpg"] == small["obama3.jpg"] >= 0, small
+    assert large["obama3_blurred.jpg"] == -1 and large["obama3.jpg"] >= 0, large
+    for n in OTHERS:
+        assert small[n] != small["obama.jpg"], small

@@ -85,7 +85,7 @@ class FaceClusterer(ClusterMixin, BaseEstimator):
     - ``groups`` (the photo of each face): faces of one photo never share a cluster.
     - ``eligible``: faces allowed to form clusters (big, sharp, confident ones); the others,
       and faces pushed out by the photo rule, are attached afterwards only when they lie
-      within ``attach_distance`` of a cluster's face; what matches nobody stays -1.
+      within attach_within of a cluster's face; what matches nobody stays -1.
     - Clusters are split where their faces are joined only by links longer than
       the longest link (longest_link): HDBSCAN keeps a lone outlier in the cluster it joined before
       that cluster merged with others, however far it lies (a stranger seen once next to a
@@ -97,6 +97,7 @@ class FaceClusterer(ClusterMixin, BaseEstimator):
                  cluster_selection_epsilon: float = _SHIPPED.cluster_selection_epsilon,
                  cluster_selection_method: str = _SHIPPED.cluster_selection_method,
                  attach_distance: float = _SHIPPED.attach_distance,
+                 attach_below_link: float = _SHIPPED.attach_below_link,
                  single_cluster_radius: float = _SHIPPED.single_cluster_radius,
                  link_distance: float = _SHIPPED.link_distance, max_link_distance: float = _SHIPPED.max_link_distance,
                  max_link_per_decade: float = _SHIPPED.max_link_per_decade,
@@ -110,6 +111,7 @@ class FaceClusterer(ClusterMixin, BaseEstimator):
         self.cluster_selection_epsilon = cluster_selection_epsilon
         self.cluster_selection_method = cluster_selection_method
         self.attach_distance = attach_distance
+        self.attach_below_link = attach_below_link
         self.single_cluster_radius = single_cluster_radius
         self.link_distance = link_distance
         self.max_link_distance = max_link_distance
@@ -144,6 +146,16 @@ class FaceClusterer(ClusterMixin, BaseEstimator):
         return float(max(self.min_link_distance,
                          min(self.max_link_distance, self.max_link_distance - self.max_link_per_decade * decades)))
 
+    def attach_within(self, longest_link: float) -> float:
+        """How far from a cluster's face a left-over face may lie to join it:
+        ``attach_distance`` when set (> 0), else ``attach_below_link`` less than the longest
+        link, so it shrinks with the library as the link does (on the same embeddings all of
+        LFW is best attached within 0.75-0.8 and libraries of a few hundred web photos within
+        0.95: docs/people.md)."""
+        if self.attach_distance > 0:
+            return float(self.attach_distance)
+        return max(0.0, float(longest_link) - self.attach_below_link)
+
     def fit(self, X, y=None, groups=None, eligible=None, library_faces=None):
         """Cluster X (n faces x d, unit-length rows); ``groups``: the photo of each face (faces of
         one group never share a cluster); ``eligible``: faces that may form clusters;
@@ -157,6 +169,7 @@ class FaceClusterer(ClusterMixin, BaseEstimator):
         if len(groups) != n or len(eligible) != n:
             raise ValueError(f"groups and eligible need one entry per row of X ({n})")
         self.link_distance_ = self.longest_link(n if library_faces is None else library_faces)
+        self.attach_distance_ = self.attach_within(self.link_distance_)
         labels = np.full(n, -1, np.int64)
         strength = np.zeros(n, np.float32)
         core = np.flatnonzero(eligible)
@@ -168,7 +181,7 @@ class FaceClusterer(ClusterMixin, BaseEstimator):
         if self.pair_distance > 0 and graph is not None:
             labels = self._pair_up(graph, groups, labels, core)
         labels = self._attach(X, groups, labels)
-        if graph is not None and self.spread_max_distance > self.attach_distance:
+        if graph is not None and self.spread_max_distance > self.attach_distance_:
             labels = self._attach_by_spread(X, groups, labels, graph, core)
         # number clusters 0..k-1 by size, largest first
         uniq, counts = np.unique(labels[labels >= 0], return_counts=True)
@@ -260,7 +273,7 @@ class FaceClusterer(ClusterMixin, BaseEstimator):
         order = np.argsort(dist[:, 0]) if dist.shape[1] else []
         for j in order:
             for d, m in zip(dist[j], idx[j]):
-                if d > self.attach_distance or m < 0:
+                if d > self.attach_distance_ or m < 0:
                     break
                 lab = labels[members[m]]
                 if groups[loose[j]] not in taken[lab]:
@@ -274,7 +287,7 @@ class FaceClusterer(ClusterMixin, BaseEstimator):
         ``spread_quantile`` of its core faces' distances to their nearest face of the same
         cluster (in the k-NN graph), plus ``spread_margin``, at most ``spread_max_distance``.
         A person photographed over decades has a loose cluster and takes farther faces; a
-        tight cluster (press portraits) keeps the fixed ``attach_distance``."""
+        tight cluster (press portraits) keeps the common attach distance (attach_within)."""
         g = graph.tocoo()
         lab = labels[core]
         same = (lab[g.row] == lab[g.col]) & (lab[g.row] >= 0) & (g.data < _FAR)

@@ -114,12 +114,14 @@ class ClusterSettings:
     min_face_px: float = 0.0  # shorter side of the face box, in photo pixels
     min_score: float = 0.95
     min_sharpness: float = 20.0  # variance of the Laplacian of the 160 px grey crop
-    # attaching left-over faces to a cluster during a clustering run
-    attach_distance: float = 0.8
+    # attaching left-over faces to a cluster during a clustering run: within the longest
+    # link less attach_below_link (FaceClusterer.attach_within), unless attach_distance is set
+    attach_distance: float = 0.0  # > 0: this distance at any size (learned by `calibrate --from-names`)
+    attach_below_link: float = 0.05
     # ... and, beyond it, to a cluster whose own faces are spread (FaceClusterer.cluster_radii)
     spread_quantile: float = 0.9
     spread_margin: float = 0.2
-    spread_max_distance: float = 1.1  # at most this far (spread_max_distance <= attach_distance: off)
+    spread_max_distance: float = 1.1  # at most this far (at most the attach distance: off)
     spread_votes: int = 3  # the face's this many nearest faces must all be of that cluster
     # incremental assignment of new faces to existing people
     assign_distance: float = 0.85
@@ -135,7 +137,7 @@ class ClusterSettings:
                                       "max_link_from_faces": 1, "max_link_per_decade": 0.0, "link_distance": 0.0, "min_link_distance": 0.0,
                                       "cluster_selection_epsilon": 0.0, "max_link_distance": 0.0,
                                       "pair_distance": 0.0, "min_face_px": 0.0, "min_sharpness": 0.0,
-                                      "attach_distance": 0.0, "spread_margin": 0.0, "spread_max_distance": 0.0, "assign_distance": 0.0, "assign_margin": 0.0},
+                                      "attach_distance": 0.0, "attach_below_link": 0.0, "spread_margin": 0.0, "spread_max_distance": 0.0, "assign_distance": 0.0, "assign_margin": 0.0},
                        fractions=("min_score", "spread_quantile"))
 
 

@@ -20,8 +20,10 @@ import numpy as np
 from .config import ClusterSettings
 
 #: The values a calibration tries. Both cut the same trade: how far apart one person's
-#: faces may lie before they are split (link) or left unknown (attach).
-LEARN_GRID = {"link_distance": (0.8, 0.85, 0.9, 0.95, 1.0, 1.05), "attach_distance": (0.7, 0.75, 0.8, 0.85, 0.9)}
+#: faces may lie before they are split (link) or left unknown (attach). They span what the
+#: shipped rules give from a few hundred faces (link 1.0, attach 0.95) to all of LFW (0.85, 0.80).
+LEARN_GRID = {"link_distance": (0.8, 0.85, 0.9, 0.95, 1.0, 1.05),
+              "attach_distance": (0.75, 0.8, 0.85, 0.9, 0.95, 1.0)}
 #: Below this the check half is too small to tell settings apart (docs/people.md).
 MIN_PEOPLE = 2
 MIN_FACES = 20
@@ -143,12 +145,13 @@ def fit(table: dict, labels: np.ndarray, base: ClusterSettings, cluster, grid: d
         return out
     half = halves(labels, seed)
     masks = (half == 0, half == 1, named)
+    shipped = effective(base, len(labels))
     runs = []
     for values in itertools.product(*grid.values()):
         changes = dict(zip(grid, values))
         pred = cluster(replace(base, **changes))
-        # ties: the setting nearest the shipped one
-        moved = sum(abs(v - getattr(base, k)) for k, v in changes.items() if getattr(base, k) > 0)
+        # ties: the setting nearest what the shipped rules give this library
+        moved = sum(abs(v - shipped[k]) for k, v in changes.items() if k in shipped)
         runs.append(([score(labels, pred, m) for m in masks], -moved, changes))
     default = [score(labels, cluster(base), m) for m in masks]
 
@@ -167,6 +170,16 @@ def fit(table: dict, labels: np.ndarray, base: ClusterSettings, cluster, grid: d
         out.applies = True
         out.reason = "fitted on your named people; each half checked with values fitted on the other"
     return out
+
+
+def effective(settings: ClusterSettings, library_faces: int) -> dict:
+    """The longest link and attach distance ``settings`` give a library of this many faces
+    (both adapt to its size unless set)."""
+    from .cluster import FaceClusterer
+
+    clusterer = FaceClusterer.from_settings(settings)
+    link = clusterer.longest_link(library_faces)
+    return {"link_distance": link, "attach_distance": clusterer.attach_within(link)}
 
 
 def apply(base: ClusterSettings, calibration: Calibration | dict | None) -> ClusterSettings:
