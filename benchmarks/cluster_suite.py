@@ -31,7 +31,7 @@ from photoface.evaluate import cache_dir, cache_key, compare_clusterings, labele
 
 #: The set kept out of every choice of a default.
 HELD_OUT = "bbt"
-ORDER = ("lfw_all", "lfw_subset", "celeb5", "celeb24", "stock", "fr_examples", "family", "mixed", HELD_OUT)
+ORDER = ("lfw_all", "lfw_subset", "celeb5", "celeb24", "actors5", "stock", "fr_examples", "family", "mixed", HELD_OUT)
 
 
 def end_to_end(labeled: str, cache: str, settings: ClusterSettings) -> dict:

@@ -10,6 +10,7 @@ from a pinned source.
     git clone https://github.com/ElisonSherton/Face-Applications SRC/ElisonSherton/Face-Applications
     git clone https://github.com/Azure-Samples/cognitive-services-sample-data-files \
         SRC/Azure-Samples/cognitive-services-sample-data-files
+    git clone https://github.com/nehahter/Actor-Identification SRC/nehahter/Actor-Identification
     python benchmarks/face_sets.py --sources SRC [--out ~/.cache/photoface/sets] [--lfw LFW]
 
 The sets (photos identical byte for byte are kept once):
@@ -37,6 +38,10 @@ The sets (photos identical byte for byte are kept once):
   cognitive-services-sample-data-files, Face/images, commit 65af3b9, MIT licence): three
   families from stock photo shoots, parents and their young children (a family
   resemblance), web-size crops of 106-464 px.
+- actors5: web photos of five Indian film actors found by image search, as gathered in
+  nehahter/Actor-Identification (images_dataset, commit 75a00b1; no licence: not
+  committed): Amitabh Bachchan over fifty years, Aamir Khan, Anushka Shetty, Dulquer
+  Salmaan, Madhuri Dixit; posters, stills, event photos, often with other people in them.
 - mixed (with --lfw): one library of many kinds, celeb5 + stock + fr_examples + 150 LFW
   people with at most 3 photos each (seed 11), linked to the other sets' photos.
 """
@@ -61,6 +66,7 @@ STOCK_SAME = {"e2e-personA": "personA", "sample-B": "personA", "e2e-personB": "p
               "sample-A": "personK", "e2e-personC": "personC"}
 CELEB24 = ("ElisonSherton", "Face-Applications", "a575801921a3bbffd09129a959c24af04d447478")
 AZURE = ("Azure-Samples", "cognitive-services-sample-data-files", "65af3b93cab5f45c76594f3265210646d4b3809e")
+ACTORS5 = ("nehahter", "Actor-Identification", "75a00b1e90ce2465063b40822662f5af3c37326f")
 #: Azure's person-group photos (child1-3, man1-3, woman1-3: three photos of one person each)
 #: and the family photos they repeat (identical bytes are kept once).
 AZURE_SAME = {"child": "Family1-Daughter", "man": "Family2-Man", "woman": "Family2-Lady",
@@ -237,8 +243,16 @@ def family(sources: Path, out: Path) -> int:
     return w.count
 
 
+def actors5(sources: Path, out: Path) -> int:
+    owner, name, commit = ACTORS5
+    repo, w = clone(sources, owner, name), Writer(out)
+    for path in git_files(repo, commit, r"images_dataset/[a-z_]+/[^/]+\.(jpg|jpeg|png)"):
+        w.add(path.split("/")[1].replace("_", " ").title(), os.path.basename(path), git_bytes(repo, commit, path))
+    return w.count
+
+
 SETS = {"celeb5": celeb5, "bbt": bbt, "stock": stock, "fr_examples": fr_examples, "celeb24": celeb24,
-        "family": family}
+        "family": family, "actors5": actors5}
 
 
 def main() -> None:
