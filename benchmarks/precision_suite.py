@@ -2,7 +2,7 @@
 faces cut once and embedded in float32, bfloat16 (where the CPU has it) and int8 (LiteRT),
 then clustered by photoface with the defaults and scored (BCubed and pairwise F1).
 
-    python benchmarks/precision_suite.py SETS [--lfw ../shared/data/lfw/lfw-deepfunneled] [--cache DIR]
+    python benchmarks/precision_suite.py SETS [--lfw ../shared/data/lfw/lfw-deepfunneled] [--cache DIR] [--only SET ...]
 
 The faces are the ones `cluster_suite.py` indexed into the cache (run it first): the same
 boxes for every precision, cut as `photoface index` cuts them, so only FaceNet's arithmetic
@@ -55,6 +55,7 @@ def main() -> int:
     ap.add_argument("sets")
     ap.add_argument("--lfw", help="all of LFW (lfw-deepfunneled), as cluster_suite.py --lfw")
     ap.add_argument("--cache", default=None)
+    ap.add_argument("--only", nargs="*", help="these sets only")
     args = ap.parse_args()
     from photoface.models import lite
     from photoface.models.facenet import FaceNetEmbedder
@@ -68,7 +69,7 @@ def main() -> int:
     print("| set | faces | " + " | ".join(f"{p} BCubed F1 | {p} pairwise F1" for p in precisions)
           + " | " + " | ".join(f"{p} - fp32" for p in precisions[1:]) + " |")
     print("|---|---" + "|---|---" * len(precisions) + "|---" * (len(precisions) - 1) + "|")
-    for name in [n for n in ORDER if n in folders]:
+    for name in [n for n in ORDER if n in folders and (not args.only or n in args.only)]:
         table, truth, crops = crops_of(folders[name], args.cache)
         f1 = {}
         cells = []
