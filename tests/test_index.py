@@ -216,6 +216,46 @@ def test_read_ahead_keeps_each_photo_with_its_own_faces(pipeline_spec, tmp_path)
     assert sum(o == 0 for o in together.owners) == 1 and sum(o == 4 for o in together.owners) == 0  # the cat
 
 
+def test_faces_embedded_behind_detection_stay_with_their_partition(pipeline_spec, monkeypatch):
+    """In one process a partition's faces are embedded on a second thread while the next
+    partition is detected: the partitions come back in order, each equal to indexing it
+    alone; a model failure while embedding stops the run with that error; a run stopped
+    early embeds nothing more."""
+    from photoface.errors import ModelError
+    from photoface.pipeline import index_files
+    from photoface.types import WorkItem
+
+    names = ["obama.jpg", "astronaut.jpg", "biden.jpg", "chelsea_cat.jpg", "obama2.jpg"]
+    items = [WorkItem(str(PHOTOS / n), 0, 0.0) for n in names]
+    behind = list(parallel.run(items, pipeline_spec, "sync", partition_size=2))
+    assert [[os.path.basename(r.path) for r in part] for part in behind] == [names[0:2], names[2:4], names[4:]]
+    for part, got in zip(parallel.partitions(items, 2), behind):
+        alone = index_files(part, pipeline_spec)
+        assert [len(r.faces) for r in got] == [len(r.faces) for r in alone]
+        for mine, theirs in zip(got, alone):
+            for a, b in zip(mine.faces, theirs.faces):
+                assert a.detection == b.detection and np.array_equal(a.embedding, b.embedding)
+    assert sum(len(r.faces) for part in behind for r in part) >= 4
+
+    calls = []
+    real = parallel.embed_detected
+
+    def failing(part, spec):
+        calls.append(len(part.results))
+        if len(calls) == 2:
+            raise ModelError("FaceNet failed")
+        return real(part, spec)
+
+    monkeypatch.setattr(parallel, "embed_detected", failing)
+    with pytest.raises(ModelError, match="FaceNet failed"):
+        list(parallel.run(items, pipeline_spec, "sync", partition_size=2))
+    calls.clear()
+    run = parallel.run(items, pipeline_spec, "sync", partition_size=1)
+    first = next(run)
+    run.close()
+    assert [os.path.basename(r.path) for r in first] == names[:1] and len(calls) <= 2
+
+
 def test_gpu_that_is_not_there_is_a_clear_error(tmp_path, monkeypatch):
     import tensorflow as tf
 
@@ -273,11 +313,14 @@ def test_unreadable_file_is_recorded_and_the_rest_indexed(tmp_path, monkeypatch)
 def test_auto_scheduler_runs_small_jobs_in_process_and_big_ones_on_a_cluster(tmp_path):
     # the break-even size: the time two workers save equals what starting them costs
     even = parallel.WORKER_STARTUP_S / (parallel.PHOTO_S * (1 - 1 / parallel.LOCAL_SPEEDUP))
-    assert parallel.choose_scheduler("auto", int(even) - 1, cores=2) == "sync"
-    assert parallel.choose_scheduler("auto", int(even) + 1, cores=2) == "local"
+    assert parallel.choose_scheduler("auto", int(even) - 1, cores=4) == "sync"
+    assert parallel.choose_scheduler("auto", int(even) + 1, cores=4) == "local"
+    # two cores: one process embedding behind detection was measured faster than two workers
+    assert parallel.TWO_CORE_SPEEDUP < 1 and parallel.choose_scheduler("auto", 10**6, cores=2) == "sync"
+    assert parallel.choose_scheduler("auto", int(even) + 1, cores=2, speedup=parallel.LOCAL_SPEEDUP) == "local"
     assert parallel.choose_scheduler("auto", 10**6, cores=1) == "sync"  # one core: nothing to share
     assert parallel.choose_scheduler("auto", 10**6, cores=8, speedup=0.9) == "sync"  # workers measured slower
-    assert parallel.choose_scheduler("auto", 50, cores=2, startup_s=0.001) == "local"  # cheap start-up: sooner
+    assert parallel.choose_scheduler("auto", 50, cores=4, startup_s=0.001) == "local"  # cheap start-up: sooner
     for asked in ("sync", "local", "tcp://example:8786"):  # a choice the user made stands
         assert parallel.choose_scheduler(asked, 1) == parallel.choose_scheduler(asked, 10**6) == asked
     folder = tmp_path / "p"

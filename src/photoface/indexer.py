@@ -98,7 +98,8 @@ def index(
     cluster of ``workers`` processes), "sync" (in this process), the address of an
     existing dask.distributed scheduler ("tcp://HOST:8786"), or "auto": a local cluster only
     when the time its workers save exceeds what starting them costs
-    (parallel.choose_scheduler: about 3,800 photos to index on two cores), else in this process.
+    (parallel.choose_scheduler: never on two cores, where one process is the faster; about
+    3,800 photos to index with more), else in this process.
     ``on_start(total)`` and ``on_progress(done, total, faces)`` report progress.
     """
     settings = settings or Settings()

@@ -25,13 +25,17 @@ def default_workers() -> int:
 #: What "auto" weighs (benchmarks/scheduler_sizes.py, docs/performance.md; 2-core Intel Xeon
 #: with AMX, models in LiteRT): a local cluster starts its worker processes and loads the
 #: models in each, WORKER_STARTUP_S more than one process does, then indexes photos
-#: LOCAL_SPEEDUP times as fast as one process whose models have every core (1.02-1.06x on
-#: real photos in two runs, 1.09-1.26x on LFW's: the smallest; one LiteRT process already
-#: keeps two cores busy). One process spends PHOTO_S per photo on the cheapest photos
-#: measured (LFW's 250 px; real photos 0.037 s), so the break-even job (about 3,800 photos
-#: on two cores) is never too small: auto is never slower than one process, at worst as slow.
+#: ``speedup`` times as fast as one process whose models have every core. On two cores one
+#: process that embeds behind detection (embed_behind) is the faster at every size
+#: measured: two workers take 1.07x its time on 2,000 LFW photos and 1.21x on 206 real
+#: ones (TWO_CORE_SPEEDUP = 1 / 1.07), so auto stays in process there. With more cores
+#: nothing was measured: LOCAL_SPEEDUP is the smallest 2-core figure from before
+#: embed_behind (1.02-1.06x on real photos, 1.09-1.26x on LFW's). One process spends
+#: PHOTO_S per photo on the cheapest photos measured (LFW's 250 px; real photos 0.030 s),
+#: so the break-even job (about 3,800 photos) is never too small.
 WORKER_STARTUP_S = 0.9
 LOCAL_SPEEDUP = 1.02
+TWO_CORE_SPEEDUP = 0.93
 PHOTO_S = 0.012
 SCHEDULERS = ("auto", "local", "sync")
 
@@ -62,14 +66,17 @@ def check_scheduler(scheduler: str, connect_timeout_s: float = 5.0) -> str:
 
 
 def choose_scheduler(requested: str, jobs: int, cores: int | None = None, startup_s: float = WORKER_STARTUP_S,
-                     speedup: float = LOCAL_SPEEDUP, photo_s: float = PHOTO_S) -> str:
+                     speedup: float | None = None, photo_s: float = PHOTO_S) -> str:
     """The scheduler a run uses. "auto" starts a local cluster only when the time its
-    workers save (``jobs`` photos at ``photo_s`` each, ``speedup`` times as fast) exceeds
-    what starting them costs (``startup_s``), and only with two cores or more; otherwise
-    the job runs in this process ("sync"). Any other choice stands."""
+    workers save (``jobs`` photos at ``photo_s`` each, ``speedup`` times as fast: by default
+    TWO_CORE_SPEEDUP on two cores, LOCAL_SPEEDUP on more) exceeds what starting them costs
+    (``startup_s``), and only with two cores or more; otherwise the job runs in this
+    process ("sync"). Any other choice stands."""
     if requested != "auto":
         return requested
     cores = _cores() if cores is None else cores
+    if speedup is None:
+        speedup = TWO_CORE_SPEEDUP if cores == 2 else LOCAL_SPEEDUP
     if cores < 2 or speedup <= 1:
         return "sync"
     saved = jobs * photo_s * (1 - 1 / speedup)
@@ -151,6 +158,28 @@ def dask_client(scheduler: str, workers: int):
             client.close()
 
 
+def embed_behind(parts: list[list[WorkItem]], spec: PipelineSpec) -> Iterator[list[PhotoResult]]:
+    """index_files over ``parts`` in this process, each partition's faces embedded on a second
+    thread while the next partition is detected: the detector's Python between its network
+    calls and FaceNet's batches each leave part of the cores idle, and LiteRT releases the
+    GIL while it runs. Results come in the partitions' order; at most two detected
+    partitions wait for FaceNet."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="photoface-embed")
+    try:
+        pending = None
+        for part in parts:
+            detected = detect_files(part, spec)
+            previous, pending = pending, pool.submit(embed_detected, detected, spec)
+            if previous is not None:
+                yield previous.result()
+        if pending is not None:
+            yield pending.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def run(items: list[WorkItem], spec: PipelineSpec, scheduler: str = "local", workers: int = 1,
         partition_size: int = 16, max_in_flight: int | None = None, task=index_files) -> Iterator[list[PhotoResult]]:
     """Run the partitions and yield each one's results as soon as it finishes.
@@ -166,8 +195,11 @@ def run(items: list[WorkItem], spec: PipelineSpec, scheduler: str = "local", wor
     if not parts:
         return
     if scheduler == "sync":
-        for part in parts:
-            yield task(part, spec)
+        if task is index_files:
+            yield from embed_behind(parts, spec)
+        else:
+            for part in parts:
+                yield task(part, spec)
         return
     from dask.distributed import as_completed
 

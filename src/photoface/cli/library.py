@@ -17,8 +17,8 @@ from .options import (DEFAULTS, INDEX_SETTINGS, ProgressBar, db_option, device_o
 @click.option("--scheduler", default="auto", show_default=True, metavar="auto|local|sync|tcp://HOST:PORT",
               help="local: start a local Dask cluster; sync: run in this process; "
                    "tcp://HOST:PORT: use an existing dask.distributed scheduler; "
-                   "auto: a local cluster only when its workers save more than starting them costs (about 3,800 "
-                   "photos on two cores), else in this process.")
+                   "auto: a local cluster only when its workers save more than starting them costs (never on "
+                   "two cores, where one process is the faster), else in this process.")
 @settings_options(INDEX_SETTINGS)
 @click.option("--retry-failed", is_flag=True, help="Try again files that failed in an earlier run.")
 @click.option("--tags/--no-tags", "read_tags", default=True, show_default=True,
