@@ -88,14 +88,18 @@ def hwm_mb(pid: int) -> float | None:
 
 def wait_with_peaks(proc: subprocess.Popen) -> dict[int, float]:
     """Wait for ``proc``, reading the peak resident set (MB) of it and of every process it
-    starts twice a second -> {pid: peak MB}."""
+    starts twice a second -> {pid: peak MB}. Returns as soon as ``proc`` ends (a wait with a
+    timeout, not a sleep: a caller's wall time is not rounded up to the half second)."""
     peaks: dict[int, float] = {}
     while proc.poll() is None:
         for pid in {proc.pid} | descendants(proc.pid):
             m = hwm_mb(pid)
             if m is not None:
                 peaks[pid] = max(peaks.get(pid, 0.0), m)
-        time.sleep(0.5)
+        try:
+            proc.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            pass
     return peaks
 
 
