@@ -356,3 +356,30 @@ def test_only_jpegs_whose_metadata_names_a_face_tag_are_read_by_exiftool(tmp_pat
     assert may_hold_tags(str(tmp_path / "p.png"))  # other formats: ExifTool looks
     (tmp_path / "cut.jpg").write_bytes(plain.read_bytes()[:20])
     assert not may_hold_tags(str(tmp_path / "cut.jpg"))
+
+
+def test_tags_read_ahead_are_used_only_while_their_file_is_unchanged(tmp_path):
+    """`index` reads the new photos' tags with ExifTool while it detects faces; a tag file
+    changed after that read is read again, so a name another app wrote meanwhile is never
+    lost, and an index run with the read ahead names the faces as one without it."""
+    from photoface import tags
+
+    folder = tmp_path / "lib"
+    folder.mkdir()
+    for name in ("obama.jpg", "biden.jpg", "chelsea_cat.jpg"):
+        shutil.copy(PHOTOS / name, folder / name)
+    size = Image.open(folder / "obama.jpg").size
+    write_with_exiftool(folder / "obama.jpg.xmp", mwg_tags((0, 0, size[0], size[1]), "Barack Obama", size))
+    photos = [str(folder / n) for n in ("obama.jpg", "biden.jpg", "chelsea_cat.jpg")]
+    ahead = tags.read_ahead(photos)
+    sidecar = str(folder / "obama.jpg.xmp")
+    assert sidecar in ahead and "Barack Obama" in json.dumps(ahead[sidecar][1])
+    files = sorted({f for p in photos for f in tags.tag_files(p)})
+    have, missing = tags.prefetched(files, ahead)
+    assert sidecar in have and not missing
+    write_with_exiftool(folder / "obama.jpg.xmp", mwg_tags((0, 0, size[0], size[1]), "Barack H. Obama", size))
+    have, missing = tags.prefetched(files, ahead)
+    assert sidecar in missing and sidecar not in have
+    assert "Barack H. Obama" in json.dumps(tags.read_metadata(missing)[sidecar])
+    api.index(str(folder), str(tmp_path / "t.db"), scheduler="sync")
+    assert named(str(tmp_path / "t.db")) == {("obama.jpg", "Barack H. Obama")}

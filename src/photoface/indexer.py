@@ -4,6 +4,7 @@ faces stored with an older embedding and fill in missing attributes."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -17,6 +18,8 @@ from .models.weights import sha256_file
 from .pipeline import AttributeJob, EmbedJob, PipelineSpec, attributes_for_photos, embeddings_for_photos
 from .scan import scan
 from .types import PhotoResult, WorkItem
+
+log = logging.getLogger(__name__)
 
 #: How many failed files the summary lists by name (all are in the photos table).
 SUMMARY_ERRORS = 20
@@ -135,6 +138,7 @@ def index(
                 # Split this machine's cores between local workers; elsewhere TensorFlow decides.
                 threads = parallel.threads_per_worker(workers) if scheduler == "local" else 0
                 spec = PipelineSpec.from_settings(settings, threads)
+                tags_ahead = _tags_ahead(to_process) if settings.read_tags else None
                 t0 = time.monotonic()
                 done = 0
                 for results in parallel.run(to_process, spec, scheduler, workers, settings.partition_size):
@@ -154,7 +158,7 @@ def index(
                 if settings.attributes:  # faces indexed earlier without attributes get them too
                     summary.attributes = fill_attributes(store, False, workers, scheduler, settings)
                 if settings.read_tags:
-                    summary.tags = _read_tags(store, settings)
+                    summary.tags = _read_tags(store, settings, tags_ahead)
                 label.apply_waiting(store)  # changes a user made in the browser during the run
                 summary.elapsed_s = time.monotonic() - started
                 store.finish_run(run_id, "completed", summary.counts())
@@ -279,9 +283,28 @@ def fill_attributes(store: Store, redo, workers, scheduler, settings, on_start=N
             "elapsed_s": round(elapsed, 2), "faces_per_s": round(done / elapsed, 2) if elapsed > 0 else 0.0}
 
 
-def _read_tags(store, settings: Settings) -> dict:
+def _tags_ahead(items: list[WorkItem]):
+    """The face tags of the photos about to be indexed, read by ExifTool on a thread while
+    they are (its start-up is most of its time on a small job); None without ExifTool."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from . import tags
+    from .scan import is_video
+
+    try:
+        tags.exiftool()
+    except InputError:
+        return None
+    pool = ThreadPoolExecutor(1, thread_name_prefix="photoface-tags")
+    future = pool.submit(tags.read_ahead, [i.path for i in items if not is_video(i.path)])
+    pool.shutdown(wait=False)  # the thread ends with its one job
+    return future
+
+
+def _read_tags(store, settings: Settings, ahead=None) -> dict:
     """The face tags of photos whose photo or sidecars changed since they were last read
-    (tag_sync.read_library); without ExifTool, why not."""
+    (tag_sync.read_library, with what ``ahead``, a future of tags.read_ahead, read during
+    the run); without ExifTool, why not."""
     from . import tag_sync, tags
 
     try:
@@ -289,7 +312,12 @@ def _read_tags(store, settings: Settings) -> dict:
     except InputError as exc:
         return {"error": str(exc)}
     t = time.monotonic()
-    out = tag_sync.read_library(store, settings, changed_only=True)
+    try:
+        read = ahead.result() if ahead is not None else None
+    except Exception:  # reading ahead is only a head start: read_library reads what is missing
+        log.warning("reading face tags ahead failed", exc_info=True)
+        read = None
+    out = tag_sync.read_library(store, settings, changed_only=True, ahead=read)
     out["elapsed_s"] = round(time.monotonic() - t, 3)
     return out
 

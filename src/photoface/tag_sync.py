@@ -81,7 +81,8 @@ def _same(entry: dict, current: dict) -> bool:
 
 
 # --- read ------------------------------------------------------------------------------------
-def read_library(store: Store, settings: Settings, changed_only: bool = False) -> dict:
+def read_library(store: Store, settings: Settings, changed_only: bool = False,
+                 ahead: dict[str, tuple[str, dict]] | None = None) -> dict:
     """Every indexed photo's face tags (embedded and sidecars; with ``changed_only`` only
     photos whose photo or sidecars changed since they were last read) -> names on
     photoface's faces, as user decisions in one undoable change:
@@ -92,6 +93,9 @@ def read_library(store: Store, settings: Settings, changed_only: bool = False) -
       there is exactly one; else it is listed as unplaced;
     - a name the tags gave earlier and another app changed or removed since is changed or
       removed here too; a name the user gave in photoface wins and is listed as a conflict.
+
+    ``ahead``: tags.read_ahead's result for some of the files (read while the photos were
+    being indexed); an entry is used only while its file is unchanged.
     """
     photos = [p for p in store.indexed_photos() if p[4] != "video"]
     side = {pid: tags.sidecars(path) for pid, path, *_ in photos}
@@ -105,9 +109,9 @@ def read_library(store: Store, settings: Settings, changed_only: bool = False) -
         return report
     # ExifTool reads the sidecars, and the photos that have one (for their orientation) or
     # may carry tags themselves: a JPEG whose metadata names no face tag is not read
-    files = {pid: [*side[pid], *([path] if side[pid] or tags.may_hold_tags(path) else [])]
-             for pid, path, *_ in photos}
-    meta = tags.read_metadata(sorted({f for pid, *_ in photos for f in files[pid]}))
+    files = {pid: tags.tag_files(path) for pid, path, *_ in photos}
+    meta, missing = tags.prefetched(sorted({f for pid, *_ in photos for f in files[pid]}), ahead)
+    meta.update(tags.read_metadata(missing))
     faces_of = {photo["photo_id"]: fs for photo, fs in store.photos_with_faces(pid for pid, *_ in photos)}
     given = store.tag_names_of(faces_of)
     pinned = {s.id for s in store.face_states(f["face_id"] for fs in faces_of.values() for f in fs)

@@ -118,6 +118,34 @@ def read_metadata(paths: list[str]) -> dict[str, dict]:
     return out
 
 
+def tag_files(photo: str) -> list[str]:
+    """The files ExifTool reads for a photo's face tags: its sidecars, and the photo itself
+    when it has one (for its orientation) or may carry tags (may_hold_tags)."""
+    side = sidecars(photo)
+    return [*side, *([photo] if side or may_hold_tags(photo) else [])]
+
+
+def read_ahead(photos: list[str]) -> dict[str, tuple[str, dict]]:
+    """read_metadata of the tag files of ``photos``, each with its signature when read:
+    {file: (signature, tags)}. A caller uses an entry only while the file's signature is
+    unchanged (prefetched)."""
+    files = sorted({f for photo in photos for f in tag_files(photo)})
+    before = {f: signature([f]) for f in files}
+    return {f: (before[f], row) for f, row in read_metadata(files).items()}
+
+
+def prefetched(files: list[str], ahead: dict[str, tuple[str, dict]] | None) -> tuple[dict[str, dict], list[str]]:
+    """The tags of ``files`` read ahead and still current, and the files to read now."""
+    have, missing = {}, []
+    for f in files:
+        got = (ahead or {}).get(f)
+        if got is not None and got[0] == signature([f]):
+            have[f] = got[1]
+        else:
+            missing.append(f)
+    return have, missing
+
+
 #: Words one of the face tags photoface reads leaves in a photo's XMP.
 _TAG_WORDS = (b"RegionInfo", b"PersonInImage", b"mwg-rs", b"microsoft.com/photo")
 
