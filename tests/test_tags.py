@@ -11,6 +11,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import threading
 
 import numpy as np
 import pytest
@@ -383,3 +384,6 @@ def test_tags_read_ahead_are_used_only_while_their_file_is_unchanged(tmp_path):
     assert "Barack H. Obama" in json.dumps(tags.read_metadata(missing)[sidecar])
     api.index(str(folder), str(tmp_path / "t.db"), scheduler="sync")
     assert named(str(tmp_path / "t.db")) == {("obama.jpg", "Barack H. Obama")}
+    stopped = threading.Event()
+    stopped.set()  # a run that stops early: nothing more is read
+    assert tags.read_ahead(photos, stopped) == {}

@@ -127,6 +127,7 @@ def index(
         try:
             run_id = store.start_run(root, dataclasses.asdict(settings))
             summary = IndexSummary(run_id, root, os.path.abspath(db), workers=workers, scheduler=scheduler)
+            tags_ahead = None
             try:
                 to_process = _plan(store, root, run_id, summary, retry_failed)
                 requested = scheduler
@@ -163,9 +164,13 @@ def index(
                 summary.elapsed_s = time.monotonic() - started
                 store.finish_run(run_id, "completed", summary.counts())
             except KeyboardInterrupt:
+                if tags_ahead is not None:
+                    tags_ahead.stop()
                 store.finish_run(run_id, "interrupted", summary.counts(), "stopped by the user")
                 raise
             except BaseException as exc:
+                if tags_ahead is not None:
+                    tags_ahead.stop()
                 store.finish_run(run_id, "failed", summary.counts(), f"{type(exc).__name__}: {exc}")
                 raise
         finally:
@@ -283,11 +288,32 @@ def fill_attributes(store: Store, redo, workers, scheduler, settings, on_start=N
             "elapsed_s": round(elapsed, 2), "faces_per_s": round(done / elapsed, 2) if elapsed > 0 else 0.0}
 
 
-def _tags_ahead(items: list[WorkItem]):
+class _TagsAhead:
     """The face tags of the photos about to be indexed, read by ExifTool on a thread while
-    they are (its start-up is most of its time on a small job); None without ExifTool."""
-    from concurrent.futures import ThreadPoolExecutor
+    they are (its start-up is most of its time on a small job). ``result()``: what was
+    read; ``stop()``: end the reading after its current batch (a run that stops early does
+    not wait for ExifTool to read a whole library)."""
 
+    def __init__(self, photos: list[str]):
+        import threading
+        from concurrent.futures import ThreadPoolExecutor
+
+        from . import tags
+
+        self._stop = threading.Event()
+        pool = ThreadPoolExecutor(1, thread_name_prefix="photoface-tags")
+        self._future = pool.submit(tags.read_ahead, photos, self._stop)
+        pool.shutdown(wait=False)  # the thread ends with its one job
+
+    def result(self):
+        return self._future.result()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def _tags_ahead(items: list[WorkItem]) -> _TagsAhead | None:
+    """_TagsAhead for the photos among ``items``; None without ExifTool."""
     from . import tags
     from .scan import is_video
 
@@ -295,10 +321,7 @@ def _tags_ahead(items: list[WorkItem]):
         tags.exiftool()
     except InputError:
         return None
-    pool = ThreadPoolExecutor(1, thread_name_prefix="photoface-tags")
-    future = pool.submit(tags.read_ahead, [i.path for i in items if not is_video(i.path)])
-    pool.shutdown(wait=False)  # the thread ends with its one job
-    return future
+    return _TagsAhead([i.path for i in items if not is_video(i.path)])
 
 
 def _read_tags(store, settings: Settings, ahead=None) -> dict:

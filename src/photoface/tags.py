@@ -98,14 +98,17 @@ def _run(args: list[str]) -> list[dict]:
         return []
 
 
-def read_metadata(paths: list[str]) -> dict[str, dict]:
+def read_metadata(paths: list[str], stop=None) -> dict[str, dict]:
     """{file: its tags (MWG and Microsoft regions, PersonInImage, orientation)} for the files
-    that exist; files ExifTool cannot read are left out."""
+    that exist; files ExifTool cannot read are left out. ``stop`` (a threading.Event), once
+    set, ends the reading after the current batch of files."""
     wanted = ["-XMP-mwg-rs:RegionInfo", "-XMP-MP:RegionInfoMP", "-XMP-iptcExt:PersonInImage",
               "-XMP-dc:Subject", "-IFD0:Orientation", "-File:ImageWidth", "-File:ImageHeight", "-ExifTool:Error"]
     out = {}
     files = [p for p in paths if os.path.isfile(p)]
     for start in range(0, len(files), BATCH):
+        if stop is not None and stop.is_set():
+            break
         batch = files[start:start + BATCH]
         rows = _run([*wanted, *batch])
         if len(rows) == len(batch):  # one row per file, in order: also for names that are not UTF-8,
@@ -125,13 +128,13 @@ def tag_files(photo: str) -> list[str]:
     return [*side, *([photo] if side or may_hold_tags(photo) else [])]
 
 
-def read_ahead(photos: list[str]) -> dict[str, tuple[str, dict]]:
+def read_ahead(photos: list[str], stop=None) -> dict[str, tuple[str, dict]]:
     """read_metadata of the tag files of ``photos``, each with its signature when read:
     {file: (signature, tags)}. A caller uses an entry only while the file's signature is
-    unchanged (prefetched)."""
+    unchanged (prefetched). ``stop``: as read_metadata's."""
     files = sorted({f for photo in photos for f in tag_files(photo)})
     before = {f: signature([f]) for f in files}
-    return {f: (before[f], row) for f, row in read_metadata(files).items()}
+    return {f: (before[f], row) for f, row in read_metadata(files, stop).items()}
 
 
 def prefetched(files: list[str], ahead: dict[str, tuple[str, dict]] | None) -> tuple[dict[str, dict], list[str]]:
