@@ -132,7 +132,12 @@ def read_ahead(photos: list[str], stop=None) -> dict[str, tuple[str, dict]]:
     """read_metadata of the tag files of ``photos``, each with its signature when read:
     {file: (signature, tags)}. A caller uses an entry only while the file's signature is
     unchanged (prefetched). ``stop``: as read_metadata's."""
-    files = sorted({f for photo in photos for f in tag_files(photo)})
+    found: set[str] = set()
+    for photo in photos:
+        if stop is not None and stop.is_set():
+            return {}
+        found.update(tag_files(photo))
+    files = sorted(found)
     before = {f: signature([f]) for f in files}
     return {f: (before[f], row) for f, row in read_metadata(files, stop).items()}
 
