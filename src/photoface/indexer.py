@@ -326,8 +326,8 @@ def _tags_ahead(items: list[WorkItem]) -> _TagsAhead | None:
 
 def _read_tags(store, settings: Settings, ahead=None) -> dict:
     """The face tags of photos whose photo or sidecars changed since they were last read
-    (tag_sync.read_library, with what ``ahead``, a future of tags.read_ahead, read during
-    the run); without ExifTool, why not."""
+    (tag_sync.read_library, with what ``ahead``, the _TagsAhead started with the run, read
+    meanwhile); without ExifTool, why not."""
     from . import tag_sync, tags
 
     try:
