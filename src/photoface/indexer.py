@@ -124,10 +124,10 @@ def index(
 
     with RunLock(db):
         store = Store(db)
+        tags_ahead = None
         try:
             run_id = store.start_run(root, dataclasses.asdict(settings))
             summary = IndexSummary(run_id, root, os.path.abspath(db), workers=workers, scheduler=scheduler)
-            tags_ahead = None
             try:
                 to_process = _plan(store, root, run_id, summary, retry_failed)
                 requested = scheduler
@@ -164,16 +164,14 @@ def index(
                 summary.elapsed_s = time.monotonic() - started
                 store.finish_run(run_id, "completed", summary.counts())
             except KeyboardInterrupt:
-                if tags_ahead is not None:
-                    tags_ahead.stop()
                 store.finish_run(run_id, "interrupted", summary.counts(), "stopped by the user")
                 raise
             except BaseException as exc:
-                if tags_ahead is not None:
-                    tags_ahead.stop()
                 store.finish_run(run_id, "failed", summary.counts(), f"{type(exc).__name__}: {exc}")
                 raise
         finally:
+            if tags_ahead is not None:
+                tags_ahead.stop()  # a run that ends early does not wait for ExifTool's read ahead
             store.close()
     return summary
 

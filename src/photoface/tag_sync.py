@@ -109,7 +109,7 @@ def read_library(store: Store, settings: Settings, changed_only: bool = False,
         return report
     # ExifTool reads the sidecars, and the photos that have one (for their orientation) or
     # may carry tags themselves: a JPEG whose metadata names no face tag is not read
-    files = {pid: tags.tag_files(path) for pid, path, *_ in photos}
+    files = {pid: tags.tag_files(path, side[pid]) for pid, path, *_ in photos}
     meta, missing = tags.prefetched(sorted({f for pid, *_ in photos for f in files[pid]}), ahead)
     meta.update(tags.read_metadata(missing))
     faces_of = {photo["photo_id"]: fs for photo, fs in store.photos_with_faces(pid for pid, *_ in photos)}

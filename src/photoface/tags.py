@@ -121,10 +121,11 @@ def read_metadata(paths: list[str], stop=None) -> dict[str, dict]:
     return out
 
 
-def tag_files(photo: str) -> list[str]:
-    """The files ExifTool reads for a photo's face tags: its sidecars, and the photo itself
-    when it has one (for its orientation) or may carry tags (may_hold_tags)."""
-    side = sidecars(photo)
+def tag_files(photo: str, side: list[str] | None = None) -> list[str]:
+    """The files ExifTool reads for a photo's face tags: its sidecars (``side`` when the
+    caller listed them already), and the photo itself when it has one (for its orientation)
+    or may carry tags (may_hold_tags)."""
+    side = sidecars(photo) if side is None else side
     return [*side, *([photo] if side or may_hold_tags(photo) else [])]
 
 
