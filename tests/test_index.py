@@ -256,6 +256,48 @@ def test_faces_embedded_behind_detection_stay_with_their_partition(pipeline_spec
     assert [os.path.basename(r.path) for r in first] == names[:1] and len(calls) <= 2
 
 
+def test_detector_leaves_cores_to_facenet_once_facenet_is_the_longer_stage(pipeline_spec, monkeypatch):
+    """In one process, while FaceNet keeps up the detector keeps every core; once waiting for
+    a partition's FaceNet takes longer than a share of detecting the next, the detector runs
+    on half the cores for the rest of the job (not on one core), and the faces are the same
+    as indexing each partition alone."""
+    import time
+
+    from photoface.pipeline import index_files
+    from photoface.types import WorkItem
+
+    names = ["obama.jpg", "astronaut.jpg", "biden.jpg", "chelsea_cat.jpg", "obama2.jpg"]
+    items = [WorkItem(str(PHOTOS / n), 0, 0.0) for n in names]
+    threads = []
+    detect, embed = parallel.detect_files, parallel.embed_detected
+
+    def recording(part, spec):
+        threads.append(spec.detector.threads)
+        return detect(part, spec)
+
+    monkeypatch.setattr(parallel, "detect_files", recording)
+    list(parallel.run(items, pipeline_spec, "sync", partition_size=1))
+    assert threads == [pipeline_spec.detector.threads] * len(names)  # FaceNet keeps up: nothing changes
+
+    def slow(part, spec):
+        time.sleep(1.0)  # FaceNet far slower than detecting a photo
+        return embed(part, spec)
+
+    monkeypatch.setattr(parallel, "embed_detected", slow)
+    threads.clear()
+    got = list(parallel.run(items, pipeline_spec, "sync", partition_size=1))
+    cores = pipeline_spec.threads or parallel._cores()
+    fewer = cores // 2 if cores >= 2 else pipeline_spec.detector.threads
+    # the first wait (for the first partition, while the third is detected) is not judged: it
+    # also prepares FaceNet; after the second, fewer threads
+    assert threads[:3] == [pipeline_spec.detector.threads] * 3 and threads[3:] == [fewer] * (len(names) - 3)
+    for part, mine in zip(parallel.partitions(items, 1), got):
+        alone = index_files(part, pipeline_spec)
+        assert [f.detection for r in mine for f in r.faces] == [f.detection for r in alone for f in r.faces]
+        for a, b in zip([f for r in mine for f in r.faces], [f for r in alone for f in r.faces]):
+            assert np.array_equal(a.embedding, b.embedding)
+
+
 def test_gpu_that_is_not_there_is_a_clear_error(tmp_path, monkeypatch):
     import tensorflow as tf
 

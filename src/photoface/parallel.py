@@ -38,6 +38,14 @@ LOCAL_SPEEDUP = 1.02
 TWO_CORE_SPEEDUP = 0.93
 PHOTO_S = 0.012
 SCHEDULERS = ("auto", "local", "sync")
+#: In one process (embed_behind), once waiting for a partition's FaceNet takes more than
+#: this share of the next partition's detection, FaceNet is the longer stage and the
+#: detector runs on half the cores for the rest of the job, leaving FaceNet the others.
+#: Detection gains little from a second thread (1.22x on 206 real photos, 1.08x on LFW's
+#: alone, 2-core AMD EPYC), FaceNet much: there, 648 LFW photos 27.1 -> 25.3 s, actors5's
+#: 256 web photos 11.1 -> 10.0 s with the detector on one thread, the real photos unchanged
+#: (docs/performance.md). Where detection is the longer stage nothing changes.
+FACENET_LONGER = 0.25
 
 
 def check_scheduler(scheduler: str, connect_timeout_s: float = 5.0) -> str:
@@ -163,21 +171,44 @@ def embed_behind(parts: list[list[WorkItem]], spec: PipelineSpec) -> Iterator[li
     thread while the next partition is detected: the detector's Python between its network
     calls and FaceNet's batches each leave part of the cores idle, and LiteRT releases the
     GIL while it runs. Results come in the partitions' order; at most two detected
-    partitions wait for FaceNet."""
+    partitions wait for FaceNet. Once FaceNet proves the longer stage (FACENET_LONGER) the
+    detector runs on fewer threads (detector_beside_facenet); its detections are the same."""
+    import time
     from concurrent.futures import ThreadPoolExecutor
 
     pool = ThreadPoolExecutor(1, thread_name_prefix="photoface-embed")
+    detecting = spec
     try:
         pending = None
-        for part in parts:
-            detected = detect_files(part, spec)
+        for i, part in enumerate(parts):
+            started = time.perf_counter()
+            detected = detect_files(part, detecting)
+            detection_s = time.perf_counter() - started
             previous, pending = pending, pool.submit(embed_detected, detected, spec)
             if previous is not None:
-                yield previous.result()
+                started = time.perf_counter()
+                results = previous.result()
+                # the first partition's FaceNet also prepares its interpreter: judged from the second on
+                if i >= 2 and detecting is spec and time.perf_counter() - started > FACENET_LONGER * detection_s:
+                    detecting = detector_beside_facenet(spec)
+                yield results
         if pending is not None:
             yield pending.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def detector_beside_facenet(spec: PipelineSpec) -> PipelineSpec:
+    """The spec with the detector on half the cores, the rest left to FaceNet: for the
+    detector in LiteRT on two cores or more (TensorFlow's, a GPU's, keeps its threads)."""
+    from dataclasses import replace
+
+    from .models import get_detector
+
+    cores = spec.threads or _cores()
+    if cores < 2 or get_detector(spec.detector).runtime != "litert":
+        return spec
+    return replace(spec, detector=replace(spec.detector, threads=cores // 2))
 
 
 def run(items: list[WorkItem], spec: PipelineSpec, scheduler: str = "local", workers: int = 1,
