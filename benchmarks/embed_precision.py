@@ -38,7 +38,7 @@ def main() -> int:
                     help="batch sizes FaceNet sees (photoface index: Settings.embed_batch); each is measured")
     ap.add_argument("--precisions", nargs="+", default=None, help="of fp32, bf16, int8 [default: each this CPU runs]")
     args = ap.parse_args()
-    from photoface.models import lite
+    from photoface.models import lite, onnx_int8
     from photoface.models.facenet import FaceNetEmbedder
     from photoface.models.runtime import cpu_has_bf16
 
@@ -57,7 +57,7 @@ def main() -> int:
     print(f"{len(crops)} faces; {args.repeats} passes each, median")
     print("| precision | faces/s (passes) | LFW View 2 accuracy | VAL @ FAR 1e-3 | AUC |")
     print("|---|---|---|---|---|")
-    precisions = args.precisions or ["fp32"] + ["bf16"] * cpu_has_bf16() + ["int8"] * lite.available()
+    precisions = args.precisions or ["fp32"] + ["bf16"] * cpu_has_bf16() + ["int8"] * lite.available() + ["int8-static"] * onnx_int8.available()
     for precision in precisions:
         net = FaceNetEmbedder(device="cpu", precision=precision)
         net.embed(crops[:512], args.batch[0])  # warm-up: past QUICK_FACES, oneDNN kernels, XNNPACK packing

@@ -1,6 +1,6 @@
 """photoface index against the face_recognition CLI on the same folder of real photos.
 
-    python benchmarks/peer_face_recognition.py FOLDER [--limit 300] [--repeats 2]
+    python benchmarks/peer_face_recognition.py FOLDER [--limit 300] [--repeats 2] [--precisions auto int8-static]
 
 The peer is the face_recognition command (dlib's HOG detector + ResNet embedding) run
 with `--cpus 2`, in its own virtual environment (made as in dlib_baseline.py, plus
@@ -60,6 +60,8 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=300)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--scheduler", default="auto", help="photoface index --scheduler (auto, sync, local)")
+    ap.add_argument("--precisions", nargs="+", default=["auto"],
+                    help="photoface index --precision for each photoface row (e.g. auto int8-static), run in turn")
     args = ap.parse_args()
     python = ensure_venv()
     subprocess.run([python, "-m", "pip", "install", "-q", "click"], check=True)
@@ -75,9 +77,10 @@ def main() -> int:
                 break
             link_or_copy(item.path, os.path.join(photos, f"{i:05d}{os.path.splitext(item.path)[1].lower()}"))
         n = len(os.listdir(photos))
-        peer_name, ours_name = "face_recognition --cpus 2", "photoface index"
-        times = {peer_name: [], ours_name: []}
-        faces, with_face, memory = {}, {}, {peer_name: 0.0, ours_name: 0.0}
+        peer_name = "face_recognition --cpus 2"
+        ours = {p: "photoface index" + ("" if p == "auto" else f" --precision {p}") for p in args.precisions}
+        times = {peer_name: [], **{name: [] for name in ours.values()}}
+        faces, with_face, memory = {}, {}, {name: 0.0 for name in times}
         for r in range(args.repeats):
             t = time.perf_counter()
             out, mem = run_measured([peer, "--cpus", "2", known, photos])
@@ -86,15 +89,16 @@ def main() -> int:
             lines = [line for line in out.splitlines() if line.strip()]
             faces[peer_name] = sum(1 for line in lines if not line.endswith("no_persons_found"))
             with_face[peer_name] = len({line.rsplit(",", 1)[0] for line in lines if not line.endswith("no_persons_found")})
-            db = os.path.join(work, f"run{r}.db")
-            t = time.perf_counter()
-            _, mem = run_measured([sys.executable, "-m", "photoface", "index", photos, "--db", db,
-                                           "--scheduler", args.scheduler])
-            times[ours_name].append(time.perf_counter() - t)
-            memory[ours_name] = max(memory[ours_name], mem)
-            with sqlite3.connect(db) as conn:
-                faces[ours_name] = conn.execute("SELECT count(*) FROM faces").fetchone()[0]
-                with_face[ours_name] = conn.execute("SELECT count(*) FROM photos WHERE face_count > 0").fetchone()[0]
+            for precision, ours_name in ours.items():
+                db = os.path.join(work, f"run{r}-{precision}.db")
+                t = time.perf_counter()
+                _, mem = run_measured([sys.executable, "-m", "photoface", "index", photos, "--db", db,
+                                       "--scheduler", args.scheduler, "--precision", precision])
+                times[ours_name].append(time.perf_counter() - t)
+                memory[ours_name] = max(memory[ours_name], mem)
+                with sqlite3.connect(db) as conn:
+                    faces[ours_name] = conn.execute("SELECT count(*) FROM faces").fetchone()[0]
+                    with_face[ours_name] = conn.execute("SELECT count(*) FROM photos WHERE face_count > 0").fetchone()[0]
     print(f"{n} photos from {args.folder}, {args.repeats} runs each, alternating, whole commands")
     print("| command | wall s (runs) | median s | photos/s | faces/s | faces found | photos with a face | peak MB (all processes) |")
     print("|---|---|---|---|---|---|---|---|")
@@ -103,7 +107,8 @@ def main() -> int:
         med[name] = statistics.median(ts)
         print(f"| {name} | {', '.join(f'{t:.1f}' for t in ts)} | {med[name]:.1f} | {n / med[name]:.2f} | "
               f"{faces[name] / med[name]:.2f} | {faces[name]} | {with_face[name]} | {memory[name]:.0f} |")
-    print(f"photoface is {med['face_recognition --cpus 2'] / med['photoface index']:.2f}x the peer's speed")
+    for ours_name in ours.values():
+        print(f"{ours_name} is {med[peer_name] / med[ours_name]:.2f}x the peer's speed")
     return 0
 
 

@@ -1,5 +1,6 @@
 """Clustering quality with FaceNet in each precision: every set of the clustering suite, its
-faces cut once and embedded in float32, bfloat16 (where the CPU has it) and int8 (LiteRT),
+faces cut once and embedded in float32, bfloat16 (where the CPU has it), int8 (LiteRT) and
+static int8 (ONNX Runtime),
 then clustered by photoface with the defaults and scored (BCubed and pairwise F1).
 
     python benchmarks/precision_suite.py SETS [--lfw ../shared/data/lfw/lfw-deepfunneled] [--cache DIR] [--only SET ...]
@@ -57,14 +58,14 @@ def main() -> int:
     ap.add_argument("--cache", default=None)
     ap.add_argument("--only", nargs="*", help="these sets only")
     args = ap.parse_args()
-    from photoface.models import lite
+    from photoface.models import lite, onnx_int8
     from photoface.models.facenet import FaceNetEmbedder
     from photoface.models.runtime import cpu_has_bf16
 
     folders = {name: os.path.join(args.sets, name) for name in ORDER if os.path.isdir(os.path.join(args.sets, name))}
     if args.lfw:
         folders["lfw_all"] = args.lfw
-    precisions = ["fp32"] + ["bf16"] * cpu_has_bf16() + ["int8"] * lite.available()
+    precisions = ["fp32"] + ["bf16"] * cpu_has_bf16() + ["int8"] * lite.available() + ["int8-static"] * onnx_int8.available()
     nets = {p: FaceNetEmbedder(device="cpu", precision=p) for p in precisions}
     print("| set | faces | " + " | ".join(f"{p} BCubed F1 | {p} pairwise F1" for p in precisions)
           + " | " + " | ".join(f"{p} - fp32" for p in precisions[1:]) + " |")

@@ -320,6 +320,46 @@ def test_facenet_int8_agrees_with_fp32_and_is_kept_converted(tmp_path, monkeypat
     assert cached.stat().st_size > 1_000_000
 
 
+def test_facenet_int8_static_agrees_with_fp32_and_is_kept_converted(tmp_path, monkeypatch):
+    """Static int8 FaceNet (ONNX Runtime, the shipped activation ranges) gives the float32
+    embeddings to within 0.1 (measured on LFW: median 0.045, max 0.071) and the same
+    same-person decisions on the committed photos; a face's embedding does not depend on
+    the rest of its batch; the converted model is kept and used from the model cache.
+    Ranges that do not fit the converter's tensors are a clear error."""
+    import json
+
+    from photoface.errors import ModelError
+    from photoface.models import onnx_int8
+    from photoface.models.facenet import FaceNetEmbedder
+
+    monkeypatch.setenv("PHOTOFACE_MODEL_CACHE", str(tmp_path / "cache"))
+    crops, who = _committed_crops()
+    fp32 = get_model(ModelSpec(FACENET_MODEL, None, "cpu")).embed(crops)
+    model = FaceNetEmbedder(device="cpu", precision="int8-static")
+    assert model.precision == "int8-static"
+    (cached,) = (tmp_path / "cache").glob("facenet-int8-static-*.onnx")
+    static = model.embed(crops)
+    assert np.linalg.norm(static - fp32, axis=1).max() < 0.1
+    _same_person_decisions_hold([fp32, static], who)
+    alone = np.concatenate([model.embed(crops[i:i + 1]) for i in range(len(crops))])
+    assert np.array_equal(alone, static)
+
+    def no_conversion(*args, **kwargs):
+        raise AssertionError("converted again although a converted copy is cached")
+
+    with monkeypatch.context() as m:
+        m.setattr(onnx_int8, "convert", no_conversion)
+        assert np.array_equal(FaceNetEmbedder(device="cpu", precision="int8-static").embed(crops), static)
+
+    ranges = json.loads(onnx_int8.RANGES_PATH.read_text())
+    ranges["data"].pop(next(iter(ranges["data"])))
+    (tmp_path / "ranges.json").write_text(json.dumps(ranges))
+    monkeypatch.setattr(onnx_int8, "RANGES_PATH", tmp_path / "ranges.json")
+    monkeypatch.setenv("PHOTOFACE_MODEL_CACHE", str(tmp_path / "other-cache"))
+    with pytest.raises(ModelError, match="do not fit"):
+        FaceNetEmbedder(device="cpu", precision="int8-static")
+
+
 def test_precision_choice_follows_the_machine(monkeypatch):
     """auto: int8 on the CPU where LiteRT is installed, else bf16 where the CPU has it, else
     fp32; fp32 on a GPU. int8 on a GPU or without LiteRT is a clear error."""
@@ -338,6 +378,18 @@ def test_precision_choice_follows_the_machine(monkeypatch):
         facenet.choose_precision("int8", "gpu")
     with pytest.raises(ModelError, match="ai-edge-litert"):
         facenet.choose_precision("int8", "cpu")
+    # static int8 only when asked for: never auto's choice
+    from photoface.models import onnx_int8
+
+    monkeypatch.setattr(lite, "available", lambda: True)
+    monkeypatch.setattr(onnx_int8, "available", lambda: True)
+    assert facenet.choose_precision("auto", "cpu") == "int8"
+    assert facenet.choose_precision("int8-static", "cpu") == "int8-static"
+    monkeypatch.setattr(onnx_int8, "available", lambda: False)
+    with pytest.raises(ModelError, match="onnxruntime"):
+        facenet.choose_precision("int8-static", "cpu")
+    with pytest.raises(DeviceError, match="int8-static runs on the CPU"):
+        facenet.choose_precision("int8-static", "gpu")
 
 
 def test_facenet_fp32_moves_to_the_optimised_graph_with_the_same_embeddings(monkeypatch):

@@ -10,7 +10,7 @@ from .errors import InputError
 #: the shared centre removed (models/facenet.md). Faces stored under an older name are
 #: re-embedded by the next `photoface index` (their boxes are kept, names too).
 FACENET_MODEL = "facenet-20180408-102900-centred"
-PRECISIONS = ("auto", "fp32", "bf16", "int8")  # FaceNet's arithmetic (Settings.embed_precision)
+PRECISIONS = ("auto", "fp32", "bf16", "int8", "int8-static")  # FaceNet's arithmetic (Settings.embed_precision)
 DEVICES = ("auto", "cpu", "gpu")  # where TensorFlow runs (Settings.device)
 LEGACY_FACENET_MODELS = ("facenet-20180408-102900",)  # 30% margin, raw network output
 MTCNN_MODEL = "mtcnn-1.0.0"
@@ -36,7 +36,7 @@ class Settings:
     crop_margin: float = 0.20  # total margin added around the box, as a fraction of its size (docs/quality.md)
     # embed
     embed_batch: int = 64
-    embed_precision: str = "auto"  # auto | fp32 | bf16 | int8: int8 (LiteRT) on the CPU, fp32 on a GPU (models/facenet.py)
+    embed_precision: str = "auto"  # auto | fp32 | bf16 | int8 | int8-static: int8 (LiteRT) on the CPU, fp32 on a GPU (models/facenet.py)
     device: str = "auto"  # auto | cpu | gpu
     # age, gender and expression for each face (two more networks per face; off by default)
     attributes: bool = False

@@ -75,20 +75,27 @@ def choose_precision(requested: str, device: str, threads: int = 0) -> str:
 
     "auto": float32 on a GPU; on the CPU int8 through LiteRT where that runtime is installed
     (3.8x float32's faces/s and faster than bfloat16 even on AMX, docs/performance.md), else
-    bfloat16 where the CPU has it, else float32. An explicit choice the machine cannot run is
-    a DeviceError or ModelError that says what to use instead."""
-    from . import lite
+    bfloat16 where the CPU has it, else float32. "int8-static" (ONNX Runtime, 1.6-1.8x
+    LiteRT's int8 on an AVX2-only CPU) is never chosen by auto: its embeddings lie 0.045
+    from float32's and it misses the clustering bar on two sets (models/onnx_int8.py). An
+    explicit choice the machine cannot run is a DeviceError or ModelError that says what to
+    use instead."""
+    from . import lite, onnx_int8
 
     if requested == "fp32":
         return "fp32"
     on_gpu = gpu_visible(device, threads)
-    if requested == "int8":
+    if requested in ("int8", "int8-static"):
         if device == "gpu":
-            raise DeviceError("--precision int8 runs on the CPU: use --device cpu or auto, or --precision fp32 on the GPU")
-        if not lite.available():
+            raise DeviceError(f"--precision {requested} runs on the CPU: use --device cpu or auto, "
+                              "or --precision fp32 on the GPU")
+        if requested == "int8" and not lite.available():
             raise ModelError("--precision int8 needs the LiteRT runtime: pip install ai-edge-litert "
                              "(or use --precision fp32)")
-        return "int8"
+        if requested == "int8-static" and not onnx_int8.available():
+            raise ModelError("--precision int8-static needs ONNX Runtime and tf2onnx: pip install onnxruntime tf2onnx "
+                             "(or use --precision int8)")
+        return requested
     if requested == "bf16":
         if on_gpu or not cpu_has_bf16():
             raise DeviceError("--precision bf16 needs a CPU with bfloat16 instructions (AMX or AVX512-BF16) "
@@ -129,13 +136,16 @@ class FaceNetEmbedder:
         self._lite = None
         self._centre: np.ndarray | None = None  # read on first use (network() does not need it)
         self._faces_seen = 0
-        if self.precision == "int8":
-            from . import lite
+        if self.precision in ("int8", "int8-static"):
+            from . import lite, onnx_int8
 
             self._device = "/CPU:0"
             # the graph is read (and its sha256 checked) only when there is no converted copy yet
-            self._lite = lite.load_int8(
-                FACENET_PB.sha256, lambda: read_graph(locate(FACENET_PB, path), tensorflow("cpu", threads)), threads)
+            graph = lambda: read_graph(locate(FACENET_PB, path), tensorflow("cpu", threads))  # noqa: E731
+            if self.precision == "int8-static":
+                self._lite = onnx_int8.load(FACENET_PB.sha256, graph, threads)
+                return
+            self._lite = lite.load_int8(FACENET_PB.sha256, graph, threads)
             return
         tf = tensorflow(device, threads)
         graph_def = read_graph(locate(FACENET_PB, path), tf)

@@ -56,8 +56,8 @@ def _tf_version() -> str:
         return "unknown"
 
 
-def cached_name(model: str, weights_sha256: str) -> str:
-    return f"{model}-{weights_sha256[:16]}-v{CONVERSION_VERSION}-tf{_tf_version()}.tflite"
+def cached_name(model: str, weights_sha256: str, suffix: str = ".tflite") -> str:
+    return f"{model}-{weights_sha256[:16]}-v{CONVERSION_VERSION}-tf{_tf_version()}{suffix}"
 
 
 def convert_int8(graph_def, threads: int = 0) -> bytes:
@@ -85,19 +85,19 @@ def convert_function(tf, function) -> bytes:
         raise ModelError(f"cannot convert a model to LiteRT: {exc}") from exc
 
 
-def cached_model(model: str, weights_sha256: str, convert) -> tuple[Path | None, bytes | None]:
+def cached_model(model: str, weights_sha256: str, convert, suffix: str = ".tflite") -> tuple[Path | None, bytes | None]:
     """A converted model: (path of the cached file, None), or (None, its bytes) where the
     cache cannot be written. ``convert()`` makes it when no cached file exists. The file is
     written under a temporary name and renamed, so processes converting at the same time
     never see half a file."""
     folder = model_cache_dir()
-    path = folder / cached_name(model, weights_sha256)
+    path = folder / cached_name(model, weights_sha256, suffix)
     if path.is_file() and path.stat().st_size > 0:
         return path, None
     global _announced
     if sys.stderr.isatty() and not _announced:  # a person waits: say why, once
         _announced = True
-        print(f"photoface: preparing the models for this machine's CPU (once, about 10 s; kept in {folder})",
+        print(f"photoface: preparing the models for this machine's CPU (once, under a minute; kept in {folder})",
               file=sys.stderr, flush=True)
     content = convert()
     try:

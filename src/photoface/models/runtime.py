@@ -89,18 +89,21 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def cpu_has_bf16() -> bool:
-    """Whether this CPU has bfloat16 instructions oneDNN uses (AMX-BF16 or AVX512-BF16).
-    Read from /proc/cpuinfo; other systems report no."""
+def cpu_flags() -> frozenset[str]:
+    """This CPU's feature flags from /proc/cpuinfo (empty on other systems)."""
     try:
         with open("/proc/cpuinfo") as fh:
             for line in fh:
                 if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return bool(flags & {"amx_bf16", "avx512_bf16"})
+                    return frozenset(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return False
+    return frozenset()
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has bfloat16 instructions oneDNN uses (AMX-BF16 or AVX512-BF16)."""
+    return bool(cpu_flags() & {"amx_bf16", "avx512_bf16"})
 
 
 #: Where a GPU's driver shows itself (NVIDIA, ROCm, WSL): without one TensorFlow sees no
