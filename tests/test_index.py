@@ -423,3 +423,41 @@ def test_the_readme_layout_never_indexes_photoface_s_own_thumbnails(tmp_path):
     assert (first.photos_seen, again.photos_seen, again.photos_indexed) == (3, 4, 1)
     with sqlite3.connect(db) as conn:
         assert not conn.execute("SELECT 1 FROM photos WHERE path LIKE '%photoface.db.thumbs%'").fetchone()
+
+
+def test_a_library_stays_in_static_int8_or_out_of_it(tmp_path):
+    """A library indexed with --precision int8-static keeps embedding new photos in it under
+    auto (its faces and the new ones comparable); an explicit precision of the other kind
+    is one clear error, before anything is written; a library indexed with auto refuses
+    int8-static the same way."""
+    from photoface.db import open_store
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(PHOTOS / "obama.jpg", folder)
+    db = tmp_path / "static.db"
+    index(folder, db, settings=Settings(embed_precision="int8-static"))
+    shutil.copy(PHOTOS / "obama2.jpg", folder)
+    index(folder, db)  # auto
+    with open_store(str(db)) as store:
+        assert store.embedding_precision() == "int8-static"
+    with sqlite3.connect(db) as con:
+        runs = con.execute("SELECT settings FROM index_runs ORDER BY id").fetchall()
+        new = con.execute("SELECT f.embedding, f.x1, f.y1, f.x2, f.y2 FROM faces f JOIN photos p ON p.id = f.photo_id "
+                          "WHERE p.path LIKE '%obama2.jpg'").fetchall()
+    assert ['"precision": "int8-static"' in r[0] for r in runs] == [True, True]
+    (direct,) = [f.embedding for f in api.embed_photos([str(folder / "obama2.jpg")],
+                                                       Settings(embed_precision="int8-static"))[0].faces]
+    assert len(new) == 1 and np.allclose(np.frombuffer(new[0][0], "<f4"), direct, atol=1e-6)
+
+    shutil.copy(PHOTOS / "biden.jpg", folder)
+    with pytest.raises(InputError, match="embedded with --precision int8-static"):
+        index(folder, db, settings=Settings(embed_precision="int8"))
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT count(*) FROM photos WHERE path LIKE '%biden.jpg'").fetchone()[0] == 0
+
+    auto_db = tmp_path / "auto.db"
+    index(folder, auto_db)
+    shutil.copy(PHOTOS / "obama3.jpg", folder)
+    with pytest.raises(InputError, match="embedded with --precision int8; index it with --precision auto"):
+        index(folder, auto_db, settings=Settings(embed_precision="int8-static"))

@@ -126,7 +126,8 @@ def index(
         store = Store(db)
         tags_ahead = None
         try:
-            run_id = store.start_run(root, dataclasses.asdict(settings))
+            settings, precision = _library_precision(store, settings)
+            run_id = store.start_run(root, {**dataclasses.asdict(settings), "precision": precision})
             summary = IndexSummary(run_id, root, os.path.abspath(db), workers=workers, scheduler=scheduler)
             try:
                 to_process = _plan(store, root, run_id, summary, retry_failed)
@@ -239,6 +240,24 @@ def _run_jobs(jobs: list, task, settings: Settings, workers, scheduler):
     threads = parallel.threads_per_worker(workers) if scheduler == "local" else 0
     spec = PipelineSpec.from_settings(settings, threads)
     yield from parallel.run(jobs, spec, scheduler, workers, settings.partition_size, task=task)
+
+
+def _library_precision(store: Store, settings: Settings) -> tuple[Settings, str]:
+    """The settings this run embeds with, and the precision they resolve to on this machine.
+    A library keeps static int8 faces (0.045 from float32's) and the other precisions'
+    (within 0.016 of float32 and of each other) apart: under auto a library embedded in
+    int8-static stays in it; an explicit precision of the other kind is refused, since
+    the new faces would lie 0.04 from their twins among the old ones."""
+    from .models.facenet import choose_precision
+
+    chosen = choose_precision(settings.embed_precision, settings.device)
+    recorded = store.embedding_precision()
+    if recorded is None or (recorded == "int8-static") == (chosen == "int8-static"):
+        return settings, chosen
+    if settings.embed_precision == "auto" and recorded == "int8-static":
+        return dataclasses.replace(settings, embed_precision=recorded), choose_precision(recorded, settings.device)
+    raise InputError(f"this library's faces were embedded with --precision {recorded}; index it with "
+                     f"--precision {recorded if recorded == 'int8-static' else 'auto'}, or into a new --db")
 
 
 def _reembed(store: Store, workers, scheduler, settings: Settings) -> dict | None:

@@ -28,6 +28,20 @@ class Library:
                 "host": socket.gethostname(), "version": __version__,
             }).last_pk
 
+    def embedding_precision(self) -> str | None:
+        """The FaceNet arithmetic the library's faces were embedded in, as the latest index
+        run that recorded one chose it ("int8", "int8-static", ...); None for a library
+        without faces or indexed before runs recorded it."""
+        if self.db.execute("SELECT 1 FROM faces LIMIT 1").fetchone() is None:
+            return None
+        for (settings,) in self.db.execute("SELECT settings FROM index_runs WHERE settings LIKE '%\"precision\"%' "
+                                           "ORDER BY id DESC LIMIT 1"):
+            try:
+                return json.loads(settings).get("precision")
+            except (TypeError, ValueError):
+                return None
+        return None
+
     def update_run(self, run_id: int, **fields) -> None:
         with self.db.atomic():
             self.db["index_runs"].update(run_id, fields)
