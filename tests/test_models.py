@@ -324,8 +324,8 @@ def test_facenet_int8_static_agrees_with_fp32_and_is_kept_converted(tmp_path, mo
     """Static int8 FaceNet (ONNX Runtime, the shipped activation ranges) gives the float32
     embeddings to within 0.1 (measured on LFW: median 0.045, max 0.071) and the same
     same-person decisions on the committed photos; a face's embedding does not depend on
-    the rest of its batch; the converted model is kept and used from the model cache.
-    Ranges that do not fit the converter's tensors are a clear error."""
+    the rest of its batch; the converted model is kept and used from the model cache (a
+    damaged copy is converted again). Ranges that do not fit the converter's tensors are a clear error."""
     import json
 
     from photoface.errors import ModelError
@@ -350,6 +350,9 @@ def test_facenet_int8_static_agrees_with_fp32_and_is_kept_converted(tmp_path, mo
     with monkeypatch.context() as m:
         m.setattr(onnx_int8, "convert", no_conversion)
         assert np.array_equal(FaceNetEmbedder(device="cpu", precision="int8-static").embed(crops), static)
+    cached.write_bytes(b"not a model")  # damaged: converted again
+    assert np.array_equal(FaceNetEmbedder(device="cpu", precision="int8-static").embed(crops), static)
+    assert cached.stat().st_size > 1_000_000
 
     ranges = json.loads(onnx_int8.RANGES_PATH.read_text())
     ranges["data"].pop(next(iter(ranges["data"])))

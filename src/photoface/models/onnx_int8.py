@@ -36,7 +36,7 @@ from .runtime import quiet_native_stderr, usable_cores
 
 RANGES_PATH = Path(__file__).with_name("facenet_int8_ranges.json")
 #: Bump when the recipe below changes, so cached files made the old way are not used.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 OPSET = 17
 #: Node types quantised; the nodes of TAIL stay float32 (quantising the L2 normalisation's
 #: squares alone moved embeddings by 0.4).
@@ -71,13 +71,42 @@ def float_model(graph_def, folder: str) -> str:
     import tf2onnx
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    import onnx
+
     raw = os.path.join(folder, "facenet-float.onnx")
     ready = os.path.join(folder, "facenet-ready.onnx")
     with quiet_native_stderr():
-        tf2onnx.convert.from_graph_def(graph_def, input_names=["input:0"], output_names=["embeddings:0"],
-                                       opset=OPSET, output_path=raw)
+        model, _ = tf2onnx.convert.from_graph_def(graph_def, input_names=["input:0"], output_names=["embeddings:0"],
+                                                  opset=OPSET)
+        onnx.save(_canonical_names(model), raw)
         quant_pre_process(raw, ready, skip_symbolic_shape=True)
     return ready
+
+
+def _canonical_names(model):
+    """The model with the names tf2onnx made up ("...__<n>", n from a counter kept for the
+    whole process, so a second conversion in one process numbers them differently) numbered
+    afresh in the order they appear: the same graph always gets the same names, which the
+    shipped ranges are keyed by."""
+    import re
+
+    graph = model.graph
+    names = {}
+
+    def canonical(name: str) -> str:
+        if not name or not re.search(r"__\d+(:\d+)?$", name):
+            return name
+        if name not in names:
+            names[name] = re.sub(r"__\d+(?=(:\d+)?$)", f"__c{len(names)}", name)
+        return names[name]
+
+    for node in graph.node:
+        node.name = canonical(node.name)
+        node.input[:] = [canonical(n) for n in node.input]
+        node.output[:] = [canonical(n) for n in node.output]
+    for item in (*graph.initializer, *graph.input, *graph.output, *graph.value_info):
+        item.name = canonical(item.name)
+    return model
 
 
 def quantise(ready: str, out: str, ranges: Path, reader=None, method: str | None = None) -> None:
@@ -140,7 +169,7 @@ def load(graph_sha256: str, graph_def_fn, threads: int = 0) -> OnnxRunner:
     path, content = lite.cached_model(name, graph_sha256, lambda: convert(graph_def_fn()), suffix=".onnx")
     try:
         return OnnxRunner(path, content, threads)
-    except RuntimeError as exc:  # onnxruntime's load errors are RuntimeError subclasses
+    except Exception as exc:  # onnxruntime's load errors (InvalidProtobuf, Fail, ...) derive from Exception
         if path is None:
             raise ModelError(f"cannot load the converted model {name}: {exc}") from exc
         path.unlink(missing_ok=True)  # damaged: convert again
@@ -151,7 +180,8 @@ def load(graph_sha256: str, graph_def_fn, threads: int = 0) -> OnnxRunner:
 class OnnxRunner:
     """One ONNX Runtime session: float32 batches in, the embeddings out. Its threads do not
     spin while waiting for work: in `photoface index` they share the cores with the
-    detector, and spinning threads took 1.3-1.6x longer on 1,000 LFW photos."""
+    detector, and with spinning threads 1,000 LFW photos took 25.5-26.3 s, without
+    19.8-23.8 s (docs/performance.md)."""
 
     def __init__(self, path: Path | None, content: bytes | None, threads: int = 0):
         import onnxruntime as ort
