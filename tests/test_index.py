@@ -449,6 +449,10 @@ def test_a_library_stays_in_static_int8_or_out_of_it(tmp_path):
     (direct,) = [f.embedding for f in api.embed_photos([str(folder / "obama2.jpg")],
                                                        Settings(embed_precision="int8-static"))[0].faces]
     assert len(new) == 1 and np.allclose(np.frombuffer(new[0][0], "<f4"), direct, atol=1e-6)
+    # a query photo is embedded the library's way: the same photo finds its own face at
+    # distance 0, not at the 0.04 between LiteRT's int8 and static int8
+    (hit, *_) = api.search_face(str(db), str(folder / "obama2.jpg"))
+    assert hit["path"].endswith("obama2.jpg") and hit["distance"] < 1e-3
 
     shutil.copy(PHOTOS / "biden.jpg", folder)
     with pytest.raises(InputError, match="embedded with --precision int8-static"):

@@ -19,7 +19,7 @@ from .decisions import (  # noqa: F401  (the commands that change people)
     add_face, apply_waiting, check_name, delete_face, hide, history, ignore, merge, move, name, new_person, reject,
     split, tags_read, tags_write, undo)
 from .errors import InputError
-from .indexer import SUMMARY_ERRORS, IndexSummary, index  # noqa: F401  (the `index` command)
+from .indexer import SUMMARY_ERRORS, IndexSummary, index, library_settings  # noqa: F401  (the `index` command)
 from .types import PersonFaces, PersonPage, PersonSummary, SimilarPerson, WorkItem
 
 
@@ -171,7 +171,9 @@ def label_gallery(db: str, folder: str, *, threshold: float = NAMING_DISTANCE, m
 
     with RunLock(db), open_store(db) as store:
         _nonempty(store)
-        return naming.from_gallery(store, folder, embed_photos, model, threshold, margin, dry_run)
+        settings = library_settings(store, Settings())
+        return naming.from_gallery(store, folder, lambda paths: embed_photos(paths, settings), model, threshold,
+                                   margin, dry_run)
 
 
 def train_classifier(db: str = "photoface.db", *, model: str = FACENET_MODEL) -> dict:
@@ -264,7 +266,7 @@ def search_face(db: str, photo: str, *, limit: int = 20, max_distance: float = S
 
     with open_store(db) as store:
         _nonempty(store)
-        queries = _faces_of(photo)
+        queries = _faces_of(photo, library_settings(store, Settings()))
         if not all_faces:
             queries = queries[:1]
         index = FaceIndex(db, model)
@@ -286,11 +288,13 @@ def annotate(video: str, output: str, *, db: str | None = None, every: int | Non
     from .annotate import annotate_file
 
     names, vectors = [], np.zeros((0, 512), np.float32)
+    settings = settings or Settings()
     if db is not None:
         with open_store(db) as store:
             _current(store)
             names, vectors = store.named_faces(model)
-    return annotate_file(video, output, names, vectors, settings or Settings(), every=every, max_side=max_side,
+            settings = library_settings(store, settings)
+    return annotate_file(video, output, names, vectors, settings, every=every, max_side=max_side,
                          max_distance=max_distance, labels=labels, on_progress=on_progress)
 
 

@@ -123,10 +123,11 @@ def add_face(db: str, photo: str, box, name: str | None = None, *, as_new: bool 
              settings: Settings | None = None) -> dict:
     """Add a face the detector missed: ``box`` (x1, y1, x2, y2 in the photo's pixels) on an
     indexed photo, embedded as detected faces are (label.add_face); undoable."""
+    from .indexer import library_settings
     from .manual import add_face as add
 
     with RunLock(db), open_store(db) as store:
-        return add(store, photo, box, name, as_new, settings or Settings())
+        return add(store, photo, box, name, as_new, library_settings(store, settings or Settings()))
 
 
 def delete_face(db: str, face_id: int) -> dict:
@@ -157,9 +158,10 @@ def tags_write(db: str, *, embed: bool = False, person=None, dry_run: bool = Fal
 def tags_read(db: str, *, settings: Settings | None = None) -> dict:
     """Names other apps wrote into the photos (embedded and sidecars) -> photoface's faces
     (tag_sync.read_library); one undoable change."""
+    from .indexer import library_settings
     from .tag_sync import read_library
     from .tags import exiftool
 
     exiftool()
     with RunLock(db), open_store(db) as store:
-        return read_library(store, settings or Settings())
+        return read_library(store, library_settings(store, settings or Settings()))

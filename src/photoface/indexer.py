@@ -242,6 +242,13 @@ def _run_jobs(jobs: list, task, settings: Settings, workers, scheduler):
     yield from parallel.run(jobs, spec, scheduler, workers, settings.partition_size, task=task)
 
 
+def library_settings(store: Store, settings: Settings) -> Settings:
+    """``settings`` with the FaceNet arithmetic this library's faces were embedded in, for
+    anything embedded to be stored in it or compared with it (index, a face added by hand or
+    read from tags, a query photo, a gallery, a video's faces): _library_precision's rule."""
+    return _library_precision(store, settings)[0]
+
+
 def _library_precision(store: Store, settings: Settings) -> tuple[Settings, str]:
     """The settings this run embeds with, and the precision they resolve to on this machine.
     A library keeps static int8 faces (0.045 from float32's) and the other precisions'
