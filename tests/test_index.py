@@ -441,6 +441,7 @@ def test_a_library_stays_in_static_int8_or_out_of_it(tmp_path):
     index(folder, db)  # auto
     with open_store(str(db)) as store:
         assert store.embedding_precision() == "int8-static"
+    assert api.status(str(db))["embedding_precision"] == "int8-static"
     with sqlite3.connect(db) as con:
         runs = con.execute("SELECT settings FROM index_runs ORDER BY id").fetchall()
         new = con.execute("SELECT f.embedding, f.x1, f.y1, f.x2, f.y2 FROM faces f JOIN photos p ON p.id = f.photo_id "

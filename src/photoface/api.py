@@ -42,7 +42,7 @@ def status(db: str = "photoface.db") -> dict:
     """Counts of photos, faces and people in the database, and its latest index runs."""
     with open_store(db) as store:
         return {"db": os.path.abspath(db), "schema_version": store.schema_version, **store.counts(),
-                **store.people_counts(), "runs": store.runs()[-5:],
+                **store.people_counts(), "embedding_precision": store.embedding_precision(), "runs": store.runs()[-5:],
                 "calibration": calibration_summary(store.latest_calibration(FACENET_MODEL))}
 
 

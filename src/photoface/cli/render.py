@@ -69,7 +69,8 @@ def attributes_summary(a: dict, new_faces: int | None = None) -> None:
 def status(info: dict) -> None:
     echo(f"{info['db']} (schema {info['schema_version']})")
     echo(f"photos: {info['photos']} ({info['indexed']} indexed, {info['failed']} failed, "
-         f"{info['missing']} missing); faces: {info['faces']}")
+         f"{info['missing']} missing); faces: {info['faces']}"
+         + (f", embedded with --precision {info['embedding_precision']}" if info.get("embedding_precision") else ""))
     echo(f"people: {info['named_people']} named, {info['unnamed_clusters']} unnamed clusters"
          + (f", {info['hidden_people']} hidden" if info["hidden_people"] else "")
          + f"; unknown faces: {info['unknown_faces']} (`photoface faces`)"
