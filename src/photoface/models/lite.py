@@ -122,15 +122,22 @@ def load_cached(model: str, weights_sha256: str, convert, threads: int = 0, shap
             return ShapePool(path, content, threads, shapes, max_elements)
         return LiteRunner(path, content, threads)
 
-    path, content = cached_model(model, weights_sha256, convert)
+    return load_converted(model, weights_sha256, convert, load)
+
+
+def load_converted(model: str, weights_sha256: str, convert, open_model, suffix: str = ".tflite",
+                   errors: tuple = (ValueError, RuntimeError)):
+    """``open_model(path, content)`` of a converted model (cached_model), converted on first
+    use; a cached file it cannot open (one of ``errors``) is converted again."""
+    path, content = cached_model(model, weights_sha256, convert, suffix)
     try:
-        return load(path, content)
-    except (ValueError, RuntimeError) as exc:
+        return open_model(path, content)
+    except errors as exc:
         if path is None:
             raise ModelError(f"cannot load the converted model {model}: {exc}") from exc
         path.unlink(missing_ok=True)  # damaged (a disk error, a stray write): convert again
-        path, content = cached_model(model, weights_sha256, convert)
-        return load(path, content)
+        path, content = cached_model(model, weights_sha256, convert, suffix)
+        return open_model(path, content)
 
 
 class LiteRunner:

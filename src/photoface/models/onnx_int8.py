@@ -68,10 +68,9 @@ def float_model(graph_def, folder: str) -> str:
     """The FaceNet graph as an ONNX file in ``folder``, pre-processed for quantisation (ONNX
     Runtime's graph fusions and shape inference): the model both calibration and conversion
     start from, so the ranges' tensor names match."""
+    import onnx
     import tf2onnx
     from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    import onnx
 
     raw = os.path.join(folder, "facenet-float.onnx")
     ready = os.path.join(folder, "facenet-ready.onnx")
@@ -166,15 +165,10 @@ def load(graph_sha256: str, graph_def_fn, threads: int = 0) -> OnnxRunner:
     from . import lite
 
     name = f"facenet-int8-static-r{RECIPE_VERSION}-{versions()}"
-    path, content = lite.cached_model(name, graph_sha256, lambda: convert(graph_def_fn()), suffix=".onnx")
-    try:
-        return OnnxRunner(path, content, threads)
-    except Exception as exc:  # onnxruntime's load errors (InvalidProtobuf, Fail, ...) derive from Exception
-        if path is None:
-            raise ModelError(f"cannot load the converted model {name}: {exc}") from exc
-        path.unlink(missing_ok=True)  # damaged: convert again
-        path, content = lite.cached_model(name, graph_sha256, lambda: convert(graph_def_fn()), suffix=".onnx")
-        return OnnxRunner(path, content, threads)
+    # onnxruntime's load errors (InvalidProtobuf, Fail, ...) derive from Exception only
+    return lite.load_converted(name, graph_sha256, lambda: convert(graph_def_fn()),
+                               lambda path, content: OnnxRunner(path, content, threads), suffix=".onnx",
+                               errors=(Exception,))
 
 
 class OnnxRunner:
