@@ -70,6 +70,21 @@ def test_failed_write_leaves_nothing_half_done(tmp_path):
     assert store.db.execute("SELECT count(*) FROM faces").fetchone()[0] == 0
 
 
+def test_an_interrupted_run_is_recorded_even_when_ctrl_c_left_a_write_open(tmp_path):
+    """Ctrl-C between a write's BEGIN and the block that rolls it back leaves a transaction
+    open; the run's end is still recorded, and the half-done write is not."""
+    store = Store(str(tmp_path / "s.db"))
+    run = store.start_run(str(tmp_path), {})
+    assert store.write_results([result("/a.jpg")], run) == (1, 0, 1)
+    store.db.conn.execute("BEGIN")  # where the interrupt struck
+    store.db.conn.execute("INSERT INTO index_runs (root, started_at, status) VALUES ('/x', 'now', 'running')")
+    store.finish_run(run, "interrupted", {"photos_indexed": 1}, "stopped by the user")
+    store.close()
+    with sqlite3.connect(tmp_path / "s.db") as conn:
+        assert conn.execute("SELECT id, status, photos_indexed FROM index_runs").fetchall() == [(run, "interrupted", 1)]
+        assert conn.execute("SELECT count(*) FROM photos").fetchone()[0] == 1
+
+
 def test_schema_keeps_names_unique_vocabularies_closed_and_counts_vector_changes(tmp_path):
     path = str(tmp_path / "s.db")
     conn = sqlite3.connect(path)  # a library written before names were unique: two people named alike

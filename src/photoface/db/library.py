@@ -47,6 +47,12 @@ class Library:
             self.db["index_runs"].update(run_id, fields)
 
     def finish_run(self, run_id: int, status: str, counts: dict, error: str | None = None) -> None:
+        """Record how the run ended. A write that Ctrl-C cut short between its BEGIN and the
+        block that would roll it back (sqlite-utils' atomic) leaves its transaction open: it
+        is rolled back first (closing would discard it anyway), or the run's end would be
+        written into it and lost with it."""
+        if self.db.conn.in_transaction:
+            self.db.conn.rollback()
         self.update_run(run_id, status=status, finished_at=now_iso(), error=error, **counts)
 
     # --- photos -------------------------------------------------------------------------
