@@ -27,7 +27,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster_suite import ORDER  # noqa: E402
+from cluster_suite import ORDER, expected_f1  # noqa: E402
 
 from photoface.align import margin_crop  # noqa: E402
 from photoface.config import ClusterSettings, Settings  # noqa: E402
@@ -57,21 +57,6 @@ def crops_of(folder: str, cache: str | None) -> tuple[dict, np.ndarray, np.ndarr
         det = Detection(x1, y1, x2, y2, score, tuple(tuple(p) for p in lm))
         crops[i] = margin_crop(decoded.rgb, det.scaled(1.0 / decoded.scale), s.crop_size_px, s.crop_margin)
     return table, truth, crops
-
-
-def perturbed_f1(table: dict, truth: np.ndarray, embeddings: np.ndarray, length: float,
-                 seeds: int) -> tuple[float, float]:
-    """Mean BCubed F1 (and its standard error) of photoface's clustering over ``seeds``
-    copies of ``embeddings``, each moved by Gaussian vectors whose median length is about
-    ``length`` and normalised again; seed i gives every precision the same vectors."""
-    scores = []
-    for seed in range(seeds):
-        rng = np.random.default_rng(1000 + seed)
-        moved = embeddings + rng.normal(0.0, length / np.sqrt(embeddings.shape[1]), embeddings.shape).astype(np.float32)
-        table["X"] = moved / np.linalg.norm(moved, axis=1, keepdims=True)
-        scores.append(cluster_report(table, truth, ClusterSettings(), anchors=False)["results"][0]["bcubed_f1"])
-    table["X"] = embeddings
-    return float(np.mean(scores)), float(np.std(scores) / np.sqrt(seeds))
 
 
 def main() -> int:
@@ -108,7 +93,7 @@ def main() -> int:
             f1[p] = row["bcubed_f1"]
             cells.append(f"{row['bcubed_f1']:.4f} | {row['pairwise_f1']:.4f}")
             if args.perturb > 0:
-                mean[p], se = perturbed_f1(table, truth, embeddings, args.perturb, args.seeds)
+                mean[p], se = expected_f1(table, truth, ClusterSettings(), args.perturb, args.seeds)["photoface"]
                 moved_cells.append(f"{mean[p]:.4f} +- {se:.4f}")
         extra = moved_cells + [f"{mean[p] - mean['fp32']:+.4f}" for p in precisions[1:] if p in mean]
         print(f"| {name} | {len(crops)} | " + " | ".join(cells) + " | "

@@ -1,4 +1,5 @@
 """photoface index end to end, with the real MTCNN and FaceNet on real photos (in-process scheduler)."""
+import hashlib
 import os
 import shutil
 import sqlite3
@@ -158,6 +159,40 @@ def test_incremental_new_changed_moved_deleted(library, tmp_path):
     os.rename(lib / "sub" / "renamed_biden.jpg", lib / "biden.jpg")  # and back again
     third = index(lib, db)
     assert (third.photos_moved, third.photos_indexed) == (1, 0)
+
+
+def test_a_file_whose_time_changed_but_not_its_content_keeps_its_faces(library, tmp_path):
+    """A new modification time alone (a backup restored, a sync tool, `touch`) is not a
+    change: the photo is not detected again, its faces keep their ids and their person, and
+    the new time is recorded; a change of content at the same size is indexed again."""
+    from photoface.db import open_store
+
+    lib = tmp_path / "lib"
+    shutil.copytree(library / "photos", lib)
+    db = tmp_path / "touch.db"
+    first = index(lib, db)
+    api.cluster(str(db))
+    before = {f["path"]: f["id"] for fs in faces_by_photo(db).values() for f in fs}
+    with sqlite3.connect(db) as con:
+        people = dict(con.execute("SELECT id, person_id FROM faces").fetchall())
+    touched = lib / "obama.jpg"
+    os.utime(touched, (1_600_000_000, 1_600_000_000))
+    second = index(lib, db)
+    assert (second.photos_changed, second.photos_indexed, second.photos_unchanged) == (0, 0, first.photos_seen)
+    assert {f["path"]: f["id"] for fs in faces_by_photo(db).values() for f in fs} == before
+    with sqlite3.connect(db) as con:
+        assert dict(con.execute("SELECT id, person_id FROM faces").fetchall()) == people
+        (mtime,) = con.execute("SELECT mtime FROM photos WHERE path = ?", [str(touched)]).fetchone()
+    assert mtime == os.stat(touched).st_mtime
+    assert index(lib, db).photos_unchanged == first.photos_seen
+
+    data = bytearray(touched.read_bytes())  # the same size, one byte of the picture changed
+    data[len(data) // 2] ^= 0x01
+    touched.write_bytes(bytes(data))
+    third = index(lib, db)
+    assert (third.photos_changed, third.photos_indexed) == (1, 1)
+    with open_store(str(db)) as store:
+        assert store.indexed_sha256([str(touched)])[str(touched)] == hashlib.sha256(bytes(data)).hexdigest()
 
 
 def test_bad_files_are_recorded_and_skipped(tmp_path):

@@ -181,7 +181,7 @@ def _plan(store: Store, root: str, run_id: int, summary: IndexSummary, retry_fai
     """Compare the folder with the database: record moves and deletions, return the files to index."""
     states = store.photo_states(root)
     known = {p: (size, mtime) for p, (size, mtime, status) in states.items() if status != "missing"}
-    new, to_process, seen, problems = [], [], set(), []
+    new, touched, to_process, seen, problems = [], [], [], set(), []
     for item in scan(root, known, summary.scan_errors):
         seen.add(item.path)
         prior = states.get(item.path)
@@ -195,6 +195,8 @@ def _plan(store: Store, root: str, run_id: int, summary: IndexSummary, retry_fai
             continue
         if prior is None or prior[2] == "missing":
             new.append(item)
+        elif prior[2] == "indexed" and prior[0] == item.size and prior[1] != item.mtime:
+            touched.append(item)  # the same size: maybe only its time changed
         elif (prior[0], prior[1]) != (item.size, item.mtime):
             summary.photos_changed += 1
             to_process.append(item)
@@ -203,6 +205,14 @@ def _plan(store: Store, root: str, run_id: int, summary: IndexSummary, retry_fai
         else:
             summary.photos_unchanged += 1
     summary.photos_seen = len(seen)
+    # A file whose time changed but whose content did not keeps its faces: only its time is new.
+    stored = store.indexed_sha256(item.path for item in touched)
+    same = {item.path: item.mtime for item in touched
+            if item.path in stored and _file_sha256(item.path) == stored[item.path]}
+    store.restamp_photos(same.items(), run_id)
+    summary.photos_unchanged += len(same)
+    summary.photos_changed += len(touched) - len(same)
+    to_process += [item for item in touched if item.path not in same]
     if problems:
         store.write_results(problems, run_id)
         summary.photos_failed += len(problems)

@@ -79,6 +79,28 @@ class Library:
                 out.setdefault(size, []).append((pid, path, sha))
         return out
 
+    def indexed_sha256(self, paths: Iterable[str]) -> dict[str, str]:
+        """{path: content hash} of the indexed photos among ``paths``."""
+        out = {}
+        for chunk, qs in chunks([path_key(p)[0] for p in paths]):
+            for path, raw, sha in self.db.execute(
+                f"SELECT path, path_bytes, sha256 FROM photos WHERE status = 'indexed' AND sha256 IS NOT NULL "
+                f"AND path IN ({qs})", chunk,
+            ):
+                out[stored_path(path, raw)] = sha
+        return out
+
+    def restamp_photos(self, stamps: Iterable[tuple[str, float]], run_id: int) -> int:
+        """Files whose modification time changed but whose content did not (a backup restored,
+        a sync tool, a `touch`): the new time is recorded; the photo keeps its faces, their ids
+        and every decision on them."""
+        count = 0
+        with self.db.atomic():
+            for path, mtime in stamps:
+                count += self.db.execute("UPDATE photos SET mtime = ?, run_id = ? WHERE path = ? AND status = 'indexed'",
+                                         [mtime, run_id, path_key(path)[0]]).rowcount
+        return count
+
     def mark_missing(self, paths: Iterable[str], run_id: int) -> int:
         count = 0
         with self.db.atomic():
