@@ -160,14 +160,27 @@ class FaceClusterer(ClusterMixin, BaseEstimator):
         """Cluster X (n faces x d, unit-length rows); ``groups``: the photo of each face (faces of
         one group never share a cluster); ``eligible``: faces that may form clusters;
         ``library_faces``: how many faces the whole library holds (X's rows when not given),
-        which sets the longest link (longest_link)."""
+        which sets the longest link (longest_link).
+
+        The faces are clustered in an order of their own (canonical_order), so the same faces
+        give the same people whatever order they come in: a library indexed again, or in
+        another order, is not clustered differently (ties between equal distances, which
+        the linkage breaks by position, moved a set's BCubed F1 by up to 0.015 before)."""
         X = validate_data(self, X, dtype=np.float32, ensure_min_samples=1)
-        X = np.ascontiguousarray(X)
         n = len(X)
         groups = np.arange(n) if groups is None else np.asarray(groups)
         eligible = np.ones(n, bool) if eligible is None else np.asarray(eligible, bool)
         if len(groups) != n or len(eligible) != n:
             raise ValueError(f"groups and eligible need one entry per row of X ({n})")
+        order = canonical_order(X, groups)
+        self._fit_ordered(np.ascontiguousarray(X[order]), groups[order], eligible[order], library_faces)
+        labels = np.empty_like(self.labels_)
+        labels[order] = self.labels_
+        self.labels_ = labels
+        return self
+
+    def _fit_ordered(self, X, groups, eligible, library_faces):
+        n = len(X)
         self.link_distance_ = self.longest_link(n if library_faces is None else library_faces)
         self.attach_distance_ = self.attach_within(self.link_distance_)
         labels = np.full(n, -1, np.int64)
@@ -189,7 +202,6 @@ class FaceClusterer(ClusterMixin, BaseEstimator):
         remap[uniq[np.argsort(-counts, kind="stable")]] = np.arange(len(uniq))
         self.labels_ = np.where(labels >= 0, remap[np.maximum(labels, 0)], -1)
         self.n_clusters_ = len(uniq)
-        return self
 
     def _hdbscan(self, X):
         from hdbscan.hdbscan_ import _tree_to_labels
@@ -326,6 +338,13 @@ class FaceClusterer(ClusterMixin, BaseEstimator):
 
     def fit_predict(self, X, y=None, groups=None, eligible=None, library_faces=None):
         return self.fit(X, groups=groups, eligible=eligible, library_faces=library_faces).labels_
+
+
+def canonical_order(X: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """An order of the rows that depends on their values only: by the first three
+    coordinates (compared exactly, no arithmetic that could round differently elsewhere),
+    then by group for identical rows."""
+    return np.lexsort((groups, X[:, 2], X[:, 1], X[:, 0])) if X.shape[1] >= 3 else np.lexsort((groups, *X.T[::-1]))
 
 
 def spread_radii(X: np.ndarray, labels: np.ndarray, quantile: float, margin: float, cap: float) -> dict[int, float]:
