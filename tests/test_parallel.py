@@ -130,7 +130,10 @@ def test_gpu_workers_get_the_embedding_and_only_they(variants, baseline, tmp_pat
 def _start_and_wait(cmd, db, at_least: int) -> tuple[subprocess.Popen, int]:
     """`photoface index` started in its own process group (as a shell runs it), once it has
     written ``at_least`` photos (or finished)."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    # a job a shell started in the background ignores SIGINT, and its children inherit that
+    # (Python then installs no Ctrl-C handler): the command gets the default, as in a terminal
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     written = 0
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
