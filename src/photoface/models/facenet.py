@@ -77,7 +77,8 @@ def choose_precision(requested: str, device: str, threads: int = 0) -> str:
     (3.8x float32's faces/s and faster than bfloat16 even on AMX, docs/performance.md), else
     bfloat16 where the CPU has it, else float32. "int8-static" (ONNX Runtime, 1.6-1.8x
     LiteRT's int8 on an AVX2-only CPU) is never chosen by auto: its embeddings lie 0.045
-    from float32's and it misses the clustering bar on two sets (models/onnx_int8.py). An
+    from float32's, its conversion peaks at 5.4 GB, and a library keeps one kind of int8
+    (models/onnx_int8.py). An
     explicit choice the machine cannot run is a DeviceError or ModelError that says what to
     use instead."""
     from . import lite, onnx_int8

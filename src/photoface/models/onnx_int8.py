@@ -17,8 +17,10 @@ quantiser) and kept in the model cache beside the LiteRT models (models/lite.py)
 Measured (docs/performance.md, "Static int8 in ONNX Runtime", 2-core AVX2-only AMD EPYC):
 1.6-1.9x LiteRT's int8 faces/s, `photoface index` 1.2-1.6x faster; embeddings 0.045 from
 float32's (LiteRT's int8: 0.016); LFW View 2 0.9890 against 0.9897; BCubed F1 within 0.005 of
-float32 on eight of the ten clustering sets, not on celeb24 (-0.0069) and mixed (-0.0074).
-So ``--precision auto`` does not pick it: a user chooses it with ``--precision int8-static``.
+float32 on all ten clustering sets since clustering no longer depends on the faces' order
+(mixed -0.0044, at the edge). ``--precision auto`` does not pick it yet: its one-time
+conversion peaks at 5.4 GB (tf2onnx's graph optimiser), and libraries embedded in LiteRT's
+int8 would have to keep that under auto. A user chooses it with ``--precision int8-static``.
 """
 from __future__ import annotations
 
