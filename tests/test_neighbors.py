@@ -196,7 +196,7 @@ def test_a_far_outlier_does_not_join_the_cluster_it_touches_first():
     assert len(set(got[:-1])) == 10 and all(len(set(got[labels == i])) == 1 for i in range(10))
 
 
-def test_the_same_faces_give_the_same_people_in_any_order():
+def test_the_same_faces_give_the_same_people_in_any_order(monkeypatch):
     """Clustering depends on the faces, not on the order they come in (a library indexed
     again renumbers its faces): 40 people of 1-11 faces, several faces to a photo, in ten
     orders. Before the faces were put in an order of their own, eight of these ten orders
@@ -221,6 +221,17 @@ def test_the_same_faces_give_the_same_people_in_any_order():
     assert len(first) >= 30
     for seed in range(10):
         assert people(np.random.default_rng(seed).permutation(len(X))) == first
+    # large embeddings are put in order where they lie and put back afterwards: the same
+    # people, and the caller's array unchanged
+    from photoface import cluster
+
+    monkeypatch.setattr(cluster, "IN_PLACE_BYTES", 0)
+    order = np.random.default_rng(99).permutation(len(X))
+    shuffled = X[order]
+    labels = np.empty(len(X), np.int64)
+    labels[order] = clusterer.fit_predict(shuffled, groups=photos[order])
+    assert {frozenset(np.flatnonzero(labels == p)) for p in set(labels) if p >= 0} == first
+    assert np.array_equal(shuffled, X[order])
 
 
 def test_face_clusterer_is_the_shipped_one_and_a_scikit_learn_estimator():

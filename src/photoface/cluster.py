@@ -172,8 +172,18 @@ class FaceClusterer(ClusterMixin, BaseEstimator):
         eligible = np.ones(n, bool) if eligible is None else np.asarray(eligible, bool)
         if len(groups) != n or len(eligible) != n:
             raise ValueError(f"groups and eligible need one entry per row of X ({n})")
+        X = np.ascontiguousarray(X)
         order = canonical_order(X, groups)
-        self._fit_ordered(np.ascontiguousarray(X[order]), groups[order], eligible[order], library_faces)
+        if X.nbytes > IN_PLACE_BYTES and X.flags.writeable:
+            # a million faces' embeddings are 2 GB: reordered where they are and put back
+            # after, rather than copied (the 1M-face run stays within its 8 GB)
+            permute_rows(X, order)
+            try:
+                self._fit_ordered(X, groups[order], eligible[order], library_faces)
+            finally:
+                permute_rows(X, np.argsort(order))
+        else:
+            self._fit_ordered(np.ascontiguousarray(X[order]), groups[order], eligible[order], library_faces)
         labels = np.empty_like(self.labels_)
         labels[order] = self.labels_
         self.labels_ = labels
@@ -338,6 +348,28 @@ class FaceClusterer(ClusterMixin, BaseEstimator):
 
     def fit_predict(self, X, y=None, groups=None, eligible=None, library_faces=None):
         return self.fit(X, groups=groups, eligible=eligible, library_faces=library_faces).labels_
+
+
+#: Embeddings larger than this are put in order where they lie (permute_rows), not copied.
+IN_PLACE_BYTES = 256 << 20
+
+
+def permute_rows(X: np.ndarray, order: np.ndarray) -> None:
+    """``X[:] = X[order]`` without a second copy of X: row by row along the permutation's
+    cycles, with one row's buffer."""
+    done = np.zeros(len(order), bool)
+    row = np.empty(X.shape[1:], X.dtype)
+    for start in np.flatnonzero(order != np.arange(len(order))):
+        if done[start]:
+            continue
+        row[...] = X[start]
+        i = start
+        while order[i] != start:
+            X[i] = X[order[i]]
+            done[i] = True
+            i = order[i]
+        X[i] = row
+        done[i] = True
 
 
 def canonical_order(X: np.ndarray, groups: np.ndarray) -> np.ndarray:
