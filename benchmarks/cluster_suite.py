@@ -83,8 +83,8 @@ def expected_table(rows: list[tuple[str, dict]], length: float, seeds: int) -> s
     """photoface's and the best anchor's expected BCubed F1 on each set."""
     lines = [f"| set | photoface, mean over {seeds} moves of {length:g} | best anchor, mean | margin |", "|---|---|---|---|"]
     for name, scores in rows:
-        ours = scores.pop("photoface")
-        best_name, best = max(scores.items(), key=lambda item: item[1][0])
+        ours = scores["photoface"]
+        best_name, best = max(((k, v) for k, v in scores.items() if k != "photoface"), key=lambda item: item[1][0])
         lines.append(f"| {name} | {ours[0]:.3f} +- {ours[1]:.3f} | {best[0]:.3f} +- {best[1]:.3f} "
                      f"{best_name.split(' (')[0]} | {ours[0] - best[0]:+.3f} |")
     return "\n".join(lines)

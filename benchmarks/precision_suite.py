@@ -78,8 +78,8 @@ def main() -> int:
         folders["lfw_all"] = args.lfw
     precisions = ["fp32"] + ["bf16"] * cpu_has_bf16() + ["int8"] * lite.available() + ["int8-static"] * onnx_int8.available()
     nets = {p: FaceNetEmbedder(device="cpu", precision=p) for p in precisions}
-    smoothed = [f"{p} mean over moves" for p in precisions] + [f"{p} - fp32 (moves)" for p in precisions[1:]]
-    smoothed = smoothed if args.perturb > 0 else []
+    smoothed = ([f"{p} mean over moves" for p in precisions] + [f"{p} - fp32 (moves)" for p in precisions[1:]]
+                if args.perturb > 0 else [])
     print("| set | faces | " + " | ".join(f"{p} BCubed F1 | {p} pairwise F1" for p in precisions)
           + " | " + " | ".join([f"{p} - fp32" for p in precisions[1:]] + smoothed) + " |")
     print("|---|---" + "|---|---" * len(precisions) + "|---" * (len(precisions) - 1 + len(smoothed)) + "|")

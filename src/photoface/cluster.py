@@ -375,8 +375,8 @@ def permute_rows(X: np.ndarray, order: np.ndarray) -> None:
 def canonical_order(X: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """An order of the rows that depends on their values only: by the first three
     coordinates (compared exactly, no arithmetic that could round differently elsewhere),
-    then by group for identical rows."""
-    return np.lexsort((groups, X[:, 2], X[:, 1], X[:, 0])) if X.shape[1] >= 3 else np.lexsort((groups, *X.T[::-1]))
+    then by group for identical rows (np.lexsort's last key is its first)."""
+    return np.lexsort((groups, *X[:, 2::-1].T))
 
 
 def spread_radii(X: np.ndarray, labels: np.ndarray, quantile: float, margin: float, cap: float) -> dict[int, float]:
