@@ -66,20 +66,42 @@ def versions() -> str:
     return "-".join(parts)
 
 
+#: tf2onnx's graph optimisers that change FaceNet's graph, in tf2onnx's order. Each pass
+#: tf2onnx runs leaves a copy of the weights' protobuf behind (about 90 MB) and with the
+#: error catching of its one-call API it also copies the whole graph first: all twelve
+#: passes, twice, took the conversion to a 5.4 GB peak. These five, without the copies,
+#: give a graph equal node for node and value for value (docs/performance.md) at 2.4 GB.
+OPTIMISERS = ("optimize_transpose", "fold_constants", "merge_duplication", "remove_identity", "remove_back_to_back")
+
+
 def float_model(graph_def, folder: str) -> str:
     """The FaceNet graph as an ONNX file in ``folder``, pre-processed for quantisation (ONNX
     Runtime's graph fusions and shape inference): the model both calibration and conversion
-    start from, so the ranges' tensor names match."""
+    start from, so the ranges' tensor names match. The steps of tf2onnx's
+    ``convert.from_graph_def`` (grappler, the op mapping, the optimisers), with only the
+    optimisers of OPTIMISERS and no copy of the graph before each."""
     import onnx
-    import tf2onnx
+    import tensorflow as tf
     from onnxruntime.quantization.shape_inference import quant_pre_process
+    from tf2onnx import optimizer, tf_loader, tfonnx
 
     raw = os.path.join(folder, "facenet-float.onnx")
     ready = os.path.join(folder, "facenet-ready.onnx")
+    names = {"input_names": ["input:0"], "output_names": ["embeddings:0"]}
+    every = optimizer._get_optimizers()  # the registry optimize_graph itself reads
+    passes = {k: v for k, v in every.items() if k in OPTIMISERS}
+    if len(passes) < len(OPTIMISERS):  # another tf2onnx: all of them, whatever they cost
+        passes = every
     with quiet_native_stderr():
-        model, _ = tf2onnx.convert.from_graph_def(graph_def, input_names=["input:0"], output_names=["embeddings:0"],
-                                                  opset=OPSET)
-        onnx.save(_canonical_names(model), raw)
+        with tf.Graph().as_default():
+            frozen = tf_loader.tf_optimize(names["input_names"], names["output_names"], graph_def)
+        with tf.Graph().as_default() as graph:
+            tf.import_graph_def(frozen, name="")
+            converted = tfonnx.process_tf_graph(graph, continue_on_error=True, opset=OPSET, **names)
+        del frozen
+        converted = optimizer.optimize_graph(converted, catch_errors=False, optimizers=passes)
+        onnx.save(_canonical_names(converted.make_model("FaceNet")), raw)
+        del converted
         quant_pre_process(raw, ready, skip_symbolic_shape=True)
     return ready
 
