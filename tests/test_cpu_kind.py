@@ -59,7 +59,10 @@ def test_avx2_kind_hides_avx512_and_the_models_agree_with_this_cpu():
         pytest.skip(reason)
     avx2 = _probe("avx2")
     assert avx2["avx2"] and not avx2["avx512f"] and not avx2["bf16"]
-    assert avx2["precision"] == "int8"  # measured faster than float32 there too
+    from photoface.models import onnx_int8
+
+    # static int8 measured the fastest on AVX2-only CPUs, LiteRT's int8 elsewhere
+    assert avx2["precision"] == ("int8-static" if onnx_int8.available() else "int8")
     here = _probe()
     assert len(avx2["boxes"]) == len(here["boxes"]) >= 1
     assert np.allclose(avx2["boxes"], here["boxes"], atol=0.5)

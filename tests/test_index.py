@@ -460,11 +460,12 @@ def test_the_readme_layout_never_indexes_photoface_s_own_thumbnails(tmp_path):
         assert not conn.execute("SELECT 1 FROM photos WHERE path LIKE '%photoface.db.thumbs%'").fetchone()
 
 
-def test_a_library_stays_in_static_int8_or_out_of_it(tmp_path):
+def test_a_library_stays_in_static_int8_or_out_of_it(tmp_path, monkeypatch):
     """A library indexed with --precision int8-static keeps embedding new photos in it under
-    auto (its faces and the new ones comparable); an explicit precision of the other kind
-    is one clear error, before anything is written; a library indexed with auto refuses
-    int8-static the same way."""
+    auto (its faces and the new ones comparable), and a library indexed in LiteRT's int8
+    stays in that under auto even where auto would choose static int8 for a new library;
+    an explicit precision of the other kind is one clear error, before anything is
+    written."""
     from photoface.db import open_store
 
     folder = tmp_path / "photos"
@@ -491,13 +492,24 @@ def test_a_library_stays_in_static_int8_or_out_of_it(tmp_path):
     assert hit["path"].endswith("obama2.jpg") and hit["distance"] < 1e-3
 
     shutil.copy(PHOTOS / "biden.jpg", folder)
-    with pytest.raises(InputError, match="embedded with --precision int8-static"):
+    with pytest.raises(InputError, match="embedded with --precision int8-static; index it with --precision auto"):
         index(folder, db, settings=Settings(embed_precision="int8"))
     with sqlite3.connect(db) as con:
         assert con.execute("SELECT count(*) FROM photos WHERE path LIKE '%biden.jpg'").fetchone()[0] == 0
 
-    auto_db = tmp_path / "auto.db"
-    index(folder, auto_db)
+    int8_db = tmp_path / "int8.db"
+    index(folder, int8_db, settings=Settings(embed_precision="int8"))
+    from photoface.models import facenet
+
+    monkeypatch.setattr(facenet, "static_int8_faster", lambda: True)  # auto would pick static for a new library
+    assert facenet.choose_precision("auto", "cpu") == "int8-static"
     shutil.copy(PHOTOS / "obama3.jpg", folder)
+    index(folder, int8_db)  # auto
+    with sqlite3.connect(int8_db) as con:
+        runs = con.execute("SELECT settings FROM index_runs ORDER BY id").fetchall()
+    assert ['"precision": "int8"' in r[0] for r in runs] == [True, True]
+    with open_store(str(int8_db)) as store:
+        assert store.embedding_precision() == "int8"
+    shutil.copy(PHOTOS / "astronaut.jpg", folder)
     with pytest.raises(InputError, match="embedded with --precision int8; index it with --precision auto"):
-        index(folder, auto_db, settings=Settings(embed_precision="int8-static"))
+        index(folder, int8_db, settings=Settings(embed_precision="int8-static"))

@@ -364,12 +364,15 @@ def test_facenet_int8_static_agrees_with_fp32_and_is_kept_converted(tmp_path, mo
 
 
 def test_precision_choice_follows_the_machine(monkeypatch):
-    """auto: int8 on the CPU where LiteRT is installed, else bf16 where the CPU has it, else
-    fp32; fp32 on a GPU. int8 on a GPU or without LiteRT is a clear error."""
+    """auto: static int8 on CPUs where it was measured faster than LiteRT's (AVX2, no AVX-512,
+    no int8 dot products) and ONNX Runtime is installed, else int8 on the CPU where LiteRT is
+    installed, else bf16 where the CPU has it, else fp32; fp32 on a GPU. int8 on a GPU or
+    without its runtime is a clear error."""
     from photoface.errors import DeviceError, ModelError
-    from photoface.models import facenet, lite
+    from photoface.models import facenet, lite, onnx_int8, runtime
 
     monkeypatch.setattr(facenet, "gpu_visible", lambda device, threads=0: device == "gpu")
+    monkeypatch.setattr(facenet, "static_int8_faster", lambda: False)
     for has_lite, has_bf16, expected in ((True, True, "int8"), (True, False, "int8"),
                                          (False, True, "bf16"), (False, False, "fp32")):
         monkeypatch.setattr(lite, "available", lambda: has_lite)
@@ -381,18 +384,30 @@ def test_precision_choice_follows_the_machine(monkeypatch):
         facenet.choose_precision("int8", "gpu")
     with pytest.raises(ModelError, match="ai-edge-litert"):
         facenet.choose_precision("int8", "cpu")
-    # static int8 only when asked for: never auto's choice
-    from photoface.models import onnx_int8
 
+    # static int8: auto's choice only on the CPU kinds where it was measured faster
     monkeypatch.setattr(lite, "available", lambda: True)
     monkeypatch.setattr(onnx_int8, "available", lambda: True)
     assert facenet.choose_precision("auto", "cpu") == "int8"
+    monkeypatch.setattr(facenet, "static_int8_faster", lambda: True)
+    assert facenet.choose_precision("auto", "cpu") == "int8-static"
+    assert facenet.choose_precision("auto", "cpu", static=False) == "int8"  # a library of the other kind
+    assert facenet.choose_precision("auto", "gpu") == "fp32"
     assert facenet.choose_precision("int8-static", "cpu") == "int8-static"
     monkeypatch.setattr(onnx_int8, "available", lambda: False)
+    assert facenet.choose_precision("auto", "cpu") == "int8"
     with pytest.raises(ModelError, match="onnxruntime"):
         facenet.choose_precision("int8-static", "cpu")
     with pytest.raises(DeviceError, match="int8-static runs on the CPU"):
         facenet.choose_precision("int8-static", "gpu")
+
+    # the CPU kinds, by their flags
+    avx2 = {"sse4_2", "avx", "avx2", "fma"}
+    for flags, faster in ((avx2, True), (avx2 | {"avx_vnni"}, False), (avx2 | {"avx512f", "avx512_vnni"}, False),
+                          (avx2 | {"avx512f", "avx512_vnni", "amx_int8", "amx_bf16"}, False),
+                          (avx2 | {"avx512f"}, False), ({"sse4_2", "avx"}, False), (set(), False)):
+        monkeypatch.setattr(runtime, "cpu_flags", lambda flags=flags: frozenset(flags))
+        assert runtime.static_int8_faster() is faster, flags
 
 
 def test_facenet_fp32_moves_to_the_optimised_graph_with_the_same_embeddings(monkeypatch):

@@ -36,7 +36,7 @@ class Settings:
     crop_margin: float = 0.20  # total margin added around the box, as a fraction of its size (docs/quality.md)
     # embed
     embed_batch: int = 64
-    embed_precision: str = "auto"  # auto | fp32 | bf16 | int8 | int8-static: int8 (LiteRT) on the CPU, fp32 on a GPU (models/facenet.py)
+    embed_precision: str = "auto"  # auto | fp32 | bf16 | int8 | int8-static: int8-static on AVX2-only CPUs, int8 (LiteRT) on other CPUs, fp32 on a GPU (models/facenet.py)
     device: str = "auto"  # auto | cpu | gpu
     # age, gender and expression for each face (two more networks per face; off by default)
     attributes: bool = False

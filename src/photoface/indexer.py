@@ -262,19 +262,21 @@ def library_settings(store: Store, settings: Settings) -> Settings:
 def _library_precision(store: Store, settings: Settings) -> tuple[Settings, str]:
     """The settings this run embeds with, and the precision they resolve to on this machine.
     A library keeps static int8 faces (0.045 from float32's) and the other precisions'
-    (within 0.016 of float32 and of each other) apart: under auto a library embedded in
-    int8-static stays in it; an explicit precision of the other kind is refused, since
-    the new faces would lie 0.04 from their twins among the old ones."""
+    (within 0.016 of float32 and of each other) apart: under auto a library stays in the
+    kind its faces were embedded in (auto's choice for a new library depends on the CPU,
+    models/facenet.choose_precision); an explicit precision of the other kind is refused,
+    since the new faces would lie 0.04 from their twins among the old ones."""
     from .models.facenet import choose_precision
 
     chosen = choose_precision(settings.embed_precision, settings.device)
     recorded = store.embedding_precision()
     if recorded is None or (recorded == "int8-static") == (chosen == "int8-static"):
         return settings, chosen
-    if settings.embed_precision == "auto" and recorded == "int8-static":
-        return dataclasses.replace(settings, embed_precision=recorded), choose_precision(recorded, settings.device)
+    if settings.embed_precision == "auto":
+        kept = "int8-static" if recorded == "int8-static" else choose_precision("auto", settings.device, static=False)
+        return dataclasses.replace(settings, embed_precision=kept), choose_precision(kept, settings.device)
     raise InputError(f"this library's faces were embedded with --precision {recorded}; index it with "
-                     f"--precision {recorded if recorded == 'int8-static' else 'auto'}, or into a new --db")
+                     f"--precision auto, or into a new --db")
 
 
 def _reembed(store: Store, workers, scheduler, settings: Settings) -> dict | None:

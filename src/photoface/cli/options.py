@@ -44,9 +44,9 @@ INDEX_SETTINGS = {
     "embed_batch": ("--embed-batch", click.IntRange(min=1), "Faces per FaceNet batch."),
     "embed_precision": ("--precision", click.Choice(PRECISIONS),
                         "FaceNet's arithmetic: int8 (LiteRT, CPU, about 3.8x float32's speed), int8-static "
-                        "(ONNX Runtime, CPU: faster than int8 on AVX2-only CPUs, embeddings a little "
-                        "further from float32's), bf16 (CPUs with AMX or AVX512-BF16), fp32, or auto "
-                        "(int8 on the CPU, fp32 on a GPU)."),
+                        "(ONNX Runtime, CPU: 1.9x int8 on AVX2-only CPUs, embeddings a little further from "
+                        "float32's), bf16 (CPUs with AMX or AVX512-BF16), fp32, or auto (int8-static on CPUs with "
+                        "AVX2 but no AVX-512 or VNNI, int8 on other CPUs, fp32 on a GPU; a library keeps its kind)."),
     "detect_max_side_px": ("--max-side", click.IntRange(min=64),
                            "Photos are scaled to at most this many pixels on the long side for detection."),
     "min_score": ("--min-score", click.FloatRange(0, 1), "Minimum MTCNN detection score for a face to be kept."),

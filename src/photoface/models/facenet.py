@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DeviceError, ModelError
-from .runtime import cpu_has_bf16, gpu_visible, tensorflow, tf_device_name
+from .runtime import cpu_has_bf16, gpu_visible, static_int8_faster, tensorflow, tf_device_name
 from .weights import FACENET_PB, locate
 
 INPUT_SIZE = 160
@@ -70,17 +70,17 @@ def preprocess(faces_rgb_uint8: np.ndarray) -> np.ndarray:
     return (faces_rgb_uint8.astype(np.float32) - 127.5) / 128.0
 
 
-def choose_precision(requested: str, device: str, threads: int = 0) -> str:
+def choose_precision(requested: str, device: str, threads: int = 0, static: bool = True) -> str:
     """The arithmetic FaceNet runs in for ``--precision requested`` on ``device``.
 
-    "auto": float32 on a GPU; on the CPU int8 through LiteRT where that runtime is installed
-    (3.8x float32's faces/s and faster than bfloat16 even on AMX, docs/performance.md), else
-    bfloat16 where the CPU has it, else float32. "int8-static" (ONNX Runtime, 1.6-1.8x
-    LiteRT's int8 on an AVX2-only CPU) is never chosen by auto: its embeddings lie 0.045
-    from float32's, its conversion peaks at 5.4 GB, and a library keeps one kind of int8
-    (models/onnx_int8.py). An
-    explicit choice the machine cannot run is a DeviceError or ModelError that says what to
-    use instead."""
+    "auto": float32 on a GPU; on the CPU static int8 through ONNX Runtime where it was
+    measured the fastest (AVX2 without AVX-512 or int8 dot products: 1.9x LiteRT's int8,
+    runtime.static_int8_faster) and ``static`` allows it, else int8 through LiteRT where
+    that runtime is installed (3.8x float32's faces/s and faster than bfloat16 even on AMX,
+    docs/performance.md), else bfloat16 where the CPU has it, else float32. A library keeps
+    one kind of int8 (indexer._library_precision asks with ``static`` False for one embedded
+    in the other kind). An explicit choice the machine cannot run is a DeviceError or
+    ModelError that says what to use instead."""
     from . import lite, onnx_int8
 
     if requested == "fp32":
@@ -104,6 +104,8 @@ def choose_precision(requested: str, device: str, threads: int = 0) -> str:
         return "bf16"
     if on_gpu:
         return "fp32"
+    if static and static_int8_faster() and onnx_int8.available():
+        return "int8-static"
     if lite.available():
         return "int8"
     return "bf16" if cpu_has_bf16() else "fp32"

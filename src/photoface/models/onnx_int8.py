@@ -15,12 +15,12 @@ quantiser) and kept in the model cache beside the LiteRT models (models/lite.py)
 - the tail (bottleneck, batch norm, L2 normalisation) stays in float32.
 
 Measured (docs/performance.md, "Static int8 in ONNX Runtime", 2-core AVX2-only AMD EPYC):
-1.6-1.9x LiteRT's int8 faces/s, `photoface index` 1.2-1.6x faster; embeddings 0.045 from
+1.9x LiteRT's int8 faces/s, `photoface index` 1.2-1.6x faster; embeddings 0.045 from
 float32's (LiteRT's int8: 0.016); LFW View 2 0.9890 against 0.9897; BCubed F1 within 0.005 of
-float32 on all ten clustering sets since clustering no longer depends on the faces' order
-(mixed -0.0044, at the edge). ``--precision auto`` does not pick it yet: its one-time
-conversion peaks at 5.4 GB (tf2onnx's graph optimiser), and libraries embedded in LiteRT's
-int8 would have to keep that under auto. A user chooses it with ``--precision int8-static``.
+float32 on all ten clustering sets (mixed -0.0044, at the edge). On a Xeon with VNNI and AMX
+LiteRT's int8 is as fast or faster (0.61-1.06x), so ``--precision auto`` picks static int8
+only on CPUs with AVX2 and neither AVX-512 nor int8 dot products
+(runtime.static_int8_faster). The one-time conversion peaks at 2.6 GB (float_model).
 """
 from __future__ import annotations
 

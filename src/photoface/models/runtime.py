@@ -106,6 +106,20 @@ def cpu_has_bf16() -> bool:
     return bool(cpu_flags() & {"amx_bf16", "avx512_bf16"})
 
 
+#: Instructions with which LiteRT's int8 was measured as fast as static int8 or faster
+#: (16-core Intel Xeon with AMX-INT8 and AVX512-VNNI: 0.61-1.06x, faster from 8 threads on).
+INT8_DOT_PRODUCT = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
+
+
+def static_int8_faster() -> bool:
+    """Whether ONNX Runtime's static int8 FaceNet was measured faster than LiteRT's int8 on
+    CPUs of this kind: x86 with AVX2 and FMA but no AVX-512 and no int8 dot products (AMD
+    EPYC Zen 3: 1.9x on one core and on two; docs/performance.md). Kinds not measured keep
+    LiteRT's int8."""
+    flags = cpu_flags()
+    return {"avx2", "fma"} <= flags and not flags & INT8_DOT_PRODUCT and "avx512f" not in flags
+
+
 #: Where a GPU's driver shows itself (NVIDIA, ROCm, WSL): without one TensorFlow sees no
 #: GPU, so "auto" can settle on the CPU without importing TensorFlow.
 _GPU_DRIVER_FILES = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/kfd", "/dev/dxg")
