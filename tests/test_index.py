@@ -513,3 +513,15 @@ def test_a_library_stays_in_static_int8_or_out_of_it(tmp_path, monkeypatch):
     shutil.copy(PHOTOS / "astronaut.jpg", folder)
     with pytest.raises(InputError, match="embedded with --precision int8; index it with --precision auto"):
         index(folder, int8_db, settings=Settings(embed_precision="int8-static"))
+
+    # a library from before runs recorded their precision (before static int8 existed) is
+    # of the other kind too
+    with sqlite3.connect(int8_db) as con:
+        con.execute("UPDATE index_runs SET settings = replace(settings, '\"precision\"', '\"was\"')")
+    with open_store(str(int8_db)) as store:
+        assert store.embedding_precision() is None
+    with pytest.raises(InputError, match="embedded with a precision other than int8-static"):
+        index(folder, int8_db, settings=Settings(embed_precision="int8-static"))
+    index(folder, int8_db)  # auto: LiteRT's int8, like the faces already there
+    with open_store(str(int8_db)) as store:
+        assert store.embedding_precision() == "int8"

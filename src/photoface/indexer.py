@@ -270,13 +270,20 @@ def _library_precision(store: Store, settings: Settings) -> tuple[Settings, str]
 
     chosen = choose_precision(settings.embed_precision, settings.device)
     recorded = store.embedding_precision()
-    if recorded is None or (recorded == "int8-static") == (chosen == "int8-static"):
+    if recorded is None:
+        if not store.has_faces():
+            return settings, chosen
+        # faces from before runs recorded their precision, which was before static int8 existed
+        recorded, what = "fp32", "a precision other than int8-static"
+    else:
+        what = f"--precision {recorded}"
+    if (recorded == "int8-static") == (chosen == "int8-static"):
         return settings, chosen
     if settings.embed_precision == "auto":
         kept = "int8-static" if recorded == "int8-static" else choose_precision("auto", settings.device, static=False)
         return dataclasses.replace(settings, embed_precision=kept), choose_precision(kept, settings.device)
-    raise InputError(f"this library's faces were embedded with --precision {recorded}; index it with "
-                     f"--precision auto, or into a new --db")
+    raise InputError(f"this library's faces were embedded with {what}; index it with --precision auto, "
+                     f"or into a new --db")
 
 
 def _reembed(store: Store, workers, scheduler, settings: Settings) -> dict | None:
