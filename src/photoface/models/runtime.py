@@ -106,8 +106,9 @@ def cpu_has_bf16() -> bool:
     return bool(cpu_flags() & {"amx_bf16", "avx512_bf16"})
 
 
-#: Instructions with which LiteRT's int8 was measured as fast as static int8 or faster
-#: (16-core Intel Xeon with AMX-INT8 and AVX512-VNNI: 0.61-1.06x, faster from 8 threads on).
+#: Instructions with which LiteRT's int8 was measured as fast as static int8 or faster (a
+#: 16-core Intel Xeon with AMX-INT8 and AVX512-VNNI: static 0.94-1.06x LiteRT's speed on 1-4
+#: threads, 0.61-0.78x on 8-16; benchmarks/int8_runtimes.py).
 INT8_DOT_PRODUCT = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
 
 
