@@ -2,8 +2,8 @@
 
 A face the user placed in a named person (by naming its cluster, moving or confirming it)
 is a label. Each setting of LEARN_GRID clusters the whole library and is scored on the
-named people's faces (score: a face not placed in a person that joins them counts as a
-stranger). The named people are split in two halves by a fixed draw; what each half
+named people's faces and the faces that join them (score: a face not placed in a person
+that joins them is a stranger, and is scored itself). The named people are split in two halves by a fixed draw; what each half
 teaches is checked on the other half's people against the shipped defaults, and the
 values fitted on everyone apply only when both checks improve by MIN_GAIN and enough was
 decided (MIN_PEOPLE named people, MIN_FACES faces in them).
@@ -89,29 +89,32 @@ def measured_thresholds(report: dict) -> dict:
 
 
 def score(labels: np.ndarray, pred: np.ndarray, mask: np.ndarray) -> dict:
-    """BCubed precision/recall/F1 of ``pred`` for the named people's faces in ``mask``. A
-    cluster's every face counts: a face the user did not place in the person (rejected, or
-    never placed: the user names a person's faces, so an unplaced face that joins them is
-    taken to be a stranger) costs precision, a face of theirs outside the cluster recall.
+    """BCubed precision/recall/F1 of ``pred`` for the named people's faces in ``mask`` and
+    the faces that share a cluster with them. A face the user did not place in a person
+    (rejected, or never placed: the user names a person's faces) that joins them is taken
+    to be a stranger, a person of its own: it costs the named faces precision, and is
+    scored itself (its own precision falls to 1 / the cluster's size), as a full BCubed
+    over the library would score it. A face of theirs outside the cluster costs recall.
     Noise faces are clusters of their own."""
     pred = np.asarray(pred).copy()
     noise = pred < 0
     pred[noise] = pred.max(initial=-1) + 1 + np.arange(noise.sum())
+    named = labels >= 0
+    keep = mask & named
+    if not keep.any():
+        return {"precision": 1.0, "recall": 1.0, "f1": 1.0}
+    strangers = ~named & np.isin(pred, pred[keep])
     _, cluster = np.unique(pred, return_inverse=True)
     size = np.bincount(cluster).astype(np.float64)
-    named = labels >= 0
     _, person = np.unique(labels[named], return_inverse=True)
     cell = np.zeros((len(size), person.max(initial=-1) + 1))
     np.add.at(cell, (cluster[named], person), 1)
     faces_of = cell.sum(axis=0)
     who = np.full(len(labels), -1)
     who[named] = person
-    keep = mask & named
-    if not keep.any():
-        return {"precision": 1.0, "recall": 1.0, "f1": 1.0}
     together = cell[cluster[keep], who[keep]]
-    precision = float((together / size[cluster[keep]]).mean())
-    recall = float((together / faces_of[who[keep]]).mean())
+    precision = float(np.concatenate([together / size[cluster[keep]], 1.0 / size[cluster[strangers]]]).mean())
+    recall = float(np.concatenate([together / faces_of[who[keep]], np.ones(int(strangers.sum()))]).mean())
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}
 
