@@ -3,8 +3,8 @@
 A face the user placed in a named person (by naming its cluster, moving or confirming it)
 is a label. Each setting of LEARN_GRID clusters the whole library and is scored on the
 named people's faces and the faces that join them (score: a face not placed in a person
-that joins them is a stranger, and is scored itself). The named people are split in two halves by a fixed draw; what each half
-teaches is checked on the other half's people against the shipped defaults, and the
+that joins them is a stranger, and is scored itself). The named people are split in two
+halves by a fixed draw; what each half teaches is checked on the other half's people against the shipped defaults, and the
 values fitted on everyone apply only when both checks improve by MIN_GAIN and enough was
 decided (MIN_PEOPLE named people, MIN_FACES faces in them).
 
