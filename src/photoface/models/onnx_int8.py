@@ -69,8 +69,8 @@ def versions() -> str:
 #: tf2onnx's graph optimisers that change FaceNet's graph, in tf2onnx's order. Each pass
 #: tf2onnx runs leaves a copy of the weights' protobuf behind (about 90 MB) and with the
 #: error catching of its one-call API it also copies the whole graph first: all twelve
-#: passes, twice, took the conversion to a 5.4 GB peak. These five, without the copies,
-#: give a graph equal node for node and value for value (docs/performance.md) at 2.4 GB.
+#: passes, twice, took the conversion to a 5.2 GB peak. These five, without the copies,
+#: give a graph equal node for node and value for value (docs/performance.md) at 2.6 GB.
 OPTIMISERS = ("optimize_transpose", "fold_constants", "merge_duplication", "remove_identity", "remove_back_to_back")
 
 

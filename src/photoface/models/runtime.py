@@ -108,7 +108,9 @@ def cpu_has_bf16() -> bool:
 
 #: Instructions with which LiteRT's int8 was measured as fast as static int8 or faster (a
 #: 16-core Intel Xeon with AMX-INT8 and AVX512-VNNI: static 0.94-1.06x LiteRT's speed on 1-4
-#: threads, 0.61-0.78x on 8-16; benchmarks/int8_runtimes.py).
+#: threads, 0.61-0.78x on 8-16; benchmarks/int8_runtimes.py), or faster by itself but not
+#: in whole commands (a 2-core AMD EPYC Zen 4 with AVX512-VNNI: static 1.28-1.34x the
+#: runtime's speed, whole index runs the same or slower, docs/performance.md).
 INT8_DOT_PRODUCT = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
 
 
