@@ -107,6 +107,41 @@ def dlib_descriptors(db: str, table: dict, processes: int) -> tuple[np.ndarray, 
     return (rows, float(data["seconds"]), len(data["ids"])) if fresh else (rows, 0.0, 0)
 
 
+def own_descriptors(db: str, table: dict) -> tuple[np.ndarray, float, int]:
+    """The descriptors photoface computes itself (models/dlib_resnet.py: dlib's network read
+    from its file, run in ONNX Runtime, on chips aligned by MTCNN's landmarks), cached next
+    to the database like dlib's; with the seconds of chips and network and the faces computed."""
+    import sqlite3
+
+    from photoface.align import dlib_chip
+    from photoface.decode import decode_image
+    from photoface.models.dlib_resnet import DlibResNet
+    from photoface.types import Detection
+
+    cached = os.path.join(os.path.dirname(db), "own-descriptors.npz")
+    fresh = not os.path.exists(cached)
+    if fresh:
+        with sqlite3.connect(db) as con:
+            rows = con.execute("SELECT f.id, p.path, f.x1, f.y1, f.x2, f.y2, f.landmarks FROM faces f JOIN photos p "
+                               "ON p.id = f.photo_id WHERE p.status = 'indexed'").fetchall()
+        by_photo: dict[str, list] = {}
+        for face_id, path, x1, y1, x2, y2, marks in rows:
+            by_photo.setdefault(path, []).append((face_id, Detection(x1, y1, x2, y2, 1.0, tuple(map(tuple, json.loads(marks))))))
+        net, ids, out, seconds = DlibResNet(threads=1), [], [], 0.0
+        for path, faces in sorted(by_photo.items()):
+            rgb = decode_image(Path(path).read_bytes()).rgb
+            t = time.perf_counter()
+            chips = np.stack([dlib_chip(rgb, det) for _, det in faces])
+            out.append(net.describe(chips))
+            seconds += time.perf_counter() - t
+            ids += [i for i, _ in faces]
+        np.savez(cached, ids=np.array(ids, np.int64), D=np.concatenate(out), seconds=seconds)
+    data = np.load(cached)
+    where = {int(i): k for k, i in enumerate(data["ids"])}
+    rows = data["D"][[where[int(i)] for i in table["id"]]]
+    return (rows, float(data["seconds"]), len(data["ids"])) if fresh else (rows, 0.0, 0)
+
+
 def unit(m: np.ndarray) -> np.ndarray:
     return m / np.linalg.norm(m, axis=1, keepdims=True)
 
@@ -145,6 +180,11 @@ def main() -> int:
     ap.add_argument("--gaps", type=float, nargs="+", default=[0.05, 0.1])
     ap.add_argument("--only", nargs="+", help="these sets only (lfw_subset is always read: the centre)")
     ap.add_argument("--processes", type=int, default=2)
+    ap.add_argument("--source", choices=("dlib", "photoface"), default="dlib",
+                    help="dlib's own descriptors (its shape predictor and library) or photoface's (its "
+                         "landmarks, the network in ONNX Runtime)")
+    ap.add_argument("--save-centre", type=Path, help="write the centre of the descriptors (made on lfw_subset) here "
+                    "(photoface's own: src/photoface/models/dlib_centre.npy)")
     args = ap.parse_args()
 
     from cluster_suite import HELD_OUT, ORDER
@@ -165,10 +205,13 @@ def main() -> int:
     for name in names:
         table, truth = api._labeled_faces(folders[name], args.cache, None, "sync", None, None)
         db = os.path.join(cache_dir(args.cache), "labeled-" + cache_key([os.path.abspath(folders[name])]), "faces.db")
-        descriptors, s, n = dlib_descriptors(db, table, args.processes)
+        descriptors, s, n = (dlib_descriptors(db, table, args.processes) if args.source == "dlib"
+                             else own_descriptors(db, table))
         sets[name], seconds, computed = (table, truth, descriptors), seconds + s, computed + n
         print(f"{name}: {len(truth)} faces", file=sys.stderr, flush=True)
     centre = person_centre(sets[CENTRE_SET][2], sets[CENTRE_SET][1])
+    if args.save_centre:
+        np.save(args.save_centre, centre.astype(np.float32))
     shipped = ClusterSettings()
 
     def f1(table, truth, x, settings) -> float:
@@ -179,7 +222,7 @@ def main() -> int:
     header = ["embedding", "weight", "scale", "gap"] + [n + (" (held out)" if n == HELD_OUT else "") for n in names]
     print("| " + " | ".join(header + ["worst"]) + " |")
     print("|" + "---|" * (len(header) + 1))
-    rows = [("FaceNet", None, 1.0, shipped.attach_below_link)]
+    rows = [("FaceNet", None, 1.0, g) for g in sorted({shipped.attach_below_link, *args.gaps})]
     rows += [("FaceNet + dlib", w, s, g) for w in args.weights for s in args.scales for g in args.gaps]
     for label, weight, scale, gap in rows:
         scores = []

@@ -145,7 +145,9 @@ def test_eval_cluster_and_calibrate_on_real_photos(labeled, tmp_path, capsys):
     out = api.eval_cluster(str(labeled), cache=cache, scheduler="sync")
     assert out["photos"] == 8 and out["faces"] >= 8
     rows = {r["algorithm"]: r for r in out["results"]}
-    assert len(rows) == 4 and [r["bcubed_f1"] for r in out["results"]] == sorted(
+    # photoface (FaceNet and dlib's descriptor), the same clusterer on FaceNet alone, three anchors
+    assert set(rows) >= {"photoface", "photoface, FaceNet alone"} and len(rows) == 5
+    assert [r["bcubed_f1"] for r in out["results"]] == sorted(
         (r["bcubed_f1"] for r in out["results"]), reverse=True)
     mine = rows["photoface"]
     # Obama (4 photos) and Biden (2) are found and nothing is mixed. Collins' second photo

@@ -433,7 +433,7 @@ def test_a_face_the_detector_missed_is_added_by_hand_and_counts_like_any_face(li
     conn = sqlite3.connect(db)
     stored = np.frombuffer(conn.execute("SELECT embedding FROM faces WHERE id = ?", [detected["face_id"]]).fetchone()[0],
                            np.float32)
-    _, vector, _ = embed_box(detected["path"], detected["box"], PipelineSpec.from_settings(Settings()))
+    _, vector, _, _ = embed_box(detected["path"], detected["box"], PipelineSpec.from_settings(Settings()))
     assert np.abs(vector - stored).max() < 1e-5  # the same crop and embedding as detection gives
     cat = str(folder / "chelsea_cat.jpg")  # no face found there: a cat
     before = dump(db)

@@ -14,6 +14,15 @@ PRECISIONS = ("auto", "fp32", "bf16", "int8", "int8-static")  # FaceNet's arithm
 DEVICES = ("auto", "cpu", "gpu")  # where TensorFlow runs (Settings.device)
 LEGACY_FACENET_MODELS = ("facenet-20180408-102900",)  # 30% margin, raw network output
 MTCNN_MODEL = "mtcnn-1.0.0"
+#: The second descriptor stored for each face (face_descriptors): dlib's ResNet on a chip
+#: aligned by MTCNN's landmarks (models/dlib_resnet.py). Clustering uses it with FaceNet's.
+DLIB_MODEL = "dlib-resnet-v1-mtcnn-chip"
+#: The weight of dlib's (centred, unit) descriptor next to FaceNet's unit embedding in the
+#: vectors faces are clustered on (vectors.fused), chosen on the clustering suite with the
+#: held-out set kept out (docs/people.md, "A second embedding"): 0.3-0.45 give the worst set
+#: (actors5) the same 0.843; 0.5 and above lose it 0.03-0.04 as its two look-alike
+#: actresses draw together; 0.4 also gives all of LFW +0.013 and celeb24 +0.020.
+SECOND_DESCRIPTOR_WEIGHT = 0.4
 AGE_GENDER_MODEL = "wrn16x8-imdbwiki-agender"
 EMOTION_MODEL = "mini-xception-fer2013"
 
@@ -40,6 +49,8 @@ class Settings:
     device: str = "auto"  # auto | cpu | gpu
     # age, gender and expression for each face (two more networks per face; off by default)
     attributes: bool = False
+    # dlib's descriptor of each face next to FaceNet's, for clustering (about 7 ms a face on one core)
+    describe: bool = True
     # video: a frame every video_every_s seconds and at each scene cut; faces linked into tracks
     video_every_s: float = 1.0
     video_cut_threshold: float = 30.0  # mean grey-level change between frames 0.2 s apart (0: off)
@@ -117,7 +128,7 @@ class ClusterSettings:
     # attaching left-over faces to a cluster during a clustering run: within the longest
     # link less attach_below_link (FaceClusterer.attach_within), unless attach_distance is set
     attach_distance: float = 0.0  # > 0: this distance at any size (learned by `calibrate --from-names`)
-    attach_below_link: float = 0.05
+    attach_below_link: float = 0.1  # 0.05 with FaceNet alone; fused, 0.1 keeps celeb5 whole (docs/people.md)
     # ... and, beyond it, to a cluster whose own faces are spread (FaceClusterer.cluster_radii)
     spread_quantile: float = 0.9
     spread_margin: float = 0.2

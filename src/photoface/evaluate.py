@@ -365,6 +365,11 @@ def labeled_faces(labeled: str, cache: str | None, index_fn) -> tuple[dict, np.n
     return table, truth
 
 
+#: The row of photoface's clusterer on FaceNet's embeddings alone, next to its own (FaceNet
+#: and dlib's descriptor fused, vectors.fused).
+FACENET_ALONE = "photoface, FaceNet alone"
+
+
 def cluster_report(table: dict, truth: np.ndarray, settings, anchors: bool = True,
                    scored: np.ndarray | None = None) -> dict:
     """photoface's clusterer and, side by side on the same faces, the anchors' algorithms (on
@@ -380,9 +385,14 @@ def cluster_report(table: dict, truth: np.ndarray, settings, anchors: bool = Tru
 
     runs, seconds = {}, {}
     t = time.perf_counter()
-    runs["photoface"] = make_clusterer(settings).fit_predict(table["X"], groups=table["photo_id"],
+    runs["photoface"] = make_clusterer(settings).fit_predict(table["C"], groups=table["photo_id"],
                                                              eligible=eligible_mask(table, settings))
     seconds["photoface"] = time.perf_counter() - t
+    if anchors and table["C"] is not table["X"]:  # what dlib's descriptor adds: the clusterer on FaceNet alone
+        t = time.perf_counter()
+        runs[FACENET_ALONE] = make_clusterer(settings).fit_predict(table["X"], groups=table["photo_id"],
+                                                                   eligible=eligible_mask(table, settings))
+        seconds[FACENET_ALONE] = time.perf_counter() - t
     if anchors:  # the anchors cluster FaceNet's raw outputs, as their parameters assume
         from .models.facenet import load_centre, uncentred
 

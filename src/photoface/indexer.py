@@ -11,11 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import label, parallel
-from .config import FACENET_MODEL, LEGACY_FACENET_MODELS, Settings
+from .config import DLIB_MODEL, FACENET_MODEL, LEGACY_FACENET_MODELS, Settings
 from .db import RunLock, Store, ensure_db_folder, path_key
 from .errors import InputError
 from .models.weights import sha256_file
-from .pipeline import AttributeJob, EmbedJob, PipelineSpec, attributes_for_photos, embeddings_for_photos
+from .pipeline import (AttributeJob, EmbedJob, PipelineSpec, attributes_for_photos, descriptors_for_photos,
+                       embeddings_for_photos)
 from .scan import scan
 from .types import PhotoResult, WorkItem
 
@@ -49,6 +50,7 @@ class IndexSummary:
     scheduler: str = ""
     attributes: dict | None = None  # with --attributes: the run that filled in older faces
     reembedded: dict | None = None  # faces of an older embedding, embedded again (_reembed)
+    described: dict | None = None  # faces stored without dlib's descriptor that got it (fill_descriptors)
     tags: dict | None = None  # names read from the photos' face tags (tag_sync.read_library)
 
     @property
@@ -157,6 +159,8 @@ def index(
                     if on_progress:
                         on_progress(done, len(to_process), summary.faces_found)
                 summary.reembedded = _reembed(store, workers, requested, settings)
+                if settings.describe:  # faces of earlier runs, videos and faces drawn by hand
+                    summary.described = fill_descriptors(store, workers, requested, settings)
                 if settings.attributes:  # faces indexed earlier without attributes get them too
                     summary.attributes = fill_attributes(store, False, workers, scheduler, settings)
                 if settings.read_tags:
@@ -305,6 +309,29 @@ def _reembed(store: Store, workers, scheduler, settings: Settings) -> dict | Non
                     errors.append({"face_id": r.row_id, "error": r.error})
     return {"faces": sum(1 for j in jobs for f in j.faces if f[1] is None), "reembedded": done, "failed": failed,
             "errors": errors, "elapsed_s": round(time.monotonic() - started, 2)}
+
+
+def fill_descriptors(store: Store, workers, scheduler, settings: Settings) -> dict | None:
+    """dlib's descriptor for every face that lacks one (a library indexed before descriptors
+    existed, a video's faces, faces drawn by hand or read from tags before), from the stored
+    boxes and landmarks. None when there are none. A photo that cannot be read is left for
+    the next run; clustering uses FaceNet alone while any face lacks its descriptor."""
+    todo = store.faces_without_descriptors(FACENET_MODEL)
+    if not todo:
+        return None
+    jobs = [EmbedJob(path, kind, tuple(faces)) for path, kind, faces in todo]
+    started = time.monotonic()
+    done, failed, errors = 0, 0, []
+    for rows in _run_jobs(jobs, descriptors_for_photos, settings, workers, scheduler):
+        done += store.write_descriptors([(r.face_id, r.descriptor) for r in rows if r.descriptor is not None],
+                                        DLIB_MODEL)
+        for r in rows:
+            if r.descriptor is None:
+                failed += 1
+                if len(errors) < SUMMARY_ERRORS:
+                    errors.append({"face_id": r.face_id, "error": r.error})
+    return {"faces": len({f[0] if f[1] is None else f[1] for j in jobs for f in j.faces}), "described": done,
+            "failed": failed, "errors": errors, "elapsed_s": round(time.monotonic() - started, 2)}
 
 
 def fill_attributes(store: Store, redo, workers, scheduler, settings, on_start=None, on_progress=None) -> dict:

@@ -339,7 +339,7 @@ def ignore(store: Store, face_ids, ignored: bool = True) -> dict:
 
 
 def add_face(store: Store, photo_id: int, det, embedding, model: str, sharpness: float | None,
-             name: str | None = None, as_new: bool = False) -> dict:
+             name: str | None = None, as_new: bool = False, descriptor=None) -> dict:
     """A face a user drew (``det``: its box in photo pixels; ``embedding`` from the same crop
     as detected faces get), stored with source 'manual'; with ``name``, given to that person
     (by name or id; a new name creates them). One undoable change."""
@@ -348,7 +348,7 @@ def add_face(store: Store, photo_id: int, det, embedding, model: str, sharpness:
                 + (f" as {holder['person'].label}" if holder.get("person") else ""),
                 {"photo": photo_id, "box": [round(v, 1) for v in (det.x1, det.y1, det.x2, det.y2)],
                  "name": name}) as rec:
-        fid = holder["id"] = store.add_manual_face(photo_id, det, embedding, model, sharpness)
+        fid = holder["id"] = store.add_manual_face(photo_id, det, embedding, model, sharpness, descriptor)
         rec.added_face(fid)
         if name:
             person = holder["person"] = _target_person(store, rec, name, as_new)
@@ -362,7 +362,7 @@ def apply_tag_names(store: Store, assign: list[tuple[int, str]], new_faces: list
                     unname: list[int] = ()) -> dict:
     """Names read from photos' face tags (tag_sync.read_library), as user decisions in one
     undoable change: ``assign`` [(face id, name)]; ``new_faces`` [(photo id, detection,
-    embedding, model, sharpness, name)] for regions no detected face lies under; ``unname``:
+    embedding, model, sharpness, name, dlib descriptor or None)] for regions no detected face lies under; ``unname``:
     faces whose name the tags gave and another app removed since (they leave their person and
     clustering places them again). A person created here is named "from tags". A name that
     would put one person twice in a photo is skipped and listed."""
@@ -374,8 +374,8 @@ def apply_tag_names(store: Store, assign: list[tuple[int, str]], new_faces: list
             rec.save_faces(unname)
             store.set_faces((fid, None, None, None, 0) for fid in unname)
             unnamed.extend(unname)
-        for pid, det, vector, model, sharp, name in new_faces:
-            fid = store.add_manual_face(pid, det, vector, model, sharp)
+        for pid, det, vector, model, sharp, name, descriptor in new_faces:
+            fid = store.add_manual_face(pid, det, vector, model, sharp, descriptor)
             rec.added_face(fid)
             assign = [*assign, (fid, name)]
             added.append(fid)

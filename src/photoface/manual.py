@@ -30,8 +30,8 @@ def add_face(store: Store, photo: str, box, name: str | None, as_new: bool, sett
     if not os.path.exists(found["path"]):
         raise InputError(f"{photo} is missing: it cannot be cropped")
     spec = PipelineSpec.from_settings(settings)
-    det, vector, sharp = embed_box(found["path"], (x1, y1, x2, y2), spec)
-    return label.add_face(store, found["id"], det, vector, spec.embedder.name, sharp, name, as_new)
+    det, vector, sharp, descriptor = embed_box(found["path"], (x1, y1, x2, y2), spec)
+    return label.add_face(store, found["id"], det, vector, spec.embedder.name, sharp, name, as_new, descriptor)
 
 
 def check_box(box, width: int, height: int) -> tuple[float, float, float, float]:

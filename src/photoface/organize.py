@@ -65,7 +65,7 @@ def library_labels(table: dict, s: ClusterSettings) -> np.ndarray:
     whatever their quality; faces the user placed with nobody (ignored) never form one."""
     pinned = table["assigned_by"] == PINNED
     ignored = pinned & (table["person_id"] < 0)
-    return make_clusterer(s).fit_predict(table["X"], groups=table["photo_id"],
+    return make_clusterer(s).fit_predict(table["C"], groups=table["photo_id"],
                                          eligible=(eligible_mask(table, s) | pinned) & ~ignored)
 
 
@@ -161,7 +161,7 @@ def _assign_fresh(table, fresh, person, by, dist, rejected, s, summary) -> None:
     new = np.flatnonzero(fresh)
     if not len(ref) or not len(new):
         return
-    d, nn = nearest(table["X"][ref], table["X"][new], s.assign_neighbors)
+    d, nn = nearest(table["C"][ref], table["C"][new], s.assign_neighbors)
     neighbor_people = np.where(nn >= 0, person[ref][np.maximum(nn, 0)], -1)
     in_photo = defaultdict(set)
     for i in ref:
@@ -175,7 +175,7 @@ def _assign_fresh(table, fresh, person, by, dist, rejected, s, summary) -> None:
         now = defaultdict(set)  # a person once per photo, new faces included
         for k in np.flatnonzero(got >= 0):
             now[photos[k]].add(int(got[k]))
-        radii = spread_radii(table["X"], person, s.spread_quantile, s.spread_margin, s.spread_max_distance)
+        radii = spread_radii(table["C"], person, s.spread_quantile, s.spread_margin, s.spread_max_distance)
         extra = assign_by_spread(d[left], neighbor_people[left], photos[left],
                                  [blocked[j] | now[photos[j]] for j in left], radii, s.spread_votes)
         got[left] = extra
@@ -203,10 +203,10 @@ def _cluster_new(store, rec, table, mask, fresh, person, by, s, summary, model) 
     idx = np.flatnonzero(mask)
     if len(idx) < s.min_cluster_size:
         return
-    _, nn = nearest(table["X"], table["X"], s.n_neighbors + 1, query_rows=idx)
+    _, nn = nearest(table["C"], table["C"], s.n_neighbors + 1, query_rows=idx)
     ctx = np.union1d(idx, nn[nn >= 0])
     labels = make_clusterer(s).fit_predict(
-        table["X"][ctx], groups=table["photo_id"][ctx], eligible=eligible_mask(table, s)[ctx],
+        table["C"][ctx], groups=table["photo_id"][ctx], eligible=eligible_mask(table, s)[ctx],
         library_faces=store.face_counts(model)[0])
     for c in range(labels.max() + 1):
         members = ctx[labels == c]

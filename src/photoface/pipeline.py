@@ -10,12 +10,12 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from .align import margin_crop, sharpness, square_crop
+from .align import dlib_chip, margin_crop, sharpness, square_crop
 from .config import AGE_GENDER_MODEL, EMOTION_MODEL, FACENET_MODEL, MTCNN_MODEL, Settings
 from .decode import DecodedImage, decode_image
 from .errors import DeviceError, ImageError, ModelError
 from .models import get_age_gender, get_detector, get_embedder, get_expression
-from .types import EMOTIONS, Attributes, Detection, Face, ModelSpec, PhotoResult, WorkItem
+from .types import EMOTIONS, Attributes, Described, Detection, Face, ModelSpec, PhotoResult, WorkItem
 from .vectors import unit_mean
 
 log = logging.getLogger(__name__)
@@ -138,6 +138,16 @@ def estimate_attributes(crops: list[tuple[np.ndarray, np.ndarray]], spec: Pipeli
     return out
 
 
+def describe(chips: list[np.ndarray], spec: PipelineSpec) -> list[np.ndarray | None]:
+    """dlib's descriptors of aligned chips (align.dlib_chip), or Nones when the settings
+    ask for none."""
+    if not chips or not spec.settings.describe:
+        return [None] * len(chips)
+    from .models import dlib_resnet
+
+    return list(dlib_resnet.get(spec.threads).describe(np.stack(chips)))
+
+
 def load_photo(item: WorkItem, spec: PipelineSpec) -> tuple[PhotoResult, DecodedImage | None, tuple | None]:
     """Read, hash and decode one file and make its detection input -> (its PhotoResult
     without faces, the decoded image, detection_input's; Nones with a failed result when
@@ -158,24 +168,30 @@ def load_photo(item: WorkItem, spec: PipelineSpec) -> tuple[PhotoResult, Decoded
 
 def detect_in_photo(item: WorkItem, spec: PipelineSpec, loaded: tuple | None = None):
     """Read, hash, decode and detect one file -> (PhotoResult without embeddings, detections,
-    crops, attribute crops (empty unless the settings ask for attributes)). ``loaded``: what
-    load_photo gave for the file already."""
+    crops, attribute crops (empty unless the settings ask for attributes), dlib chips (empty
+    unless the settings ask for descriptors)). ``loaded``: what load_photo gave for the file
+    already."""
     result, decoded, prepared = loaded or load_photo(item, spec)
     if decoded is None:
-        return result, [], [], []
+        return result, [], [], [], []
     detections, crops, extra = faces_in_image(decoded.rgb, spec, prepared=prepared)
-    return result, [d.scaled(decoded.scale) for d in detections], crops, extra
+    chips = [dlib_chip(decoded.rgb, d) for d in detections] if spec.settings.describe else []
+    return result, [d.scaled(decoded.scale) for d in detections], crops, extra, chips
 
 
-def embed_box(path: str, box: tuple[float, float, float, float], spec: PipelineSpec) -> tuple[Detection, np.ndarray, float]:
+def embed_box(path: str, box: tuple[float, float, float, float], spec: PipelineSpec
+              ) -> tuple[Detection, np.ndarray, float, np.ndarray | None]:
     """A face a user drew on a photo (``box``: x1, y1, x2, y2 in the photo's pixels, EXIF
     orientation applied, as stored boxes are), cropped and embedded exactly as a detected
-    face is -> (its detection, with score 1 and no landmarks; embedding; sharpness)."""
+    face is -> (its detection, with score 1 and no landmarks; embedding; sharpness; dlib's
+    descriptor, None when the settings ask for none)."""
     s = spec.settings
     decoded = decode(read_file(path), s)
     det = Detection(*(float(v) for v in box), 1.0, ())
-    crop = margin_crop(decoded.rgb, det.scaled(1.0 / decoded.scale), s.crop_size_px, s.crop_margin)
-    return det, get_embedder(spec.embedder).embed(crop[None], 1)[0], sharpness(crop)
+    here = det.scaled(1.0 / decoded.scale)
+    crop = margin_crop(decoded.rgb, here, s.crop_size_px, s.crop_margin)
+    return (det, get_embedder(spec.embedder).embed(crop[None], 1)[0], sharpness(crop),
+            describe([dlib_chip(decoded.rgb, here)], spec)[0])
 
 
 def detection_image(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
@@ -281,6 +297,7 @@ class Detected:
     detections: list[Detection]
     crops: list[np.ndarray]  # FaceNet crops
     extra: list  # attribute crops, when the settings ask for attributes
+    chips: list  # dlib's aligned chips, when the settings ask for descriptors
 
 
 def detect_files(items: list[WorkItem], spec: PipelineSpec) -> Detected:
@@ -293,7 +310,7 @@ def detect_files(items: list[WorkItem], spec: PipelineSpec) -> Detected:
 
     from .scan import is_video
 
-    out = Detected([], [], [], [], [])
+    out = Detected([], [], [], [], [], [])
     photos = iter([i for i, item in enumerate(items) if not is_video(item.path)])
     loading = {}
     # The next photo is read, hashed, decoded and scaled into its pyramid while this one is
@@ -313,19 +330,21 @@ def detect_files(items: list[WorkItem], spec: PipelineSpec) -> Detected:
                     continue
                 loaded = loading.pop(i)
                 read_ahead()
-                result, photo_dets, photo_crops, photo_extra = detect_in_photo(item, spec, loaded.result())
+                result, photo_dets, photo_crops, photo_extra, photo_chips = detect_in_photo(
+                    item, spec, loaded.result())
             except (ModelError, DeviceError):
                 raise  # the run cannot go on without its models; the client reports it once
             except Exception as exc:  # a bug or a model failure on one file must not lose the partition
                 log.exception("indexing %r failed", item.path)
-                result, photo_dets, photo_crops, photo_extra = PhotoResult(
-                    item.path, item.size, item.mtime, kind="video" if is_video(item.path) else "photo"), [], [], []
+                result, photo_dets, photo_crops, photo_extra, photo_chips = PhotoResult(
+                    item.path, item.size, item.mtime, kind="video" if is_video(item.path) else "photo"), [], [], [], []
                 result.status, result.error = "failed", f"internal error: {type(exc).__name__}: {exc}"
             out.owners.extend([len(out.results)] * len(photo_dets))
             out.results.append(result)
             out.detections.extend(photo_dets)
             out.crops.extend(photo_crops)
             out.extra.extend(photo_extra)
+            out.chips.extend(photo_chips)
     return out
 
 
@@ -334,8 +353,11 @@ def embed_detected(part: Detected, spec: PipelineSpec) -> list[PhotoResult]:
     if part.crops:
         vectors = get_embedder(spec.embedder).embed(np.stack(part.crops), spec.settings.embed_batch)
         attributes = estimate_attributes(part.extra, spec) if part.extra else [None] * len(part.crops)
-        for owner, det, crop, vec, attrs in zip(part.owners, part.detections, part.crops, vectors, attributes):
-            part.results[owner].faces.append(Face(det, vec, spec.embedder.name, sharpness(crop), attrs))
+        descriptors = describe(part.chips, spec) if part.chips else [None] * len(part.crops)
+        for owner, det, crop, vec, attrs, desc in zip(part.owners, part.detections, part.crops, vectors, attributes,
+                                                      descriptors):
+            part.results[owner].faces.append(Face(det, vec, spec.embedder.name, sharpness(crop), attrs,
+                                                  descriptor=desc))
     return part.results
 
 
@@ -430,4 +452,43 @@ def embeddings_for_photos(jobs: list[EmbedJob], spec: PipelineSpec) -> list[Reem
         if owner is None and rid in reps:  # a video track: the mean of its representatives
             vec = unit_mean(reps[rid])
         done.append(Reembedded(rid, owner, vec, sharpness(crop) if owner is None else None, None))
+    return done
+
+
+def descriptors_for_photos(jobs: list[EmbedJob], spec: PipelineSpec) -> list[Described]:
+    """dlib's descriptor of each face of ``jobs`` (Store.faces_without_descriptors), from its
+    stored box and landmarks: a photo is decoded again at indexing resolution; a video
+    track's descriptor is the mean of its representatives', cut from the frames at their
+    stored times."""
+    from .video import frame_at
+
+    s = spec.settings
+    done, keys, chips = [], [], []
+    for job in jobs:
+        try:
+            if job.kind == "video":
+                frames: dict[float, np.ndarray] = {}
+                for *_, t, det in job.faces:
+                    if t not in frames:
+                        frames[t] = frame_at(job.path, t or 0.0)
+                cut = [dlib_chip(frames[t], det) for *_, t, det in job.faces]
+            else:
+                decoded = decode(read_file(job.path), s)
+                cut = [dlib_chip(decoded.rgb, det.scaled(1.0 / decoded.scale)) for *_, det in job.faces]
+        except ImageError as exc:  # each face once (a video track's representatives are one face)
+            done.extend(Described(fid, None, str(exc))
+                        for fid in dict.fromkeys(rid if owner is None else owner for rid, owner, _, _ in job.faces))
+            continue
+        keys.extend((rid, owner) for rid, owner, _, _ in job.faces)
+        chips.extend(cut)
+    if not chips:
+        return done
+    vectors = describe(chips, spec)
+    tracks: dict[int, list[np.ndarray]] = {}
+    for (rid, owner), vec in zip(keys, vectors):
+        if owner is None:
+            done.append(Described(rid, vec, None))
+        else:
+            tracks.setdefault(owner, []).append(vec)
+    done.extend(Described(owner, np.mean(vecs, axis=0).astype(np.float32), None) for owner, vecs in tracks.items())
     return done

@@ -132,8 +132,8 @@ def read_library(store: Store, settings: Settings, changed_only: bool = False,
                 on_face[best["face_id"]] = r.name
             elif best is None or box_iou(best["box"], r.box) < SAME_REGION_IOU:
                 spec = spec or PipelineSpec.from_settings(settings)
-                det, vector, sharp = embed_box(path, r.box, spec)
-                new_faces.append((pid, det, vector, spec.embedder.name, sharp, r.name))
+                det, vector, sharp, descriptor = embed_box(path, r.box, spec)
+                new_faces.append((pid, det, vector, spec.embedder.name, sharp, r.name, descriptor))
         held = {_key(f["name"]) for f in faces if f["name"]} | {_key(n) for n in on_face.values()}
         loose = [n for n in people if _key(n) not in held and _key(n) not in {_key(r.name) for r in found}]
         free = [f for f in faces if f["face_id"] not in on_face and f["face_id"] not in pinned]

@@ -91,6 +91,15 @@ class Face:
     sharpness: float | None = None  # variance of the Laplacian of the grey crop; low means blurred
     attributes: Attributes | None = None
     track: TrackInfo | None = None  # set for a face track of a video
+    descriptor: np.ndarray | None = None  # dlib's 128-d descriptor (config.DLIB_MODEL), for clustering
+
+
+class Described(NamedTuple):
+    """A stored face's dlib descriptor (filled in after indexing), or why it could not be computed."""
+
+    face_id: int
+    descriptor: np.ndarray | None
+    error: str | None
 
 
 @dataclass

@@ -104,3 +104,16 @@ def leader_groups(X: np.ndarray, max_distance: float, block: int = 256) -> np.nd
                 group[i] = len(leaders)
                 leaders.append(i)
     return group
+
+
+def fused(embeddings: np.ndarray, descriptors: np.ndarray, centre: np.ndarray, weight: float) -> np.ndarray:
+    """The vectors faces are clustered on: FaceNet's unit embeddings and ``weight`` times
+    dlib's descriptors (made unit length, the shared centre removed, unit length again),
+    side by side and made unit length. Distances between them are shorter than FaceNet's
+    alone by about 10% for the same people, as much longer for people FaceNet confuses and
+    dlib does not (docs/people.md, "A second embedding")."""
+    d = np.asarray(descriptors, np.float32)
+    d = d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12) - centre
+    d = d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12)
+    x = np.hstack([np.asarray(embeddings, np.float32), weight * d])
+    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)

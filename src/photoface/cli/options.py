@@ -55,6 +55,10 @@ INDEX_SETTINGS = {
                     "(40: 2.5x at 1000x700) and finds no face below it."),
     "attributes": ("--attributes", None,
                    "Also estimate age, gender and expression of every face (new and already indexed)."),
+    "describe": ("--describe/--no-describe", None,
+                 "Also compute dlib's descriptor of every face (about 7 ms a face on one core), which "
+                 "clustering uses with FaceNet's: people photographed years apart join (docs/people.md). "
+                 "Without it a library clusters on FaceNet alone."),
     "video_every_s": ("--video-every", click.FloatRange(min=0.05),
                       "Videos: look for faces every this many seconds (and at each scene cut)."),
     "video_cut_threshold": ("--scene-cut", click.FloatRange(min=0),

@@ -25,6 +25,11 @@ def index_summary(s) -> None:
         failed = f"; {r['failed']} could not be read and wait for the next run" if r["failed"] else ""
         echo(f"embedded again: {r['reembedded']} of {r['faces']} faces stored by an older photoface "
              f"(boxes, names and clusters kept; {r['elapsed_s']:.1f} s){failed}")
+    if s.described:
+        d = s.described
+        failed = f"; {d['failed']} could not be read and wait for the next run" if d["failed"] else ""
+        echo(f"described: {d['described']} of {d['faces']} faces stored without dlib's descriptor "
+             f"(clustering uses it with FaceNet's; {d['elapsed_s']:.1f} s){failed}")
     if s.attributes:
         attributes_summary(s.attributes, new_faces=s.faces_found)
     if s.tags:
@@ -71,6 +76,9 @@ def status(info: dict) -> None:
     echo(f"photos: {info['photos']} ({info['indexed']} indexed, {info['failed']} failed, "
          f"{info['missing']} missing); faces: {info['faces']}"
          + (f", embedded with --precision {info['embedding_precision']}" if info.get("embedding_precision") else ""))
+    if info.get("faces_without_descriptor"):
+        echo(f"{info['faces_without_descriptor']} faces have no dlib descriptor yet: clustering uses FaceNet alone "
+             "until `photoface index` adds them")
     echo(f"people: {info['named_people']} named, {info['unnamed_clusters']} unnamed clusters"
          + (f", {info['hidden_people']} hidden" if info["hidden_people"] else "")
          + f"; unknown faces: {info['unknown_faces']} (`photoface faces`)"

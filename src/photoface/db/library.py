@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 
 from .. import __version__
-from ..config import SAME_FACE_IOU
+from ..config import DLIB_MODEL, SAME_FACE_IOU
 from ..types import EMOTIONS, Attributes, Detection, PhotoResult, box_iou
 from ..vectors import from_blob, to_blob
 from .base import chunks, marks, now_iso, path_key, stored_path, valid_id
@@ -169,12 +169,16 @@ class Library:
                     )
                     if before:
                         self._carry_over(photo_id, before)
-                    if any(f.track or f.attributes for f in res.faces):  # rows that need the new face ids
-                        ids = dict(self.db.execute(
+                    if any(f.track or f.attributes or f.descriptor is not None for f in res.faces):
+                        ids = dict(self.db.execute(  # rows that need the new face ids
                             "SELECT face_index, id FROM faces WHERE photo_id = ?", [photo_id]).fetchall())
                         self._insert_track_faces(ids, res.faces)
                         self._insert_attributes(
                             [(ids[i], f.attributes) for i, f in enumerate(res.faces) if f.attributes], stamp)
+                        self.db.conn.executemany(
+                            "INSERT OR REPLACE INTO face_descriptors (face_id, model, descriptor) VALUES (?, ?, ?)",
+                            [(ids[i], DLIB_MODEL, to_blob(f.descriptor)) for i, f in enumerate(res.faces)
+                             if f.descriptor is not None])
                 faces += len(res.faces)
                 if res.status == "indexed":
                     indexed += 1
@@ -283,6 +287,37 @@ class Library:
             self.db.execute("UPDATE counters SET value = value + 1 WHERE name = 'vectors_changed'")
         return len(faces)
 
+    def faces_without_descriptors(self, model: str) -> list[tuple[str, str, list[tuple[int, int | None, float | None, Detection]]]]:
+        """Faces of ``model`` that have no dlib descriptor yet, in faces_to_reembed's form: a
+        photo's face with its stored box and landmarks; a video face as its track's
+        representatives (owner: the face id)."""
+        out: dict[str, tuple[str, list]] = {}
+        missing = ("FROM faces f JOIN photos p ON p.id = f.photo_id WHERE p.status = 'indexed' AND f.model = ? "
+                   "AND NOT EXISTS (SELECT 1 FROM face_descriptors d WHERE d.face_id = f.id)")
+        for fid, path, raw, kind, x1, y1, x2, y2, score, marks in self.db.execute(
+                f"SELECT f.id, p.path, p.path_bytes, p.kind, f.x1, f.y1, f.x2, f.y2, f.score, f.landmarks {missing} "
+                f"AND f.t_start IS NULL ORDER BY p.path, f.face_index", [model]):
+            det = Detection(x1, y1, x2, y2, score, tuple(tuple(p) for p in json.loads(marks or "[]")))
+            out.setdefault(stored_path(path, raw), (kind, []))[1].append((fid, None, None, det))
+        for rid, fid, path, raw, kind, t, x1, y1, x2, y2, score in self.db.execute(
+                f"SELECT r.id, f.id, p.path, p.path_bytes, p.kind, r.t, r.x1, r.y1, r.x2, r.y2, r.score "
+                f"FROM track_faces r JOIN faces f ON f.id = r.face_id JOIN photos p ON p.id = f.photo_id "
+                f"WHERE p.status = 'indexed' AND f.model = ? "
+                f"AND NOT EXISTS (SELECT 1 FROM face_descriptors d WHERE d.face_id = f.id) "
+                f"ORDER BY f.id, r.rank", [model]):
+            out.setdefault(stored_path(path, raw), (kind, []))[1].append((rid, fid, t, Detection(x1, y1, x2, y2, score, ())))
+        return [(path, kind, faces) for path, (kind, faces) in sorted(out.items())]
+
+    def write_descriptors(self, rows: Iterable[tuple[int, "np.ndarray"]], model: str) -> int:
+        """Store dlib descriptors of existing faces ((face id, descriptor)); faces deleted
+        meanwhile are skipped. Returns how many were stored."""
+        rows = [(fid, model, to_blob(d)) for fid, d in rows]
+        with self.db.atomic():
+            self.db.conn.executemany(
+                "INSERT OR REPLACE INTO face_descriptors (face_id, model, descriptor) "
+                "SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM faces WHERE id = ?1)", rows)
+        return len(rows)
+
     def faces_needing_attributes(self, redo: bool = False) -> list[tuple[str, list[tuple[int, Detection]]]]:
         """[(photo path, [(face id, box)])] of present photos with faces that have no attributes
         (every face with ``redo``), in path order."""
@@ -305,6 +340,9 @@ class Library:
             "failed": by_status.get("failed", 0),
             "missing": by_status.get("missing", 0),
             "faces": q("SELECT count(*) FROM faces f JOIN photos p ON p.id = f.photo_id WHERE p.status = 'indexed'").fetchone()[0],
+            "faces_without_descriptor": q("SELECT count(*) FROM faces f JOIN photos p ON p.id = f.photo_id WHERE "
+                                          "p.status = 'indexed' AND f.id NOT IN (SELECT face_id FROM face_descriptors)"
+                                          ).fetchone()[0],
         }
 
     def people_counts(self) -> dict:
@@ -366,14 +404,17 @@ class Library:
         return None if row is None else {"id": row[0], "path": stored_path(row[1], row[2]), "width": row[3],
                                          "height": row[4], "kind": row[5]}
 
-    def add_manual_face(self, photo_id: int, det: Detection, embedding, model: str, sharpness: float | None) -> int:
-        """Store a face drawn by a user (source 'manual'); its id."""
+    def add_manual_face(self, photo_id: int, det: Detection, embedding, model: str, sharpness: float | None,
+                        descriptor=None) -> int:
+        """Store a face drawn by a user (source 'manual'), with dlib's descriptor when given; its id."""
         index = max(1000, self._one("SELECT coalesce(max(face_index), 0) + 1 FROM faces WHERE photo_id = ?",
                                     [photo_id]))
         fid = self.db["faces"].insert({
             "photo_id": photo_id, "face_index": index, "x1": det.x1, "y1": det.y1, "x2": det.x2, "y2": det.y2,
             "score": det.score, "landmarks": "[]", "embedding": to_blob(embedding), "model": model,
             "sharpness": None if sharpness is None else round(sharpness, 2), "source": "manual"}).last_pk
+        if descriptor is not None:
+            self.write_descriptors([(fid, descriptor)], DLIB_MODEL)
         self._count_faces(photo_id)
         return fid
 

@@ -222,5 +222,12 @@ CREATE TABLE calibrations (
 );
 CREATE INDEX idx_calibrations_model ON calibrations(model, id)
 """),
+    (12, "a second descriptor of each face, for clustering", """
+CREATE TABLE face_descriptors (
+    face_id INTEGER PRIMARY KEY REFERENCES faces(id) ON DELETE CASCADE,
+    model TEXT NOT NULL,
+    descriptor BLOB NOT NULL
+)
+"""),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

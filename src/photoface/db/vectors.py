@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from ..types import PEOPLES_NAMES
-from ..vectors import from_blob, from_blobs
+from ..vectors import from_blob, from_blobs, fused
 from .base import marks
 
 
@@ -19,11 +19,16 @@ class Vectors:
         a face track of a video is its own group (minus its face id), since a person can
         appear in a video several times.
 
+        ``C``: the vectors faces are clustered on, FaceNet's and dlib's descriptors fused
+        (vectors.fused) when every face has its descriptor, else ``X`` itself (a library
+        indexed before descriptors existed, until `photoface index` adds them).
+
         ``person_id`` is -1 for unassigned faces; ``size`` is the shorter side of the box in
         photo pixels; ``sharpness`` is NaN where it was not measured. Rows are read in chunks
         into preallocated arrays, so a million faces cost their embeddings' memory once.
         """
-        where = "FROM faces f JOIN photos p ON p.id = f.photo_id WHERE p.status = 'indexed' AND f.model = ?"
+        where = ("FROM faces f JOIN photos p ON p.id = f.photo_id LEFT JOIN face_descriptors d ON d.face_id = f.id "
+                 "WHERE p.status = 'indexed' AND f.model = ?")
         if ids is not None:
             self._wanted(ids)
             where += " AND f.id IN (SELECT id FROM wanted_ids)"
@@ -40,16 +45,28 @@ class Vectors:
         cursor = self.db.execute(
             "SELECT f.id, CASE WHEN f.t_start IS NULL THEN f.photo_id ELSE -f.id END, coalesce(f.person_id, -1), coalesce(f.assigned_by, ''), f.clustered, f.score, "
             "min(f.x2 - f.x1, f.y2 - f.y1), coalesce(f.sharpness, 'nan'), coalesce(f.assign_distance, 'nan'), "
-            f"f.embedding {where} ORDER BY f.id", [model])
+            f"f.embedding, d.descriptor {where} ORDER BY f.id", [model])
+        descriptors, described = np.empty((n, 128), np.float32), np.empty(n, bool)
         start = 0
         while start < n and (rows := cursor.fetchmany(min(20_000, n - start))):  # rows added meanwhile wait
             end = start + len(rows)
             cols = list(zip(*rows))
-            for name, col in zip(names[:-1], cols[:-1]):
+            for name, col in zip(names[:-1], cols[:-2]):
                 out[name][start:end] = col
-            out["X"][start:end] = from_blobs(cols[-1])
+            out["X"][start:end] = from_blobs(cols[-2])
+            have = [d is not None for d in cols[-1]]
+            described[start:end] = have
+            if all(have):
+                descriptors[start:end] = from_blobs(cols[-1])
             start = end
-        return {k: v[:start] for k, v in out.items()} if start < n else out
+        out = {k: v[:start] for k, v in out.items()} if start < n else out
+        out["C"] = out["X"]
+        if start and described[:start].all():
+            from ..config import SECOND_DESCRIPTOR_WEIGHT
+            from ..models.dlib_resnet import load_centre
+
+            out["C"] = fused(out["X"], descriptors[:start], load_centre(), SECOND_DESCRIPTOR_WEIGHT)
+        return out
 
     def faces_changed(self, model: str) -> tuple[int, int]:
         """(highest face id of ``model``, times stored vectors were deleted or replaced): both only

@@ -37,6 +37,13 @@ MTCNN_WEIGHTS = (
                "94f6ea2f4cf985275ee958cdd762d17b6009348a4fb9d8c6be39ba73ffd22ca3"),
 )
 
+#: dlib's face recognition ResNet (CC0); the package also holds dlib's detectors and shape
+#: predictors, which photoface does not use (MTCNN's landmarks align its chips).
+DLIB_RESNET = WeightFile(
+    "face-recognition-models==0.3.0", "face_recognition_models", "models/dlib_face_recognition_resnet_model_v1.dat",
+    "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+)
+
 
 # Only the weight files of these two packages are used; their Python code and pinned
 # requirements (Keras 2.2, numpy 1.15, PyTorch) are not, hence --no-deps.
