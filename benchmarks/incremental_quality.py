@@ -43,17 +43,25 @@ def hold_out(db: str, share: float, seed: int) -> np.ndarray:
         con.execute("CREATE TABLE held_photos (id INTEGER PRIMARY KEY)")
         con.executemany("INSERT INTO held_photos VALUES (?)", [(int(h),) for h in held])
         con.execute("CREATE TABLE held AS SELECT * FROM faces WHERE photo_id IN (SELECT id FROM held_photos)")
+        con.execute("CREATE TABLE held_descriptors AS SELECT * FROM face_descriptors "
+                    "WHERE face_id IN (SELECT id FROM held)")
+        con.execute("DELETE FROM face_descriptors WHERE face_id IN (SELECT id FROM held)")
         con.execute("DELETE FROM faces WHERE photo_id IN (SELECT id FROM held_photos)")
     con.close()
     return held
 
 
 def bring_back(db: str) -> None:
-    """The held faces return as faces never seen by a clustering run (new ids, no person)."""
+    """The held faces return as faces never seen by a clustering run (new ids, no person),
+    with their dlib descriptors, as a later `photoface index` stores them."""
     con = sqlite3.connect(db)
     cols = [r[1] for r in con.execute("PRAGMA table_info(held)") if r[1] not in HELD_COLUMNS_RESET]
     with con:
-        con.execute(f"INSERT INTO faces ({','.join(cols)}) SELECT {','.join(cols)} FROM held ORDER BY id")
+        for old, *values in con.execute(f"SELECT id, {','.join(cols)} FROM held ORDER BY id").fetchall():
+            new = con.execute(f"INSERT INTO faces ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})",
+                              values).lastrowid
+            con.execute("INSERT INTO face_descriptors (face_id, model, descriptor) SELECT ?, model, descriptor "
+                        "FROM held_descriptors WHERE face_id = ?", [new, old])
     con.close()
 
 

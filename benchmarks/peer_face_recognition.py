@@ -1,6 +1,7 @@
 """photoface index against the face_recognition CLI on the same folder of real photos.
 
-    python benchmarks/peer_face_recognition.py FOLDER [--limit 300] [--repeats 2] [--precisions auto int8-static]
+    python benchmarks/peer_face_recognition.py FOLDER [--limit 300] [--repeats 2] [--precisions auto int8-static] \
+        [--variants=--no-describe]
 
 The peer is the face_recognition command (dlib's HOG detector + ResNet embedding) run
 with `--cpus 2`, in its own virtual environment (made as in dlib_baseline.py, plus
@@ -62,6 +63,8 @@ def main() -> int:
     ap.add_argument("--scheduler", default="auto", help="photoface index --scheduler (auto, sync, local)")
     ap.add_argument("--precisions", nargs="+", default=["auto"],
                     help="photoface index --precision for each photoface row (e.g. auto int8-static), run in turn")
+    ap.add_argument("--variants", nargs="+", default=[],
+                    help="more photoface rows: each a string of photoface index options (e.g. \"--no-describe\")")
     args = ap.parse_args()
     python = ensure_venv()
     subprocess.run([python, "-m", "pip", "install", "-q", "click"], check=True)
@@ -78,7 +81,9 @@ def main() -> int:
             link_or_copy(item.path, os.path.join(photos, f"{i:05d}{os.path.splitext(item.path)[1].lower()}"))
         n = len(os.listdir(photos))
         peer_name = "face_recognition --cpus 2"
-        ours = {p: "photoface index" + ("" if p == "auto" else f" --precision {p}") for p in args.precisions}
+        ours = {("--precision", p): "photoface index" + ("" if p == "auto" else f" --precision {p}")
+                for p in args.precisions}
+        ours.update({tuple(v.split()): f"photoface index {v}" for v in args.variants})
         times = {peer_name: [], **{name: [] for name in ours.values()}}
         faces, with_face, memory = {}, {}, {name: 0.0 for name in times}
         for r in range(args.repeats):
@@ -89,11 +94,11 @@ def main() -> int:
             lines = [line for line in out.splitlines() if line.strip()]
             faces[peer_name] = sum(1 for line in lines if not line.endswith("no_persons_found"))
             with_face[peer_name] = len({line.rsplit(",", 1)[0] for line in lines if not line.endswith("no_persons_found")})
-            for precision, ours_name in ours.items():
-                db = os.path.join(work, f"run{r}-{precision}.db")
+            for k, (options, ours_name) in enumerate(ours.items()):
+                db = os.path.join(work, f"run{r}-{k}.db")
                 t = time.perf_counter()
                 _, mem = run_measured([sys.executable, "-m", "photoface", "index", photos, "--db", db,
-                                       "--scheduler", args.scheduler, "--precision", precision])
+                                       "--scheduler", args.scheduler, *options])
                 times[ours_name].append(time.perf_counter() - t)
                 memory[ours_name] = max(memory[ours_name], mem)
                 with sqlite3.connect(db) as conn:

@@ -29,6 +29,10 @@ from .runtime import quiet_native_stderr, usable_cores
 from .weights import DLIB_RESNET, locate
 
 CHIP_SIZE = 150
+#: Faces per network call: as fast as 64 on two cores of an AMD EPYC (334 against 337
+#: faces/s) for 4 MB of activations instead of 142 MB (a 150x150 chip's first layers are
+#: large).
+BATCH = 8
 DESCRIPTOR_DIM = 128
 #: input_rgb_image_sized's per-channel means; pixels are (value - mean) / 256
 MEANS = np.array([122.782, 117.001, 104.298], np.float32)
@@ -200,7 +204,7 @@ class DlibResNet:
             self._session = ort.InferenceSession(model.SerializeToString(), options,
                                                  providers=["CPUExecutionProvider"])
 
-    def describe(self, chips_rgb_uint8: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    def describe(self, chips_rgb_uint8: np.ndarray, batch_size: int = BATCH) -> np.ndarray:
         """N aligned chips (align.dlib_chip) -> N x 128 float32 descriptors (dlib's, not normalised)."""
         out = np.empty((len(chips_rgb_uint8), DESCRIPTOR_DIM), np.float32)
         for start in range(0, len(chips_rgb_uint8), batch_size):
