@@ -57,7 +57,7 @@ def main() -> int:
     for change in [{}] + (GRID if args.grid else []):
         s = replace(base, **change)
         t = time.perf_counter()
-        labels = make_clusterer(s).fit_predict(table["X"], groups=table["photo_id"], eligible=eligible_mask(table, s))
+        labels = make_clusterer(s).fit_predict(table["C"], groups=table["photo_id"], eligible=eligible_mask(table, s))
         r = clustering_report(truth, labels)
         pw, b3 = r["pairwise"], r["bcubed"]
         print(f"| {change or 'defaults'} | {r['clusters']} | {r['noise_fraction']:.3f} | {pw['precision']:.4f} | "

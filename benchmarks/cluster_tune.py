@@ -57,7 +57,7 @@ def best_anchor(table, truth) -> float:
 
 
 def score(table, truth, settings: ClusterSettings) -> float:
-    labels = make_clusterer(settings).fit_predict(table["X"], groups=table["photo_id"],
+    labels = make_clusterer(settings).fit_predict(table["C"], groups=table["photo_id"],
                                                   eligible=eligible_mask(table, settings))
     return float(clustering_report(truth, labels)["bcubed"]["f1"])
 

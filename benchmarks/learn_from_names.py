@@ -65,7 +65,7 @@ def main() -> None:
         table, truth = load(folder, args.cache)
 
         def cluster(s: ClusterSettings) -> np.ndarray:
-            return make_clusterer(s).fit_predict(table["X"], groups=table["photo_id"], eligible=eligible_mask(table, s))
+            return make_clusterer(s).fit_predict(table["C"], groups=table["photo_id"], eligible=eligible_mask(table, s))
 
         default = cluster(base)
         f1_default = clustering_report(truth, default)["bcubed"]["f1"]
