@@ -53,7 +53,7 @@ def test_too_few_names_are_measured_but_change_nothing(lib, capsys):
     api.cluster(db)
     before = api.cluster(db, full=True)
     out = api.calibrate_from_names(db)
-    assert not out["cluster"]["applies"] and "at least 2 named people" in out["cluster"]["reason"]
+    assert not out["cluster"]["applies"] and "at least 4 named people" in out["cluster"]["reason"]
     assert api.status(db)["calibration"]["applies"] is False
     assert api.cluster(db, full=True)["unknown"] == before["unknown"]
     assert main(["status", "--db", db]) == 0
