@@ -116,3 +116,23 @@ def test_index_stores_descriptors_clusters_on_both_and_fills_an_older_library(tm
     assert summary.described is None and summary.faces_found == 1
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM face_descriptors").fetchone()[0] == n + 1
+
+
+def test_clustering_runs_on_the_fused_vectors_not_facenets_alone():
+    """A library's clusters come from ``C`` (FaceNet and dlib fused) wherever it differs
+    from ``X``: here X holds four faces of two people that FaceNet alone would pair the
+    other way round."""
+    from photoface.config import ClusterSettings
+    from photoface.organize import library_labels
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(2, 640))
+    a, b = a / np.linalg.norm(a), b / np.linalg.norm(b)
+    near = lambda v: (v + rng.normal(scale=0.01, size=640)) / np.linalg.norm(v)  # noqa: E731
+    fused = np.stack([near(a), near(a), near(b), near(b)]).astype(np.float32)
+    facenet = fused[[0, 2, 1, 3], :512].copy()  # FaceNet alone would pair faces 0-1 with 2-3 crossed
+    table = {"C": fused, "X": facenet, "photo_id": np.arange(4), "assigned_by": np.array([""] * 4, object),
+             "person_id": np.full(4, -1), "score": np.ones(4, np.float32), "size": np.full(4, 100.0, np.float32),
+             "sharpness": np.full(4, 100.0, np.float32)}
+    labels = library_labels(table, ClusterSettings())
+    assert labels[0] == labels[1] >= 0 and labels[2] == labels[3] >= 0 and labels[0] != labels[2]
