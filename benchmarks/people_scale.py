@@ -1,6 +1,6 @@
 """Time and peak memory of `photoface cluster` and of one search-by-face query at 10k, 100k, 1M faces.
 
-    python benchmarks/people_scale.py --sizes 10000 100000 1000000 --out /tmp/scale
+    python benchmarks/people_scale.py --sizes 10000 100000 1000000 --out /tmp/scale [--descriptors]
 
 Synthetic embeddings with the structure of real ones: identity centres are random unit
 vectors in 512-d (pairs of random directions lie ~1.41 apart; real different-person
@@ -8,7 +8,10 @@ FaceNet distances are 1.2-1.4), each face is its centre plus Gaussian noise of 0
 dimension, renormalised (same-person distances ~0.75, as measured on real photos, 0.6-0.9);
 people have Zipf-distributed photo counts (a few with hundreds of faces, most with a few),
 and 1 face in 5 is a stranger seen once. Faces go into a real photoface database (one
-photo per face), and each step runs in a fresh process so its peak RSS is its own.
+photo per face), and each step runs in a fresh process so its peak RSS is its own. With
+``--descriptors`` every face also gets a synthetic 128-d dlib descriptor of the same
+structure (its own random identity centres), so clustering runs on the fused vectors, as
+in a library indexed with descriptors (the default).
 """
 from __future__ import annotations
 
@@ -48,11 +51,25 @@ def synth(n: int, seed: int = 0):
     return X, labels
 
 
+def synth_descriptors(labels: np.ndarray, seed: int = 1) -> np.ndarray:
+    """A dlib-like descriptor for each face: its identity's random centre plus noise."""
+    rng = np.random.default_rng(seed)
+    c = rng.standard_normal((labels.max() + 1, 128), dtype=np.float32)
+    d = c[labels] / np.linalg.norm(c[labels], axis=1, keepdims=True)
+    d += rng.standard_normal(d.shape, dtype=np.float32) * 0.03
+    return d
+
+
+DESCRIBED = os.environ.get("PHOTOFACE_SCALE_DESCRIPTORS") == "1"
+
+
 def make_db(path: str, n: int) -> None:
-    from photoface.config import FACENET_MODEL
+    from photoface.config import DLIB_MODEL, FACENET_MODEL
     from photoface.db import Store
 
-    X = synth(n + NEW)[0][:n]  # the last NEW faces arrive later (the assign step)
+    X, labels = synth(n + NEW)
+    X = X[:n]  # the last NEW faces arrive later (the assign step)
+    D = synth_descriptors(labels)[:n] if DESCRIBED else None
     store = Store(path)
     run = store.start_run("/synthetic", {})
     with store.db.atomic():
@@ -66,6 +83,10 @@ def make_db(path: str, n: int) -> None:
                 "INSERT INTO faces (photo_id, face_index, x1, y1, x2, y2, score, landmarks, embedding, model, sharpness) "
                 "VALUES (?, 0, 100, 100, 300, 340, 0.999, '[]', ?, ?, 80)",
                 ((i + 1, X[i].tobytes(), FACENET_MODEL) for i in range(start, end)))
+            if D is not None:  # face ids are 1..n, in photo order
+                store.db.conn.executemany(
+                    "INSERT INTO face_descriptors (face_id, model, descriptor) VALUES (?, ?, ?)",
+                    ((i + 1, DLIB_MODEL, D[i].tobytes()) for i in range(start, end)))
     store.finish_run(run, "completed", {})
     store.close()
 
@@ -101,16 +122,23 @@ def step(kind: str, db: str) -> dict:
                   "bcubed_r": round(float(report["bcubed"]["recall"]), 4),
                   "bcubed_f1": round(float(report["bcubed"]["f1"]), 4)}
     elif kind == "add":  # 1k new faces arrive (in their own process: not part of the measured step)
+        from photoface.config import DLIB_MODEL
+
         store = Store(db)
         n = store.db.execute("SELECT max(id) FROM photos").fetchone()[0]
-        X = synth(n + NEW)[0][n:]  # new photos of the same people (and new strangers)
+        X, labels = synth(n + NEW)
+        X = X[n:]  # new photos of the same people (and new strangers)
+        D = synth_descriptors(labels)[n:] if DESCRIBED else None
         with store.db.atomic():
             for i in range(NEW):
                 pid = store.db["photos"].insert({"path": f"/synthetic/new{i}.jpg", "status": "indexed",
                                                  "face_count": 1, "width": 1000, "height": 800}).last_pk
-                store.db.execute(
+                fid = store.db.execute(
                     "INSERT INTO faces (photo_id, face_index, x1, y1, x2, y2, score, landmarks, embedding, model) "
-                    "VALUES (?, 0, 100, 100, 300, 340, 0.999, '[]', ?, ?)", [pid, X[i].tobytes(), FACENET_MODEL])
+                    "VALUES (?, 0, 100, 100, 300, 340, 0.999, '[]', ?, ?)", [pid, X[i].tobytes(), FACENET_MODEL]).lastrowid
+                if D is not None:
+                    store.db.execute("INSERT INTO face_descriptors (face_id, model, descriptor) VALUES (?, ?, ?)",
+                                     [fid, DLIB_MODEL, D[i].tobytes()])
         store.close()
         result = {"library": n}
     elif kind == "assign":  # the incremental run that places them
@@ -154,7 +182,10 @@ def main() -> int:
     ap.add_argument("--out", default="/tmp/photoface-scale")
     ap.add_argument("--queries", type=int, default=5, help="search queries per size (median reported)")
     ap.add_argument("--step", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--descriptors", action="store_true", help="dlib descriptors too: clustering on the fused vectors")
     args = ap.parse_args()
+    if args.descriptors:
+        os.environ["PHOTOFACE_SCALE_DESCRIPTORS"] = "1"  # the steps run in child processes
     if args.step:
         print(json.dumps(step(*args.step)))
         return 0

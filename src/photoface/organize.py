@@ -87,7 +87,7 @@ def run(store: Store, model: str, settings: ClusterSettings | None = None, full:
     t0 = time.monotonic()
     mode = choose_mode(store, model, s, full)
     summary = ClusterSummary(mode)
-    table = store.face_table(model) if mode == "full" else _neighbourhood(store, model, s)
+    table = store.face_table(model, facenet=False) if mode == "full" else _neighbourhood(store, model, s)
     rejected = defaultdict(set)
     for f, p in store.rejections():
         rejected[f].add(p)

@@ -7,12 +7,12 @@ from collections.abc import Iterable
 import numpy as np
 
 from ..types import PEOPLES_NAMES
-from ..vectors import from_blob, from_blobs, fused
+from ..vectors import from_blob, from_blobs, fuse_in_place
 from .base import marks
 
 
 class Vectors:
-    def face_table(self, model: str, ids: Iterable[int] | None = None) -> dict[str, np.ndarray]:
+    def face_table(self, model: str, ids: Iterable[int] | None = None, facenet: bool = True) -> dict[str, np.ndarray]:
         """Faces of present photos as column arrays, in id order (``X``: n x d float32 embeddings).
 
         ``photo_id`` groups the faces that can never be one person (the faces of one photo);
@@ -21,51 +21,58 @@ class Vectors:
 
         ``C``: the vectors faces are clustered on, FaceNet's and dlib's descriptors fused
         (vectors.fused) when every face has its descriptor, else ``X`` itself (a library
-        indexed before descriptors existed, until `photoface index` adds them).
+        indexed before descriptors existed, until `photoface index` adds them). With
+        ``facenet=False`` a fused table holds no ``X`` (a full clustering run needs only
+        ``C``): at a million faces that is 2 GB less.
 
         ``person_id`` is -1 for unassigned faces; ``size`` is the shorter side of the box in
         photo pixels; ``sharpness`` is NaN where it was not measured. Rows are read in chunks
-        into preallocated arrays, so a million faces cost their embeddings' memory once.
+        into preallocated arrays, so a million faces cost their vectors' memory once.
         """
         where = ("FROM faces f JOIN photos p ON p.id = f.photo_id LEFT JOIN face_descriptors d ON d.face_id = f.id "
                  "WHERE p.status = 'indexed' AND f.model = ?")
         if ids is not None:
             self._wanted(ids)
             where += " AND f.id IN (SELECT id FROM wanted_ids)"
-        n = self.db.execute(f"SELECT count(*) {where}", [model]).fetchone()[0]
+        n, undescribed = self.db.execute(f"SELECT count(*), coalesce(sum(d.face_id IS NULL), 0) {where}",
+                                         [model]).fetchone()
         first = self.db.execute(f"SELECT length(f.embedding) {where} LIMIT 1", [model]).fetchone()
         dim = first[0] // 4 if first else 512
+        fuse = n > 0 and undescribed == 0
         out = {
             "id": np.empty(n, np.int64), "photo_id": np.empty(n, np.int64), "person_id": np.empty(n, np.int64),
             "assigned_by": np.empty(n, object), "clustered": np.empty(n, bool), "score": np.empty(n, np.float32),
             "size": np.empty(n, np.float32), "sharpness": np.empty(n, np.float32),
-            "assign_distance": np.empty(n, np.float64), "X": np.empty((n, dim), np.float32),
+            "assign_distance": np.empty(n, np.float64),
         }
         names = list(out)
+        # fused: FaceNet's embeddings and the raw descriptors side by side, made fused in place
+        both = np.empty((n, dim + 128 if fuse else dim), np.float32)
         cursor = self.db.execute(
             "SELECT f.id, CASE WHEN f.t_start IS NULL THEN f.photo_id ELSE -f.id END, coalesce(f.person_id, -1), coalesce(f.assigned_by, ''), f.clustered, f.score, "
             "min(f.x2 - f.x1, f.y2 - f.y1), coalesce(f.sharpness, 'nan'), coalesce(f.assign_distance, 'nan'), "
-            f"f.embedding, d.descriptor {where} ORDER BY f.id", [model])
-        descriptors, described = np.empty((n, 128), np.float32), np.empty(n, bool)
+            f"f.embedding{', d.descriptor' if fuse else ''} {where} ORDER BY f.id", [model])
         start = 0
         while start < n and (rows := cursor.fetchmany(min(20_000, n - start))):  # rows added meanwhile wait
             end = start + len(rows)
             cols = list(zip(*rows))
-            for name, col in zip(names[:-1], cols[:-2]):
+            for name, col in zip(names, cols):
                 out[name][start:end] = col
-            out["X"][start:end] = from_blobs(cols[-2])
-            have = [d is not None for d in cols[-1]]
-            described[start:end] = have
-            if all(have):
-                descriptors[start:end] = from_blobs(cols[-1])
+            both[start:end, :dim] = from_blobs(cols[len(names)])
+            if fuse:
+                both[start:end, dim:] = from_blobs(cols[len(names) + 1])
             start = end
-        out = {k: v[:start] for k, v in out.items()} if start < n else out
-        out["C"] = out["X"]
-        if start and described[:start].all():
-            from ..config import SECOND_DESCRIPTOR_WEIGHT
-            from ..models.dlib_resnet import load_centre
+        if start < n:
+            out, both = {k: v[:start] for k, v in out.items()}, both[:start]
+        if not fuse:
+            out["X"] = out["C"] = both
+            return out
+        if facenet:
+            out["X"] = both[:, :dim].copy()
+        from ..config import SECOND_DESCRIPTOR_WEIGHT
+        from ..models.dlib_resnet import load_centre
 
-            out["C"] = fused(out["X"], descriptors[:start], load_centre(), SECOND_DESCRIPTOR_WEIGHT)
+        out["C"] = fuse_in_place(both, dim, load_centre(), SECOND_DESCRIPTOR_WEIGHT)
         return out
 
     def faces_changed(self, model: str) -> tuple[int, int]:
