@@ -415,27 +415,31 @@ class Reembedded(NamedTuple):
     error: str | None
 
 
+def _cut_stored_faces(job: EmbedJob, s: Settings, cut) -> list[np.ndarray]:
+    """``cut(image, box)`` for each stored face of ``job``: from its photo decoded again at
+    indexing resolution, or from its video's frames at the stored times. Raises ImageError."""
+    from .video import frame_at
+
+    if job.kind == "video":
+        frames: dict[float, np.ndarray] = {}
+        for *_, t, det in job.faces:
+            if t not in frames:
+                frames[t] = frame_at(job.path, t or 0.0)
+        return [cut(frames[t], det) for *_, t, det in job.faces]
+    decoded = decode(read_file(job.path), s)
+    return [cut(decoded.rgb, det.scaled(1.0 / decoded.scale)) for *_, det in job.faces]
+
+
 def embeddings_for_photos(jobs: list[EmbedJob], spec: PipelineSpec) -> list[Reembedded]:
     """A Reembedded for each face of ``jobs``: its vector and sharpness, or the reason
     (``error``) when its photo or video cannot be read any more. A photo is decoded
     again at indexing resolution; a video track is cut from its frames at the stored times,
     and its face is the mean of its representatives, as when it was indexed."""
-    from .video import frame_at
-
     s = spec.settings
     done, keys, crops = [], [], []
     for job in jobs:
         try:
-            if job.kind == "video":
-                frames: dict[float, np.ndarray] = {}
-                for *_, t, det in job.faces:
-                    if t not in frames:
-                        frames[t] = frame_at(job.path, t or 0.0)
-                cut = [margin_crop(frames[t], det, s.crop_size_px, s.crop_margin) for *_, t, det in job.faces]
-            else:
-                decoded = decode(read_file(job.path), s)
-                cut = [margin_crop(decoded.rgb, det.scaled(1.0 / decoded.scale), s.crop_size_px, s.crop_margin)
-                       for *_, det in job.faces]
+            cut = _cut_stored_faces(job, s, lambda image, det: margin_crop(image, det, s.crop_size_px, s.crop_margin))
         except ImageError as exc:  # read_file, decode_image and frame_at report every failure so
             done.extend(Reembedded(rid, owner, None, None, str(exc)) for rid, owner, _, _ in job.faces)
             continue
@@ -460,21 +464,10 @@ def descriptors_for_photos(jobs: list[EmbedJob], spec: PipelineSpec) -> list[Des
     stored box and landmarks: a photo is decoded again at indexing resolution; a video
     track's descriptor is the mean of its representatives', cut from the frames at their
     stored times."""
-    from .video import frame_at
-
-    s = spec.settings
     done, keys, chips = [], [], []
     for job in jobs:
         try:
-            if job.kind == "video":
-                frames: dict[float, np.ndarray] = {}
-                for *_, t, det in job.faces:
-                    if t not in frames:
-                        frames[t] = frame_at(job.path, t or 0.0)
-                cut = [dlib_chip(frames[t], det) for *_, t, det in job.faces]
-            else:
-                decoded = decode(read_file(job.path), s)
-                cut = [dlib_chip(decoded.rgb, det.scaled(1.0 / decoded.scale)) for *_, det in job.faces]
+            cut = _cut_stored_faces(job, spec.settings, dlib_chip)
         except ImageError as exc:  # each face once (a video track's representatives are one face)
             done.extend(Described(fid, None, str(exc))
                         for fid in dict.fromkeys(rid if owner is None else owner for rid, owner, _, _ in job.faces))
