@@ -80,6 +80,15 @@ def embed(job: str, out: str, processes: int) -> None:
              seconds=sum(s for _, s in parts))
 
 
+def cached_rows(cached: str, table: dict, fresh: bool) -> tuple[np.ndarray, float, int]:
+    """The descriptors in ``cached`` in ``table``'s row order; with the seconds and faces
+    computed in this call (0 and 0 when the file was there before)."""
+    data = np.load(cached)
+    where = {int(i): k for k, i in enumerate(data["ids"])}
+    rows = data["D"][[where[int(i)] for i in table["id"]]]
+    return (rows, float(data["seconds"]), len(data["ids"])) if fresh else (rows, 0.0, 0)
+
+
 def dlib_descriptors(db: str, table: dict, processes: int) -> tuple[np.ndarray, float, int]:
     """dlib's descriptor of each face of ``table`` (rows in its order), computed once into
     a file next to the database; with dlib's own seconds and the number of faces computed
@@ -101,10 +110,7 @@ def dlib_descriptors(db: str, table: dict, processes: int) -> tuple[np.ndarray, 
 
         subprocess.run([ensure_venv(), os.path.abspath(__file__), "embed", job, cached, str(processes)], check=True)
         os.remove(job)
-    data = np.load(cached)
-    where = {int(i): k for k, i in enumerate(data["ids"])}
-    rows = data["D"][[where[int(i)] for i in table["id"]]]
-    return (rows, float(data["seconds"]), len(data["ids"])) if fresh else (rows, 0.0, 0)
+    return cached_rows(cached, table, fresh)
 
 
 def own_descriptors(db: str, table: dict) -> tuple[np.ndarray, float, int]:
@@ -136,10 +142,7 @@ def own_descriptors(db: str, table: dict) -> tuple[np.ndarray, float, int]:
             seconds += time.perf_counter() - t
             ids += [i for i, _ in faces]
         np.savez(cached, ids=np.array(ids, np.int64), D=np.concatenate(out), seconds=seconds)
-    data = np.load(cached)
-    where = {int(i): k for k, i in enumerate(data["ids"])}
-    rows = data["D"][[where[int(i)] for i in table["id"]]]
-    return (rows, float(data["seconds"]), len(data["ids"])) if fresh else (rows, 0.0, 0)
+    return cached_rows(cached, table, fresh)
 
 
 def unit(m: np.ndarray) -> np.ndarray:
@@ -151,11 +154,6 @@ def person_centre(descriptors: np.ndarray, truth: np.ndarray) -> np.ndarray:
     named = np.array([not t.startswith("stranger-") for t in truth])
     d, t = unit(descriptors[named]), truth[named]
     return np.mean([d[t == p].mean(axis=0) for p in np.unique(t)], axis=0)
-
-
-def fused(facenet: np.ndarray, descriptors: np.ndarray, centre: np.ndarray, weight: float) -> np.ndarray:
-    second = unit(unit(descriptors) - centre)
-    return unit(np.hstack([facenet, weight * second])).astype(np.float32)
 
 
 def scaled(settings, scale: float, gap: float):
@@ -192,6 +190,7 @@ def main() -> int:
     from photoface.config import ClusterSettings
     from photoface.evaluate import cache_dir, cache_key, compare_clusterings
     from photoface.organize import eligible_mask, make_clusterer
+    from photoface.vectors import fused
 
     folders = {p.name: str(p) for p in args.sets.iterdir() if p.is_dir()}
     if args.lfw:

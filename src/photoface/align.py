@@ -54,8 +54,8 @@ def square_crop(image_rgb: np.ndarray, det: Detection, size_px: int, scale: floa
 #: Where MTCNN's five landmarks (left eye, right eye, nose, mouth corners) lie on the face
 #: chip dlib's descriptor network was trained on, as fractions of the chip before padding:
 #: the median over 267 faces of LFW, celeb5, actors5 and stock of MTCNN's landmarks mapped
-#: by the transform dlib's own 5-point shape gives (get_face_chip_details; benchmarks/
-#: dlib_chip_template.py). Descriptors of chips cut this way lie a median 0.15 from dlib's
+#: by the transform dlib's own 5-point shape gives (get_face_chip_details; `python
+#: benchmarks/dlib_chips.py template`). Descriptors of chips cut this way lie a median 0.15 from dlib's
 #: own (their same-person distances are about 0.3-0.5, different people 0.8).
 DLIB_CHIP_LANDMARKS = np.array([[0.2268, 0.1998], [0.7530, 0.2009], [0.4911, 0.5296], [0.2557, 0.7814],
                                 [0.7175, 0.7834]])

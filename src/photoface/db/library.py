@@ -175,10 +175,8 @@ class Library:
                         self._insert_track_faces(ids, res.faces)
                         self._insert_attributes(
                             [(ids[i], f.attributes) for i, f in enumerate(res.faces) if f.attributes], stamp)
-                        self.db.conn.executemany(
-                            "INSERT OR REPLACE INTO face_descriptors (face_id, model, descriptor) VALUES (?, ?, ?)",
-                            [(ids[i], DLIB_MODEL, to_blob(f.descriptor)) for i, f in enumerate(res.faces)
-                             if f.descriptor is not None])
+                        self.write_descriptors([(ids[i], f.descriptor) for i, f in enumerate(res.faces)
+                                                if f.descriptor is not None], DLIB_MODEL)
                 faces += len(res.faces)
                 if res.status == "indexed":
                     indexed += 1

@@ -39,6 +39,7 @@ class Vectors:
         first = self.db.execute(f"SELECT length(f.embedding) {where} LIMIT 1", [model]).fetchone()
         dim = first[0] // 4 if first else 512
         fuse = n > 0 and undescribed == 0
+        from ..models.dlib_resnet import DESCRIPTOR_DIM, load_centre
         out = {
             "id": np.empty(n, np.int64), "photo_id": np.empty(n, np.int64), "person_id": np.empty(n, np.int64),
             "assigned_by": np.empty(n, object), "clustered": np.empty(n, bool), "score": np.empty(n, np.float32),
@@ -47,7 +48,7 @@ class Vectors:
         }
         names = list(out)
         # fused: FaceNet's embeddings and the raw descriptors side by side, made fused in place
-        both = np.empty((n, dim + 128 if fuse else dim), np.float32)
+        both = np.empty((n, dim + DESCRIPTOR_DIM if fuse else dim), np.float32)
         cursor = self.db.execute(
             "SELECT f.id, CASE WHEN f.t_start IS NULL THEN f.photo_id ELSE -f.id END, coalesce(f.person_id, -1), coalesce(f.assigned_by, ''), f.clustered, f.score, "
             "min(f.x2 - f.x1, f.y2 - f.y1), coalesce(f.sharpness, 'nan'), coalesce(f.assign_distance, 'nan'), "
@@ -70,7 +71,6 @@ class Vectors:
         if facenet:
             out["X"] = both[:, :dim].copy()
         from ..config import SECOND_DESCRIPTOR_WEIGHT
-        from ..models.dlib_resnet import load_centre
 
         out["C"] = fuse_in_place(both, dim, load_centre(), SECOND_DESCRIPTOR_WEIGHT)
         return out

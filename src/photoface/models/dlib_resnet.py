@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import ModelError
 from .runtime import quiet_native_stderr, usable_cores
-from .weights import DLIB_RESNET, locate
+from .weights import DLIB_RESNET, locate, shipped_vector
 
 CHIP_SIZE = 150
 #: Faces per network call: as fast as 64 on two cores of an AMD EPYC (334 against 337
@@ -170,13 +170,7 @@ _centre: np.ndarray | None = None
 def load_centre() -> np.ndarray:
     global _centre
     if _centre is None:
-        try:
-            centre = np.load(CENTRE_PATH).astype(np.float32)
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"cannot read dlib's centre {CENTRE_PATH}: {exc}; reinstall photoface") from exc
-        if centre.shape != (DESCRIPTOR_DIM,):
-            raise ModelError(f"dlib's centre {CENTRE_PATH} has shape {centre.shape}, expected ({DESCRIPTOR_DIM},)")
-        _centre = centre
+        _centre = shipped_vector(CENTRE_PATH, DESCRIPTOR_DIM, "dlib's centre")
     return _centre
 
 

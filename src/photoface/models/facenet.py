@@ -7,7 +7,7 @@ import numpy as np
 
 from ..errors import DeviceError, ModelError
 from .runtime import cpu_has_bf16, gpu_visible, static_int8_faster, tensorflow, tf_device_name
-from .weights import FACENET_PB, locate
+from .weights import FACENET_PB, locate, shipped_vector
 
 INPUT_SIZE = 160
 EMBEDDING_DIM = 512
@@ -38,13 +38,7 @@ CENTRE_PATH = Path(__file__).with_name("facenet_centre.npy")
 
 
 def load_centre() -> np.ndarray:
-    try:
-        centre = np.load(CENTRE_PATH).astype(np.float32)
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot read the FaceNet centre {CENTRE_PATH}: {exc}; reinstall photoface") from exc
-    if centre.shape != (EMBEDDING_DIM,):
-        raise ModelError(f"the FaceNet centre {CENTRE_PATH} has shape {centre.shape}, expected ({EMBEDDING_DIM},)")
-    return centre
+    return shipped_vector(CENTRE_PATH, EMBEDDING_DIM, "the FaceNet centre")
 
 
 def centred(raw: np.ndarray, centre: np.ndarray) -> np.ndarray:

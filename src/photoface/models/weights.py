@@ -98,3 +98,17 @@ def locate(weight: WeightFile, override: str | None = None) -> Path:
             f"the file is damaged or a different version; reinstall with: {weight.install.replace('pip install', 'pip install --force-reinstall')}"
         )
     return path
+
+
+def shipped_vector(path: Path, dim: int, what: str):
+    """A float32 vector of ``dim`` numbers shipped with photoface as a .npy file (a model's
+    centre), or a ModelError that says to reinstall."""
+    import numpy as np
+
+    try:
+        vector = np.load(path).astype(np.float32)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot read {what} {path}: {exc}; reinstall photoface") from exc
+    if vector.shape != (dim,):
+        raise ModelError(f"{what} {path} has shape {vector.shape}, expected ({dim},)")
+    return vector
