@@ -169,6 +169,23 @@ def test_incremental_run_reads_only_the_new_faces_neighbourhood(tmp_path, monkey
     assert (third.assigned, third.new_people, third.considered) == (0, 0, 0)
 
 
+def test_an_ivf_over_fused_vectors_is_built_on_facenets_columns_and_ranks_on_all():
+    """Above the exact limit the k-NN index holds only the vectors' first IVF_COLUMNS
+    numbers (FaceNet's part of the fused vectors); distances and order come from all."""
+    labels = np.arange(600).repeat(5)  # each face's four nearest are its own person's others
+    X = np.hstack([faces_of(centres(600, seed=21), labels, seed=22),
+                   0.4 * faces_of(centres(600, seed=23)[:, :128], labels, seed=24)])
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    assert neighbors._index_over(X, None, exact_limit=1000).d == neighbors.IVF_COLUMNS == 512
+    dist, idx = neighbors.knn(X, 4, exact_limit=1000)
+    exact_dist, _ = neighbors.knn(X, 4, exact_limit=10_000)
+    full = np.sqrt(np.maximum(0, 2 - 2 * np.einsum("ij,ikj->ik", X, X[idx])))
+    assert np.allclose(dist, full, atol=1e-3) and (np.diff(dist, axis=1) >= 0).all()
+    found = np.isclose(dist, exact_dist, atol=1e-3).all(axis=1)
+    assert found.mean() > 0.95  # the IVF visits 8 of its cells: a few rows miss a neighbour
+    assert (labels[idx[found]] == labels[found, None]).all()
+
+
 def test_vectorised_single_linkage_gives_the_hdbscan_package_result():
     import hdbscan
     from hdbscan.hdbscan_ import _tree_to_labels

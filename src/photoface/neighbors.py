@@ -3,7 +3,8 @@ search index kept beside the database for "faces like this one".
 
 Embeddings are unit vectors, so the Euclidean distance follows from the inner product:
 d = sqrt(2 - 2 u.v). Up to EXACT_LIMIT faces a brute-force inner product (BLAS) is exact
-and fast; above it an inverted-file index (IVF) visits only the closest cells.
+and fast; above it an inverted-file index (IVF) visits only the closest cells, built on
+the vectors' first IVF_COLUMNS numbers, and what it finds is re-ranked on all of them.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import os
 
 import numpy as np
 
+from .models.facenet import EMBEDDING_DIM
 from .vectors import similarity_to_distance
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,12 @@ SEARCH_NPROBE = 32
 DELTA_LIMIT = 50_000
 #: Vectors added to or searched in an index per call, to bound temporary memory.
 CHUNK = 100_000
+#: An IVF is built on at most this many leading numbers of each vector: the clustering
+#: vectors (vectors.fused) lead with FaceNet's 512 and carry dlib's 128 after them. Its
+#: candidates are re-ranked exactly on every number. On 640 numbers faiss's 8-bit search
+#: took 2.4 times as long as on 512 (300k faces), and on FaceNet's 512 it found as many of
+#: the exact nearest fused neighbours (docs/people.md, "Clustering a million faces").
+IVF_COLUMNS = EMBEDDING_DIM
 
 
 def _faiss():
@@ -39,10 +47,11 @@ def to_distance(inner: np.ndarray) -> np.ndarray:
 
 
 def _ivf(faiss, X: np.ndarray, quantized: bool, rows: np.ndarray | None = None):
-    """An IVF index trained (vectors not yet added) for X[rows], all of X by default; when
-    ``quantized``, 8-bit scalar quantization keeps a quarter of float32's memory."""
+    """An IVF index trained (vectors not yet added) for X[rows], all of X by default, on
+    their first IVF_COLUMNS numbers; when ``quantized``, 8-bit scalar quantization keeps a
+    quarter of float32's memory."""
     n = len(X) if rows is None else len(rows)
-    d = X.shape[1]
+    d = min(X.shape[1], IVF_COLUMNS)
     # 2 sqrt(n) cells, k-means on 40 points per cell for 10 rounds: at 100k faces this trains
     # in 1.3 s instead of 15.6 s (4 sqrt(n) cells, 64 points, 25 rounds) at the same recall
     nlist = int(max(16, min(65536, 2 * np.sqrt(n))))
@@ -54,7 +63,7 @@ def _ivf(faiss, X: np.ndarray, quantized: bool, rows: np.ndarray | None = None):
         index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
     index.cp.niter = 10
     pick = np.arange(n) if n <= nlist * 40 else np.sort(np.random.default_rng(0).choice(n, nlist * 40, replace=False))
-    index.train(np.ascontiguousarray(X[pick if rows is None else rows[pick]]))
+    index.train(np.ascontiguousarray(X[pick if rows is None else rows[pick], :d]))
     index.own_fields = True
     quantizer.this.disown()
     return index
@@ -73,7 +82,7 @@ def _index_over(X: np.ndarray, rows: np.ndarray | None, exact_limit: int):
         index.nprobe = GRAPH_NPROBE
     for start in range(0, n, CHUNK):
         part = X[start:start + CHUNK] if rows is None else X[rows[start:start + CHUNK]]
-        index.add(np.ascontiguousarray(part, dtype=np.float32))
+        index.add(np.ascontiguousarray(part[:, :index.d], dtype=np.float32))
     return index
 
 
@@ -86,7 +95,7 @@ def _search(index, base: np.ndarray, rows: np.ndarray | None, queries: np.ndarra
     for start in range(0, n, CHUNK):
         q = queries[start:start + CHUNK] if query_rows is None else queries[query_rows[start:start + CHUNK]]
         q = np.ascontiguousarray(q, dtype=np.float32)
-        _, found = index.search(q, k)
+        _, found = index.search(q if index.d == q.shape[1] else np.ascontiguousarray(q[:, :index.d]), k)
         for s in range(0, len(q), 2048):
             f = found[s:s + 2048]
             vec = base[np.maximum(f, 0) if rows is None else rows[np.maximum(f, 0)]]
