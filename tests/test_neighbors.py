@@ -186,6 +186,32 @@ def test_an_ivf_over_fused_vectors_is_built_on_facenets_columns_and_ranks_on_all
     assert (labels[idx[found]] == labels[found, None]).all()
 
 
+def test_a_table_of_some_faces_fuses_only_when_each_has_its_descriptor_and_counts_skip_the_ignored(tmp_path):
+    """face_table(ids) reads the given faces in one pass: fused (640 numbers) when every one
+    of them has dlib's descriptor, FaceNet's alone when one lacks it, empty when none is
+    present; face_counts leaves out ignored faces and faces of missing photos."""
+    from photoface.config import DLIB_MODEL
+
+    store = Store(str(tmp_path / "lib.db"))
+    X = faces_of(centres(3, seed=31), np.arange(3).repeat(2), seed=32)
+    ids = add_faces(store, X)
+    D = np.random.default_rng(33).normal(size=(len(ids), 128)).astype(np.float32)
+    store.write_descriptors(zip(ids[:5], D[:5]), DLIB_MODEL)
+    some = store.face_table(FACENET_MODEL, ids[1:5])
+    assert some["id"].tolist() == ids[1:5] and some["C"].shape == (4, 640) and some["X"].shape == (4, 512)
+    assert np.allclose(some["X"], X[1:5], atol=1e-6)
+    everyone = store.face_table(FACENET_MODEL, ids)
+    assert everyone["C"] is everyone["X"] and np.allclose(everyone["X"], X, atol=1e-6)
+    assert store.face_table(FACENET_MODEL, [10_000])["C"].shape == (0, 512)
+    assert store.face_counts(FACENET_MODEL) == (6, 6) and store.face_count(FACENET_MODEL) == 6
+    store.db.execute("UPDATE faces SET assigned_by = 'user' WHERE id = ?", [ids[0]])  # ignored
+    store.db.execute("UPDATE faces SET person_id = ?, assigned_by = 'cluster' WHERE id = ?",
+                     [store.create_person(), ids[1]])
+    store.db.execute("UPDATE photos SET status = 'missing' WHERE id = (SELECT photo_id FROM faces WHERE id = ?)", [ids[2]])
+    assert store.face_counts(FACENET_MODEL) == (5, 3)
+    assert store.face_counts(FACENET_MODEL, unknown=False) == (5, None)
+
+
 def test_vectorised_single_linkage_gives_the_hdbscan_package_result():
     import hdbscan
     from hdbscan.hdbscan_ import _tree_to_labels

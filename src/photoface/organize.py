@@ -75,7 +75,7 @@ def choose_mode(store: Store, model: str, s: ClusterSettings, full: bool | None 
     if not store.has_people(model):
         return "full"
     if full is None:
-        full = store.face_counts(model)[0] <= s.full_run_faces
+        full = store.face_count(model) <= s.full_run_faces
     return "full" if full else "incremental"
 
 
@@ -207,7 +207,7 @@ def _cluster_new(store, rec, table, mask, fresh, person, by, s, summary, model) 
     ctx = np.union1d(idx, nn[nn >= 0])
     labels = make_clusterer(s).fit_predict(
         table["C"][ctx], groups=table["photo_id"][ctx], eligible=eligible_mask(table, s)[ctx],
-        library_faces=store.face_counts(model)[0])
+        library_faces=store.face_count(model))
     for c in range(labels.max() + 1):
         members = ctx[labels == c]
         if not mask[members].all() or not fresh[members].any():

@@ -229,5 +229,8 @@ CREATE TABLE face_descriptors (
     descriptor BLOB NOT NULL
 )
 """),
+    (13, "an index of the faces the user ignored, for counting the unknown ones", """
+CREATE INDEX idx_faces_ignored ON faces(model) WHERE person_id IS NULL AND assigned_by = 'user'
+"""),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

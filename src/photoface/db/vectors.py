@@ -31,14 +31,16 @@ class Vectors:
         """
         where = ("FROM faces f JOIN photos p ON p.id = f.photo_id LEFT JOIN face_descriptors d ON d.face_id = f.id "
                  "WHERE p.status = 'indexed' AND f.model = ?")
-        if ids is not None:
+        if ids is None:  # every face: counted first, so the arrays are allocated once
+            n, undescribed = self.db.execute(f"SELECT count(*), coalesce(sum(d.face_id IS NULL), 0) {where}",
+                                             [model]).fetchone()
+            fuse = n > 0 and undescribed == 0
+        else:  # some faces (an incremental run's neighbourhood): read once, whether fused found on the way
             self._wanted(ids)
             where += " AND f.id IN (SELECT id FROM wanted_ids)"
-        n, undescribed = self.db.execute(f"SELECT count(*), coalesce(sum(d.face_id IS NULL), 0) {where}",
-                                         [model]).fetchone()
+            n, fuse = self._one("SELECT count(*) FROM wanted_ids"), True
         first = self.db.execute(f"SELECT length(f.embedding) {where} LIMIT 1", [model]).fetchone()
         dim = first[0] // 4 if first else 512
-        fuse = n > 0 and undescribed == 0
         from ..models.dlib_resnet import DESCRIPTOR_DIM, load_centre
         out = {
             "id": np.empty(n, np.int64), "photo_id": np.empty(n, np.int64), "person_id": np.empty(n, np.int64),
@@ -60,13 +62,15 @@ class Vectors:
             for name, col in zip(names, cols):
                 out[name][start:end] = col
             both[start:end, :dim] = from_blobs(cols[len(names)])
-            if fuse:
+            if fuse and None in cols[len(names) + 1]:  # a face without its descriptor: FaceNet alone
+                fuse, both = False, both[:, :dim].copy()
+            elif fuse:
                 both[start:end, dim:] = from_blobs(cols[len(names) + 1])
             start = end
         if start < n:
             out, both = {k: v[:start] for k, v in out.items()}, both[:start]
-        if not fuse:
-            out["X"] = out["C"] = both
+        if not fuse or not start:
+            out["X"] = out["C"] = both[:, :dim]
             return out
         if facenet:
             out["X"] = both[:, :dim].copy()
@@ -103,20 +107,30 @@ class Vectors:
             "SELECT id FROM faces WHERE photo_id IN (SELECT f.photo_id FROM wanted_ids w JOIN faces f ON f.id = w.id) "
             "AND +model = ?", [model])]
 
-    def face_counts(self, model: str) -> tuple[int, int]:
-        """(faces of present photos, those of them that belong to nobody and are not ignored)."""
+    def face_count(self, model: str) -> int:
+        """Faces of present photos."""
+        return self.face_counts(model, unknown=False)[0]
+
+    def face_counts(self, model: str, unknown: bool = True) -> tuple[int, int | None]:
+        """(faces of present photos, those of them that belong to nobody and are not ignored;
+        None unless ``unknown``)."""
         def one(sql: str) -> tuple:
             return self.db.execute(sql, [model]).fetchone()
 
-        # counted from indexes (a join over every face costs a second at a million faces)
+        # counted from indexes alone (a join over every face costs a second at a million
+        # faces; reading each unassigned face's row for assigned_by, 0.5 s): the unknown
+        # faces are the unassigned ones less those the user ignored (idx_faces_ignored)
         faces, = one("SELECT count(*) FROM faces WHERE model = ?")
-        unknown, = one("SELECT count(*) FROM faces WHERE model = ? AND person_id IS NULL "
-                       "AND coalesce(assigned_by, '') != 'user'")
         gone, gone_unknown = one(
             "SELECT count(*), coalesce(sum(f.person_id IS NULL AND coalesce(f.assigned_by, '') != 'user'), 0) "
             "FROM photos p CROSS JOIN faces f ON f.photo_id = p.id "
             "WHERE p.status IN ('failed', 'missing') AND f.model = ?")
-        return faces - gone, unknown - gone_unknown
+        if not unknown:
+            return faces - gone, None
+        unassigned, = one("SELECT count(*) FROM faces WHERE model = ? AND person_id IS NULL")
+        ignored, = one("SELECT count(*) FROM faces INDEXED BY idx_faces_ignored "
+                       "WHERE model = ? AND person_id IS NULL AND assigned_by = 'user'")
+        return faces - gone, unassigned - ignored - gone_unknown
 
     def has_people(self, model: str) -> bool:
         return self.db.execute(
