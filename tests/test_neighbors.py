@@ -209,7 +209,7 @@ def test_a_table_of_some_faces_fuses_only_when_each_has_its_descriptor_and_count
                      [store.create_person(), ids[1]])
     store.db.execute("UPDATE photos SET status = 'missing' WHERE id = (SELECT photo_id FROM faces WHERE id = ?)", [ids[2]])
     assert store.face_counts(FACENET_MODEL) == (5, 3)
-    assert store.face_counts(FACENET_MODEL, unknown=False) == (5, None)
+    assert store.face_count(FACENET_MODEL) == 5
 
 
 def test_vectorised_single_linkage_gives_the_hdbscan_package_result():

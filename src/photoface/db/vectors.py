@@ -109,11 +109,13 @@ class Vectors:
 
     def face_count(self, model: str) -> int:
         """Faces of present photos."""
-        return self.face_counts(model, unknown=False)[0]
+        return self._face_counts(model, unknown=False)[0]
 
-    def face_counts(self, model: str, unknown: bool = True) -> tuple[int, int | None]:
-        """(faces of present photos, those of them that belong to nobody and are not ignored;
-        None unless ``unknown``)."""
+    def face_counts(self, model: str) -> tuple[int, int]:
+        """(faces of present photos, those of them that belong to nobody and are not ignored)."""
+        return self._face_counts(model, unknown=True)
+
+    def _face_counts(self, model: str, unknown: bool) -> tuple[int, int | None]:
         def one(sql: str) -> tuple:
             return self.db.execute(sql, [model]).fetchone()
 
