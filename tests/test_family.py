@@ -1,16 +1,20 @@
 """Families on real photos (tests/data/family: three families from stock photo shoots,
 parents and their young children, 106-464 px web crops): clustering keeps each person
 together and never puts a child with a parent or a sibling, and the two people seen once
-stay unknown rather than join a relative."""
+stay unknown rather than join a relative; and faces the user rejects from a sibling form a
+person of their own."""
 from __future__ import annotations
 
+import shutil
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from conftest import DATA
-from photoface import api
+from photoface import api, decisions
+from photoface.config import ClusterSettings
 
 FAMILY = DATA / "family"
 
@@ -45,3 +49,48 @@ def test_people_seen_once_stay_unknown_rather_than_join_a_relative(people):
     lady, man = people["Family3-Lady"], people["Family3-Man"]
     assert lady == {None} or not lady & (others | man), people
     assert man == {None} or not man & (others | lady), people
+
+
+@pytest.fixture(scope="module")
+def indexed_family(tmp_path_factory) -> Path:
+    db = tmp_path_factory.mktemp("family-decisions") / "family.db"
+    api.index(str(FAMILY), str(db), scheduler="sync")
+    return db
+
+
+def faces_by_person(db: Path) -> dict[int | None, list[tuple[int, str]]]:
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT f.id, p.path, f.person_id FROM faces f JOIN photos p ON p.id = f.photo_id "
+                            "ORDER BY f.id").fetchall()
+    out: dict[int | None, list[tuple[int, str]]] = {}
+    for face, path, person in rows:
+        out.setdefault(person, []).append((face, Path(path).parent.name))
+    return out
+
+
+@pytest.mark.parametrize("split,full", [(True, True), (True, False), (False, True)])
+def test_faces_rejected_from_a_named_sibling_become_a_person_of_their_own(indexed_family, tmp_path, split, full):
+    """Settings loose enough to put Family1's daughter and son in one cluster (a longest link
+    of 1.1): the user names it after the daughter and rejects the son's two faces. The next
+    run, full or incremental, splits the cluster along the user's decisions
+    (split_by_decisions): the son's faces form a person of their own instead of staying
+    unknown; without the rule they stay unknown."""
+    db = tmp_path / "family.db"
+    shutil.copy(indexed_family, db)
+    loose = ClusterSettings(link_distance=1.1, attach_distance=1.0)
+    api.cluster(str(db), full=True, settings=loose)
+    merged = next(p for p, faces in faces_by_person(db).items()
+                  if p is not None and {who for _, who in faces} == {"Family1-Daughter", "Family1-Son"})
+    son = [f for f, who in faces_by_person(db)[merged] if who == "Family1-Son"]
+    assert len(son) == 2
+    decisions.name(str(db), merged, "Anna")
+    decisions.reject(str(db), son, merged)
+    api.cluster(str(db), full=full, settings=replace(loose, split_by_decisions=split))
+    people = faces_by_person(db)
+    assert sorted(who for _, who in people[merged]) == ["Family1-Daughter"] * 3
+    holders = {p for p, faces in people.items() for f, _ in faces if f in son}
+    if split:
+        (holder,) = holders
+        assert holder not in (None, merged) and sorted(f for f, _ in people[holder]) == sorted(son)
+    else:
+        assert holders == {None}

@@ -9,12 +9,14 @@ import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image, ImageFilter, ImageOps
 
 from conftest import load_rgb
 from photoface import api
 from photoface.cluster import FaceClusterer
+from photoface.decided import split_by_decisions
 from photoface.config import FACENET_MODEL, ClusterSettings
 from photoface.db import open_store
 
@@ -99,3 +101,32 @@ def test_the_attach_distance_shrinks_as_the_library_grows(spread_library):
     assert large["obama3_blurred.jpg"] == -1 and large["obama3.jpg"] >= 0, large
     for n in OTHERS:
         assert small[n] != small["obama.jpg"], small
+
+
+def _around(centre: np.ndarray, n: int, spread: float, rng) -> np.ndarray:
+    X = centre + rng.normal(0, spread / np.sqrt(len(centre)), (n, len(centre)))
+    return (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_a_cluster_is_split_where_the_users_decisions_tell_its_faces_apart():
+    """One cluster of two look-alikes (5 faces each) and two far strangers: a named face of
+    one and faces rejected from them split it along the shortest links; the strangers
+    rejected too stay apart (noise); without decisions, or with one person only, nothing moves."""
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=64)
+    b = a + rng.normal(size=64) * 0.45
+    X = np.vstack([_around(a / np.linalg.norm(a), 5, 0.3, rng), _around(b / np.linalg.norm(b), 5, 0.3, rng),
+                   np.eye(64, dtype=np.float32)[:2]])
+    labels = np.zeros(len(X), np.int64)
+    none = np.full(len(X), -1)
+    assert (split_by_decisions(X, labels, none, {}, 2, 15, 1.0) == labels).all()
+    person = none.copy()
+    person[[0, 1]] = 7
+    assert (split_by_decisions(X, labels, person, {}, 2, 15, 1.0) == labels).all()
+    out = split_by_decisions(X, labels, person, {5: {7}, 6: {7}, 10: {7}, 11: {7}}, 2, 15, 1.0)
+    assert (out[:5] == 0).all() and len(set(out[5:10])) == 1 and out[5] not in (0, -1)
+    assert (out[10:] == -1).all()
+    two = none.copy()
+    two[[0, 5]] = [7, 8]  # two people in one cluster, no rejection
+    out = split_by_decisions(X, labels, two, {}, 2, 15, 1.0)
+    assert len(set(out[:5])) == 1 and len(set(out[5:10])) == 1 and out[0] != out[5]

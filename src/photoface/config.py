@@ -121,6 +121,9 @@ class ClusterSettings:
     max_link_per_decade: float = 0.1  # shorter by this per tenfold more faces
     min_link_distance: float = 0.85
     pair_distance: float = 0.9  # two unclustered faces nearest to each other within this form a cluster (0: off)
+    # a cluster holding two people the user named or placed faces in, or a person's faces and
+    # faces the user rejected from them, is split along its shortest links (split_by_decisions)
+    split_by_decisions: bool = True
     # faces that may form clusters; the others are only attached afterwards
     min_face_px: float = 0.0  # shorter side of the face box, in photo pixels
     min_score: float = 0.95

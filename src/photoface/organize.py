@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .cluster import FaceClusterer, assign, assign_by_spread, spread_radii
+from .decided import split_by_decisions
 from .config import ClusterSettings
 from .db import Store
 from .label import Change
@@ -67,6 +68,22 @@ def library_labels(table: dict, s: ClusterSettings) -> np.ndarray:
     ignored = pinned & (table["person_id"] < 0)
     return make_clusterer(s).fit_predict(table["C"], groups=table["photo_id"],
                                          eligible=(eligible_mask(table, s) | pinned) & ~ignored)
+
+
+def apart_by_decisions(table: dict, rows: np.ndarray, labels: np.ndarray, named: set[int],
+                       rejected: dict[int, set[int]], s: ClusterSettings, library_faces: int) -> np.ndarray:
+    """``labels`` of the faces ``rows`` of ``table``, with clusters split where the user's
+    decisions tell their faces apart (cluster.split_by_decisions): a face is decided when it
+    is in a named person or the user placed it; rejections say whom a face is not."""
+    if not s.split_by_decisions:
+        return labels
+    person = table["person_id"][rows]
+    decided = np.where((person >= 0) & (np.isin(person, list(named)) | (table["assigned_by"][rows] == PINNED)),
+                       person, -1)
+    ids = table["id"][rows]
+    refused = {int(i): rejected[int(ids[i])] for i in np.flatnonzero(np.isin(ids, list(rejected)))}
+    link = make_clusterer(s).longest_link(library_faces)
+    return split_by_decisions(table["C"][rows], labels, decided, refused, s.min_cluster_size, s.n_neighbors, link)
 
 
 def choose_mode(store: Store, model: str, s: ClusterSettings, full: bool | None = None) -> str:
@@ -124,7 +141,7 @@ def _compute(store, rec, table, mode, model, rejected, s, summary) -> None:
         _assign_fresh(table, fresh, person, by, dist, rejected, s, summary)
         leftover = (person < 0) & (by != PINNED) & (fresh | table["clustered"])
         summary.considered = int((fresh | leftover).sum())
-        _cluster_new(store, rec, table, leftover, fresh, person, by, s, summary, model)
+        _cluster_new(store, rec, table, leftover, fresh, person, by, rejected, s, summary, model)
         touched = fresh | leftover
     else:
         summary.considered = n
@@ -194,20 +211,22 @@ def _new_person(store: Store, rec: Change) -> int:
     return pid
 
 
-def _cluster_new(store, rec, table, mask, fresh, person, by, s, summary, model) -> None:
+def _cluster_new(store, rec, table, mask, fresh, person, by, rejected, s, summary, model) -> None:
     """New people among the faces in ``mask``. They are clustered together with their
     nearest faces in the neighbourhood, assigned or not, so that existing people set the
     density (left-over faces clustered on their own form clusters out of what a full run
     calls noise); each cluster made only of ``mask`` faces, one of them not seen by an
-    earlier run, becomes a new person."""
+    earlier run, becomes a new person. The user's decisions split clusters as in a full run."""
     idx = np.flatnonzero(mask)
     if len(idx) < s.min_cluster_size:
         return
     _, nn = nearest(table["C"], table["C"], s.n_neighbors + 1, query_rows=idx)
     ctx = np.union1d(idx, nn[nn >= 0])
+    library_faces = store.face_count(model)
     labels = make_clusterer(s).fit_predict(
         table["C"][ctx], groups=table["photo_id"][ctx], eligible=eligible_mask(table, s)[ctx],
-        library_faces=store.face_count(model))
+        library_faces=library_faces)
+    labels = apart_by_decisions(table, ctx, labels, store.named_person_ids(), rejected, s, library_faces)
     for c in range(labels.max() + 1):
         members = ctx[labels == c]
         if not mask[members].all() or not fresh[members].any():
@@ -226,8 +245,8 @@ def _full(store, rec, table, person, by, rejected, s, summary) -> None:
         return
     old = person.copy()
     pinned = by == PINNED
-    labels = library_labels(table, s)
     named = store.named_person_ids()
+    labels = apart_by_decisions(table, np.arange(n), library_labels(table, s), named, rejected, s, n)
     # one-to-one: each new cluster takes the old person it shares most faces with
     overlap = Counter((int(c), int(p)) for c, p in zip(labels, old) if c >= 0 and p >= 0)
     target: dict[int, int] = {}
