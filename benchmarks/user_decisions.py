@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
+from learned_metric import bcubed_f1
 from photoface import api, decisions
 from photoface.config import FACENET_MODEL, ClusterSettings
 from photoface.db import open_store
 from photoface.evaluate import cache_dir, cache_key, labeled_truth
-from photoface.metrics import clustering_report
 
 
 def library(folder: str, cache: str, into: str) -> str:
@@ -68,10 +68,7 @@ def name_people(db: str, ids: np.ndarray, truth: np.ndarray, person: np.ndarray,
 
 
 def f1(truth: np.ndarray, person: np.ndarray, mask: np.ndarray | None = None) -> float:
-    pred = np.where(person >= 0, person, -1)
-    if mask is not None:
-        truth, pred = truth[mask], pred[mask]
-    return clustering_report(truth, pred)["bcubed"]["f1"]
+    return bcubed_f1(truth, np.where(person >= 0, person, -1), mask)
 
 
 def main() -> None:
