@@ -9,8 +9,14 @@ and without (the decisions only kept, as before). Every face is scored by the pe
 ends in (BCubed F1 against the full truth; unknown faces are people of their own), and
 so are the faces of the people the user did not name, which only the clustering places.
 
+With ``--questions`` the user instead answers photoface's questions "maybe someone else?"
+(review.split_questions, on the review page and `photoface faces --maybe-someone-else`):
+faces whose main person (by the truth) differs from the rest of their person's are split
+off, others are kept (confirmed); then `photoface cluster --full` runs again.
+
     python benchmarks/cluster_suite.py SETS --cache C [--lfw LFW]             # indexes every set once
     python benchmarks/user_decisions.py SETS --cache C [--lfw LFW] [--share 0.1] [--seeds 5] [--only SET ...]
+    python benchmarks/user_decisions.py SETS --cache C [--lfw LFW] --questions
 """
 from __future__ import annotations
 
@@ -67,6 +73,39 @@ def name_people(db: str, ids: np.ndarray, truth: np.ndarray, person: np.ndarray,
             decisions.move(db, outside, pid)
 
 
+def answer_questions(db: str, ids: np.ndarray, truth: np.ndarray, person: np.ndarray) -> tuple[int, int]:
+    """What a user does with each "maybe someone else?" question: faces mostly of another
+    person than the rest of their person's are split off, others kept. (asked, split)."""
+    asked = split = 0
+    for q in api.split_questions(db):
+        asked += 1
+        side = np.isin(ids, q.face_ids)
+        rest = (person == q.person_id) & ~side
+        theirs = Counter(truth[side].tolist()).most_common(1)[0][0]
+        if theirs != Counter(truth[rest].tolist()).most_common(1)[0][0]:
+            decisions.split(db, q.person_id, q.face_ids)
+            split += 1
+        else:
+            decisions.move(db, q.face_ids, q.person_id)
+    return asked, split
+
+
+def questions_table(folders: dict[str, Path], cache: str, only: list[str] | None) -> None:
+    print("| set | questions | split off (the others kept) | before | after answering and `cluster --full` |")
+    print("|---|---|---|---|---|")
+    for name, folder in folders.items():
+        if only and name not in only:
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            db = library(str(folder), cache, tmp)
+            api.cluster(db, full=True, settings=ClusterSettings())
+            ids, truth, person = state(db, str(folder))
+            asked, split = answer_questions(db, ids, truth, person)
+            api.cluster(db, full=True, settings=ClusterSettings())
+            _, _, after = state(db, str(folder))
+        print(f"| {name} | {asked} | {split} | {f1(truth, person):.3f} | {f1(truth, after):.3f} |", flush=True)
+
+
 def f1(truth: np.ndarray, person: np.ndarray, mask: np.ndarray | None = None) -> float:
     return bcubed_f1(truth, np.where(person >= 0, person, -1), mask)
 
@@ -79,13 +118,16 @@ def main() -> None:
     ap.add_argument("--share", type=float, default=0.1)
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--only", nargs="*")
+    ap.add_argument("--questions", action="store_true", help="answer the split questions instead of naming people")
     args = ap.parse_args()
-    print(f"| set | people named ({args.share:.0%}) | before naming | after: decisions kept | after: decisions split "
-          "| unnamed people's faces: kept | split |")
-    print("|---|---|---|---|---|---|---|")
     folders = {p.name: p for p in sorted(args.sets.iterdir()) if p.is_dir()}
     if args.lfw:
         folders["lfw_all"] = Path(args.lfw)
+    if args.questions:
+        return questions_table(folders, args.cache, args.only)
+    print(f"| set | people named ({args.share:.0%}) | before naming | after: decisions kept | after: decisions split "
+          "| unnamed people's faces: kept | split |")
+    print("|---|---|---|---|---|---|---|")
     for name, folder in folders.items():
         if args.only and name not in args.only:
             continue

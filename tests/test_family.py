@@ -94,3 +94,43 @@ def test_faces_rejected_from_a_named_sibling_become_a_person_of_their_own(indexe
         assert holder not in (None, merged) and sorted(f for f, _ in people[holder]) == sorted(son)
     else:
         assert holders == {None}
+
+
+def test_a_merged_sibling_is_put_to_the_user_and_the_answer_is_kept(indexed_family, tmp_path):
+    """Settings loose enough to put Family1's daughter and son in one cluster: the son's two
+    faces are the side of the cluster's weakest cut (review.maybe_someone_else). The
+    committed photos give each person 2-3 faces, too few for the shipped 15 neighbours to
+    tell sides apart, so the graph links each face to its nearest one alone. Split off, the
+    son's faces stay a person of their own through a full run; confirmed in the cluster
+    instead, the question is not asked again."""
+    from photoface.config import FACENET_MODEL
+    from photoface.db import open_store
+    from photoface.review import maybe_someone_else
+
+    loose = ClusterSettings(link_distance=1.1, attach_distance=1.0)
+    for answer in ("split", "confirm"):
+        db = tmp_path / f"{answer}.db"
+        shutil.copy(indexed_family, db)
+        api.cluster(str(db), full=True, settings=loose)
+        merged = next(p for p, faces in faces_by_person(db).items()
+                      if p is not None and {who for _, who in faces} == {"Family1-Daughter", "Family1-Son"})
+        son = sorted(f for f, who in faces_by_person(db)[merged] if who == "Family1-Son")
+
+        def question():
+            with open_store(str(db)) as store:
+                return maybe_someone_else(store, merged, FACENET_MODEL, n_neighbors=1, min_faces=2)
+
+        q = question()
+        assert q is not None and sorted(q.face_ids) == son and q.faces == 5 and q.conductance < 0.1
+        if answer == "split":
+            out = decisions.split(str(db), merged, q.face_ids)
+            api.cluster(str(db), full=True, settings=loose)
+            people = faces_by_person(db)
+            assert sorted(f for f, _ in people[out["person"]]) == son
+            assert sorted(who for _, who in people[merged]) == ["Family1-Daughter"] * 3
+        else:
+            decisions.move(str(db), q.face_ids, merged)
+            assert question() is None
+            api.cluster(str(db), full=True, settings=loose)
+            assert sorted(who for _, who in faces_by_person(db)[merged]) == ["Family1-Daughter"] * 3 + ["Family1-Son"] * 2
+            assert question() is None

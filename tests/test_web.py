@@ -174,6 +174,35 @@ def test_reject_a_face(server, browser):
     assert victim not in faces_of(db, pid)
 
 
+def test_maybe_someone_else_is_asked_on_the_person_and_review_pages_and_split_off(server, browser, monkeypatch):
+    """The question (review.maybe_someone_else; which faces it asks about is tested on real
+    photos in test_family.py): here given for the last of Obama's faces, so that the pages
+    and the answer are checked in the browser."""
+    from photoface.types import SplitQuestion
+
+    base, folder, db, truth = server
+    pid = person_with(db, folder, "obama/obama.jpg")
+    before = faces_of(db, pid)
+    assert len(before) >= 2
+    asked = SplitQuestion(person_id=pid, name=None, faces=len(before), conductance=0.05,
+                          face_ids=before[-1:], photo_ids=[0])
+    monkeypatch.setattr(api, "split_questions", lambda db_, person=None, **kw: [asked] if person in (None, str(pid)) else [])
+    browser.get(f"{base}/review")
+    by_css(browser, "section.questions a").click()
+    wait_for_heading(browser, f"#{pid}")
+    section = by_css(browser, "#maybe-someone-else")
+    assert "1 of" in section.text and len(all_css(browser, "#maybe-someone-else img")) == 1
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SHOTS / "person-question-desktop.png"))
+    by_css(browser, "#maybe-someone-else input[name=to]").send_keys("Obama's double")
+    by_css(browser, "#maybe-someone-else button[value=split]").click()
+    assert "split off" in flash_text(browser)
+    assert faces_of(db, pid) == before[:-1]
+    with sqlite3.connect(db) as conn:
+        new = conn.execute("SELECT id FROM people WHERE name = ?", ["Obama's double"]).fetchone()[0]
+    assert faces_of(db, new) == before[-1:]
+
+
 def test_review_with_the_keyboard(server, browser):
     from selenium.webdriver.support.ui import WebDriverWait
 

@@ -430,6 +430,19 @@ def similar_people(db: str, person, *, limit: int = 5, model: str = FACENET_MODE
         return closest(store, resolve_person(store, person).id, model, limit)
 
 
+def split_questions(db: str, person=None, *, model: str = FACENET_MODEL) -> list:
+    """SplitQuestions, faces that may be someone else (review.maybe_someone_else): of ``person``
+    (id or name; at most one), else of the largest people, surest first."""
+    from .label import resolve_person
+    from .review import maybe_someone_else, split_questions as questions
+
+    with open_store(db) as store:
+        _current(store)
+        if person is None:
+            return questions(store, model)
+        return [q for q in [maybe_someone_else(store, resolve_person(store, person).id, model)] if q]
+
+
 def review_queue(db: str, *, limit: int = 50, candidates: int = 2000, model: str = FACENET_MODEL) -> list[dict]:
     """Faces whose assignment is least certain first (review.review_queue); faces a user placed
     are never listed."""

@@ -102,6 +102,21 @@ SAME_REGION_IOU = 0.3
 SAME_PERSON_DISTANCE = 1.15
 
 
+#: A person's faces are put to the user as "maybe someone else" (review.maybe_someone_else)
+#: where the weakest cut of their k-NN graph (decided.weakest_cut) has a conductance below
+#: this, with at least SPLIT_QUESTION_MIN_FACES faces on its smaller side and none of them
+#: placed by the user. Chosen on the clustering suite with the held-out set kept out: 0.1
+#: asks about actors5's merged actresses (0.07) and its Amitabh Bachchan of two eras (0.03)
+#: and about nothing on the other sets; 0.2 also asks about one person of all of LFW's
+#: (Colin Powell, 0.19) (docs/people.md, "Maybe someone else").
+SPLIT_QUESTION_CONDUCTANCE = 0.1
+SPLIT_QUESTION_MIN_FACES = 3
+#: People with more faces are not examined (the cut of a person's faces takes about a
+#: second at this size); the review page examines at most this many people, largest first.
+SPLIT_QUESTION_MAX_FACES = 5000
+SPLIT_QUESTION_PEOPLE = 50
+
+
 @dataclass(frozen=True)
 class ClusterSettings:
     """How faces become people. The values are chosen from measurements: see docs/people.md."""

@@ -1,5 +1,7 @@
 """Clusters under the user's decisions: a cluster holding faces the user told apart (two
-people, or a person and faces rejected from them) is split along its shortest links.
+people, or a person and faces rejected from them) is split along its shortest links; and
+where to ask for such a decision (weakest_cut: the faces of a person that may be someone
+else).
 
 Pure computation on arrays: no database, no models.
 """
@@ -9,6 +11,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from .cluster import knn_graph
+from .neighbors import knn
+
+#: Above this many faces the cut's eigenvector is found iteratively (scipy's eigsh), not densely.
+_DENSE_FACES = 1000
 
 
 def split_by_decisions(X: np.ndarray, labels: np.ndarray, person: np.ndarray, rejected: dict[int, set[int]],
@@ -83,3 +89,50 @@ def _constrained_pieces(X: np.ndarray, person: np.ndarray, rejected: list[set[in
         parent[b] = a
         people[a], nots[a] = joined, nots[a] | nots[b]
     return np.unique([root(i) for i in range(n)], return_inverse=True)[1]
+
+
+def weakest_cut(X: np.ndarray, n_neighbors: int) -> tuple[float, np.ndarray] | None:
+    """Where one person's faces are joined least: (conductance, mask of one side), or None
+    for fewer than four faces.
+
+    Each face is linked to its ``n_neighbors`` nearest (symmetric, unweighted). The faces
+    are ordered along the second eigenvector of the graph's normalised Laplacian (spectral
+    partitioning), and of the cuts between consecutive faces in that order the one with the
+    smallest conductance is returned: the links it cuts over the links of its smaller side.
+    Two people's faces in one cluster share few neighbours (actors5's merged actresses: 0.07);
+    one person's photos of two eras can share as few (Amitabh Bachchan young and old: 0.03),
+    so the cut is a question for the user, not a decision (docs/people.md, "Maybe someone
+    else")."""
+    n = len(X)
+    if n < 4:
+        return None
+    _, idx = knn(np.ascontiguousarray(X, dtype=np.float32), min(n_neighbors, n - 1))
+    rows = np.repeat(np.arange(n), idx.shape[1])
+    valid = idx.ravel() >= 0
+    A = sp.csr_matrix((np.ones(int(valid.sum())), (rows[valid], idx.ravel()[valid])), shape=(n, n))
+    A = ((A + A.T) > 0).astype(np.float64).tocsr()
+    degree = np.asarray(A.sum(axis=1)).ravel()
+    scale = sp.diags(1.0 / np.sqrt(degree))
+    M = scale @ A @ scale  # its second largest eigenvector is the Laplacian's second smallest
+    if n <= _DENSE_FACES:
+        _, vectors = np.linalg.eigh(M.toarray())
+        second = vectors[:, -2]
+    else:
+        from scipy.sparse.linalg import eigsh
+
+        _, vectors = eigsh(M, k=2, which="LA", v0=np.sqrt(degree))
+        second = vectors[:, 0]
+    order = np.argsort(second / np.sqrt(degree), kind="stable")
+    inside = np.zeros(n, bool)
+    total, cut, volume = degree.sum(), 0.0, 0.0
+    best, best_at = np.inf, 0
+    for step, i in enumerate(order[:-1]):
+        cut += degree[i] - 2 * inside[A.indices[A.indptr[i]:A.indptr[i + 1]]].sum()
+        volume += degree[i]
+        inside[i] = True
+        conductance = cut / min(volume, total - volume)
+        if conductance < best:
+            best, best_at = conductance, step
+    side = np.zeros(n, bool)
+    side[order[:best_at + 1]] = True
+    return float(best), side

@@ -1,16 +1,21 @@
 """What the person, review and unknown-faces pages suggest: people close to a person (merge
-candidates), faces whose person is least certain (the review queue), and unknown faces in
-groups of look-alikes."""
+candidates), faces of a person that may be someone else (split questions), faces whose
+person is least certain (the review queue), and unknown faces in groups of look-alikes."""
 from __future__ import annotations
 
 from dataclasses import asdict
 
 import numpy as np
 
+from .config import (SPLIT_QUESTION_CONDUCTANCE, SPLIT_QUESTION_MAX_FACES, SPLIT_QUESTION_MIN_FACES, SPLIT_QUESTION_PEOPLE,
+                     ClusterSettings)
 from .db import Store
+from .decided import weakest_cut
 from .neighbors import FaceIndex
-from .types import SimilarPerson
+from .types import SimilarPerson, SplitQuestion
 from .vectors import leader_groups, unit_mean
+
+_NEIGHBORS = ClusterSettings().n_neighbors
 
 
 def _index(store: Store, model: str) -> FaceIndex:
@@ -38,6 +43,44 @@ def similar_people(store: Store, person_id: int, model: str, limit: int = 5) -> 
         if q and not q.hidden:
             out.append(SimilarPerson(**asdict(q), distance=round(d, 3)))
     return out
+
+
+def maybe_someone_else(store: Store, person_id: int, model: str, n_neighbors: int = _NEIGHBORS,
+                       conductance: float = SPLIT_QUESTION_CONDUCTANCE,
+                       min_faces: int = SPLIT_QUESTION_MIN_FACES) -> SplitQuestion | None:
+    """The faces of a person that may be someone else, or None: the smaller side of the
+    weakest cut of the person's faces (decided.weakest_cut on the vectors they are clustered
+    on), when its conductance is below ``conductance`` and it holds at least ``min_faces``
+    faces, none of them placed by the user. Confirming them (placing them in the person)
+    answers the question for good; splitting them off makes them a person of their own,
+    which later runs keep apart (decided.split_by_decisions). ``n_neighbors``: the k-NN
+    graph's, as clustering's."""
+    ids = store.face_ids_of(person_id)
+    if not 2 * min_faces <= len(ids) <= SPLIT_QUESTION_MAX_FACES:
+        return None
+    table = store.face_table(model, ids)
+    found = weakest_cut(table["C"], n_neighbors) if len(table["id"]) >= 2 * min_faces else None
+    if found is None or found[0] >= conductance:
+        return None
+    side = found[1] if found[1].sum() <= (~found[1]).sum() else ~found[1]
+    if side.sum() < min_faces or (table["assigned_by"][side] == "user").any():
+        return None
+    p = store.person(person_id)
+    return SplitQuestion(person_id=person_id, name=p.name if p else None, faces=len(table["id"]),
+                         conductance=round(found[0], 3), face_ids=[int(i) for i in table["id"][side]],
+                         photo_ids=[int(i) for i in table["photo_id"][side]])
+
+
+def split_questions(store: Store, model: str, people: int = SPLIT_QUESTION_PEOPLE) -> list[SplitQuestion]:
+    """maybe_someone_else for the ``people`` largest people (each with at least twice the
+    faces a side needs), the surest question (lowest conductance) first."""
+    out = []
+    for p in store.people(include_hidden=False, examples=0, limit=people):
+        if p.faces >= 2 * SPLIT_QUESTION_MIN_FACES:
+            q = maybe_someone_else(store, p.id, model)
+            if q is not None:
+                out.append(q)
+    return sorted(out, key=lambda q: (q.conductance, q.person_id))
 
 
 def review_queue(store: Store, model: str, limit: int = 50, candidates: int = 2000) -> list[dict]:

@@ -215,6 +215,19 @@ class SimilarPerson(Person):
     distance: float = 0.0
 
 
+@dataclass
+class SplitQuestion:
+    """Faces of a person that may be someone else (review.maybe_someone_else): the smaller
+    side of the weakest cut of the person's faces, which the user splits off or confirms."""
+
+    person_id: int
+    name: str | None
+    faces: int  # the person's faces examined
+    conductance: float  # links cut over the smaller side's links (decided.weakest_cut)
+    face_ids: list[int]
+    photo_ids: list[int]
+
+
 @dataclass(frozen=True)
 class FaceExample:
     face_id: int

@@ -185,6 +185,7 @@ def create_app(db: str, read_only: bool = False, hosts: set[str] | None = None) 
         page = _page()
         p = api.person_page(db, str(pid), offset=(page - 1) * FACES_PER_PAGE, limit=FACES_PER_PAGE)
         return render_template("person.html", p=p, page=page, similar=api.similar_people(db, str(pid)),
+                               question=next(iter(api.split_questions(db, str(pid))), None),
                                pages=max(1, -(-p.total_faces // FACES_PER_PAGE)))
 
     @app.get("/unknown")
@@ -202,7 +203,7 @@ def create_app(db: str, read_only: bool = False, hosts: set[str] | None = None) 
 
     @app.get("/review")
     def review():
-        return render_template("review.html", queue=api.review_queue(db, limit=60))
+        return render_template("review.html", queue=api.review_queue(db, limit=60), questions=api.split_questions(db))
 
     @app.get("/photo/<id:photo_id>")
     def photo(photo_id: int):

@@ -188,6 +188,8 @@ def ignore(face_ids, restore, db):
 @click.option("--unknown", "which", flag_value="unknown", default=True,
               help="Faces that belong to nobody and are not ignored [default].")
 @click.option("--ignored", "which", flag_value="ignored", help="Faces you ignored (`photoface ignore`).")
+@click.option("--maybe-someone-else", "which", flag_value="questions",
+              help="Faces of the largest people that may be someone else (few look-alikes among the others).")
 @click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True, help="How many faces to list.")
 @click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip this many faces first.")
 @db_option
@@ -196,10 +198,16 @@ def faces(which, limit, offset, db, as_json):
     """List unknown faces in groups of look-alikes, largest and sharpest first.
 
     Name a group with `photoface new-person IDS --name NAME` or `photoface move IDS --to
-    PERSON`; ignore strangers with `photoface ignore IDS`.
+    PERSON`; ignore strangers with `photoface ignore IDS`. With --maybe-someone-else: split
+    such faces off with `photoface split PERSON IDS`, or keep them with `photoface move IDS
+    --to PERSON` (the question is then answered for good).
     """
     from .. import api
 
+    if which == "questions":
+        questions = api.split_questions(db)
+        echo_json(questions) if as_json else render.split_questions(questions)
+        return
     out = api.unknown_faces(db, offset=offset, limit=limit, ignored=which == "ignored")
     echo_json(out) if as_json else render.unknown_faces(out, which)
 

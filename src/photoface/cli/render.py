@@ -157,6 +157,18 @@ def unknown_faces(out: dict, which: str) -> None:
         echo(f"... {out['total'] - out['offset'] - len(faces)} more: --offset {out['offset'] + len(faces)}")
 
 
+def split_questions(questions: list) -> None:
+    if not questions:
+        echo("no person's faces look like two people")
+        return
+    for q in questions:
+        who = printable(q.name) if q.name else f"unnamed #{q.person_id}"
+        ids = " ".join(map(str, q.face_ids))
+        echo(f"person {q.person_id} ({who}): {len(q.face_ids)} of {q.faces} faces may be someone else: {ids}")
+        echo(f"  split them off: photoface split {q.person_id} {ids} [--name NAME]")
+        echo(f"  or keep them:   photoface move {ids} --to {q.person_id}")
+
+
 def short_path(path: str, width: int = 60) -> str:
     """A path for a line of text: its end, at most ``width`` characters, escaped."""
     text = printable(path)
