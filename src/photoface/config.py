@@ -111,10 +111,11 @@ SAME_PERSON_DISTANCE = 1.15
 #: (Colin Powell, 0.19) (docs/people.md, "Maybe someone else").
 SPLIT_QUESTION_CONDUCTANCE = 0.1
 SPLIT_QUESTION_MIN_FACES = 3
-#: People with more faces are not examined (the cut of a person's faces takes about a
-#: second at this size); the review page examines at most this many people, largest first.
-SPLIT_QUESTION_MAX_FACES = 5000
+#: People with more faces are not examined (their cut takes about 0.2 s at this size); the
+#: review page examines the largest people first, at most this many, for at most this long.
+SPLIT_QUESTION_MAX_FACES = 2000
 SPLIT_QUESTION_PEOPLE = 50
+SPLIT_QUESTION_SECONDS = 2.0
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,13 @@ candidates), faces of a person that may be someone else (split questions), faces
 person is least certain (the review queue), and unknown faces in groups of look-alikes."""
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 
 import numpy as np
 
 from .config import (SPLIT_QUESTION_CONDUCTANCE, SPLIT_QUESTION_MAX_FACES, SPLIT_QUESTION_MIN_FACES, SPLIT_QUESTION_PEOPLE,
-                     ClusterSettings)
+                     SPLIT_QUESTION_SECONDS, ClusterSettings)
 from .db import Store
 from .decided import weakest_cut
 from .neighbors import FaceIndex
@@ -71,12 +72,16 @@ def maybe_someone_else(store: Store, person_id: int, model: str, n_neighbors: in
                          photo_ids=[int(i) for i in table["photo_id"][side]])
 
 
-def split_questions(store: Store, model: str, people: int = SPLIT_QUESTION_PEOPLE) -> list[SplitQuestion]:
+def split_questions(store: Store, model: str, people: int = SPLIT_QUESTION_PEOPLE,
+                    seconds: float = SPLIT_QUESTION_SECONDS) -> list[SplitQuestion]:
     """maybe_someone_else for the ``people`` largest people (each with at least twice the
-    faces a side needs), the surest question (lowest conductance) first."""
-    out = []
+    faces a side needs), largest first while ``seconds`` last; the surest question (lowest
+    conductance) first."""
+    out, until = [], time.monotonic() + seconds
     for p in store.people(include_hidden=False, examples=0, limit=people):
-        if p.faces >= 2 * SPLIT_QUESTION_MIN_FACES:
+        if time.monotonic() > until:
+            break
+        if 2 * SPLIT_QUESTION_MIN_FACES <= p.faces <= SPLIT_QUESTION_MAX_FACES:
             q = maybe_someone_else(store, p.id, model)
             if q is not None:
                 out.append(q)
