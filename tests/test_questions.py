@@ -48,5 +48,17 @@ def test_large_people_are_cut_the_same_with_the_iterative_solver(two_people, mon
     assert (sparse[1] == dense[1]).all() or (sparse[1] == ~dense[1]).all()
 
 
+def test_a_solver_that_does_not_converge_falls_back_to_the_dense_one(two_people, monkeypatch):
+    import scipy.sparse.linalg as linalg
+
+    def no_convergence(*args, **kwargs):
+        raise linalg.ArpackNoConvergence("no convergence", np.zeros(0), np.zeros((0, 0)))
+
+    dense = weakest_cut(two_people, 15)
+    monkeypatch.setattr(decided, "_DENSE_FACES", 10)
+    monkeypatch.setattr(linalg, "eigsh", no_convergence)
+    assert weakest_cut(two_people, 15)[0] == pytest.approx(dense[0])
+
+
 def test_too_few_faces_have_no_cut():
     assert weakest_cut(np.eye(3, 8, dtype=np.float32), 15) is None

@@ -123,14 +123,16 @@ def weakest_cut(X: np.ndarray, n_neighbors: int) -> tuple[float, np.ndarray] | N
     degree = np.asarray(A.sum(axis=1)).ravel()
     scale = sp.diags(1.0 / np.sqrt(degree))
     M = scale @ A @ scale  # its second largest eigenvector is the Laplacian's second smallest
-    if n <= _DENSE_FACES:
-        _, vectors = np.linalg.eigh(M.toarray())
-        second = vectors[:, -2]
-    else:
-        from scipy.sparse.linalg import eigsh
+    second = None
+    if n > _DENSE_FACES:
+        from scipy.sparse.linalg import ArpackNoConvergence, eigsh
 
-        _, vectors = eigsh(M, k=2, which="LA", v0=np.sqrt(degree))
-        second = vectors[:, 0]
+        try:
+            second = eigsh(M, k=2, which="LA", v0=np.sqrt(degree))[1][:, 0]
+        except ArpackNoConvergence:  # rare: solved densely instead
+            pass
+    if second is None:
+        second = np.linalg.eigh(M.toarray())[1][:, -2]
     order = np.argsort(second / np.sqrt(degree), kind="stable")
     inside = np.zeros(n, bool)
     total, cut, volume = degree.sum(), 0.0, 0.0
