@@ -246,3 +246,22 @@ def test_face_tags_without_exiftool_say_what_to_install(tmp_path, capsys, monkey
         assert main([*argv, "--db", str(db)]) == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "needs ExifTool: install it" in err and "libimage-exiftool-perl" in err
+
+
+def test_faces_maybe_someone_else_prints_the_questions_and_the_commands_that_answer_them(monkeypatch, capsys):
+    """Which faces are asked about is tested on real photos (test_family.py); here the
+    command's text and JSON for a question, and for none."""
+    from photoface.types import SplitQuestion
+
+    asked = [SplitQuestion(person_id=7, name="Anushka\x1b[31m", faces=99, conductance=0.073, face_ids=[263, 264, 265],
+                           photo_ids=[1, 2, 3])]
+    monkeypatch.setattr(api, "split_questions", lambda db: asked)
+    assert main(["faces", "--maybe-someone-else", "--db", "x.db"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("person 7 (Anushka\\x1b[31m): 3 of 99 faces may be someone else: 263 264 265")
+    assert "photoface split 7 263 264 265" in out[1] and "photoface move 263 264 265 --to 7" in out[2]
+    assert main(["faces", "--maybe-someone-else", "--json", "--db", "x.db"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["face_ids"] == [263, 264, 265]
+    monkeypatch.setattr(api, "split_questions", lambda db: [])
+    assert main(["faces", "--maybe-someone-else", "--db", "x.db"]) == 0
+    assert capsys.readouterr().out.strip() == "no person's faces look like two people"
