@@ -22,9 +22,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .cluster import FaceClusterer, assign, assign_by_spread, spread_radii
-from .decided import split_by_decisions
 from .config import ClusterSettings
 from .db import Store
+from .decided import split_by_decisions
 from .label import Change
 from .neighbors import GRAPH_NPROBE, FaceIndex, nearest
 from .types import BY_ASSIGN, BY_CLUSTER, BY_USER, FaceState
@@ -70,11 +70,12 @@ def library_labels(table: dict, s: ClusterSettings) -> np.ndarray:
                                          eligible=(eligible_mask(table, s) | pinned) & ~ignored)
 
 
-def apart_by_decisions(table: dict, rows: np.ndarray, labels: np.ndarray, named: set[int],
+def apart_by_decisions(table: dict, rows: np.ndarray | slice, labels: np.ndarray, named: set[int],
                        rejected: dict[int, set[int]], s: ClusterSettings, library_faces: int) -> np.ndarray:
-    """``labels`` of the faces ``rows`` of ``table``, with clusters split where the user's
-    decisions tell their faces apart (cluster.split_by_decisions): a face is decided when it
-    is in a named person or the user placed it; rejections say whom a face is not."""
+    """``labels`` of the faces ``rows`` of ``table`` (``slice(None)``: all, read in place,
+    not copied), with clusters split where the user's decisions tell their faces apart
+    (decided.split_by_decisions): a face is decided when it is in a named person or the
+    user placed it; rejections say whom a face is not."""
     if not s.split_by_decisions:
         return labels
     person = table["person_id"][rows]
@@ -246,7 +247,7 @@ def _full(store, rec, table, person, by, rejected, s, summary) -> None:
     old = person.copy()
     pinned = by == PINNED
     named = store.named_person_ids()
-    labels = apart_by_decisions(table, np.arange(n), library_labels(table, s), named, rejected, s, n)
+    labels = apart_by_decisions(table, slice(None), library_labels(table, s), named, rejected, s, n)
     # one-to-one: each new cluster takes the old person it shares most faces with
     overlap = Counter((int(c), int(p)) for c, p in zip(labels, old) if c >= 0 and p >= 0)
     target: dict[int, int] = {}
