@@ -253,8 +253,7 @@ def test_faces_maybe_someone_else_prints_the_questions_and_the_commands_that_ans
     command's text and JSON for a question, and for none."""
     from photoface.types import SplitQuestion
 
-    asked = [SplitQuestion(person_id=7, name="Anushka\x1b[31m", faces=99, conductance=0.073, face_ids=[263, 264, 265],
-                           photo_ids=[1, 2, 3])]
+    asked = [SplitQuestion(person_id=7, name="Anushka\x1b[31m", faces=99, conductance=0.073, face_ids=[263, 264, 265])]
     monkeypatch.setattr(api, "split_questions", lambda db: asked)
     assert main(["faces", "--maybe-someone-else", "--db", "x.db"]) == 0
     out = capsys.readouterr().out.splitlines()

@@ -185,7 +185,7 @@ def test_maybe_someone_else_is_asked_on_the_person_and_review_pages_and_split_of
     before = faces_of(db, pid)
     assert len(before) >= 2
     asked = SplitQuestion(person_id=pid, name=None, faces=len(before), conductance=0.05,
-                          face_ids=before[-1:], photo_ids=[0])
+                          face_ids=before[-1:])
     monkeypatch.setattr(api, "split_questions", lambda db_, person=None, **kw: [asked] if person in (None, str(pid)) else [])
     browser.get(f"{base}/review")
     by_css(browser, "section.questions a").click()

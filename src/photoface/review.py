@@ -68,23 +68,20 @@ def maybe_someone_else(store: Store, person_id: int, model: str, n_neighbors: in
         return None
     p = store.person(person_id)
     return SplitQuestion(person_id=person_id, name=p.name if p else None, faces=len(table["id"]),
-                         conductance=round(found[0], 3), face_ids=[int(i) for i in table["id"][side]],
-                         photo_ids=[int(i) for i in table["photo_id"][side]])
+                         conductance=round(found[0], 3), face_ids=[int(i) for i in table["id"][side]])
 
 
 def split_questions(store: Store, model: str, people: int = SPLIT_QUESTION_PEOPLE,
                     seconds: float = SPLIT_QUESTION_SECONDS) -> list[SplitQuestion]:
-    """maybe_someone_else for the ``people`` largest people (each with at least twice the
-    faces a side needs), largest first while ``seconds`` last; the surest question (lowest
-    conductance) first."""
+    """maybe_someone_else for the ``people`` largest people, largest first while ``seconds``
+    last; the surest question (lowest conductance) first."""
     out, until = [], time.monotonic() + seconds
     for p in store.people(include_hidden=False, examples=0, limit=people):
         if time.monotonic() > until:
             break
-        if 2 * SPLIT_QUESTION_MIN_FACES <= p.faces <= SPLIT_QUESTION_MAX_FACES:
-            q = maybe_someone_else(store, p.id, model)
-            if q is not None:
-                out.append(q)
+        q = maybe_someone_else(store, p.id, model)
+        if q is not None:
+            out.append(q)
     return sorted(out, key=lambda q: (q.conductance, q.person_id))
 
 

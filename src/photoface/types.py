@@ -225,7 +225,6 @@ class SplitQuestion:
     faces: int  # the person's faces examined
     conductance: float  # links cut over the smaller side's links (decided.weakest_cut)
     face_ids: list[int]
-    photo_ids: list[int]
 
 
 @dataclass(frozen=True)
