@@ -24,6 +24,7 @@ from cluster_tune import load
 from photoface.config import SPLIT_QUESTION_MIN_FACES, ClusterSettings
 from photoface.decided import weakest_cut
 from photoface.organize import eligible_mask, make_clusterer
+from user_decisions import someone_else, suite_folders
 
 
 def main() -> None:
@@ -33,9 +34,7 @@ def main() -> None:
     ap.add_argument("--lfw", help="all of LFW (deep-funneled <Person>/ folder) as one more set, named lfw_all")
     ap.add_argument("--bars", type=float, nargs="*", default=[0.05, 0.1, 0.15, 0.2, 0.3])
     args = ap.parse_args()
-    folders = {p.name: p for p in sorted(args.sets.iterdir()) if p.is_dir()}
-    if args.lfw:
-        folders["lfw_all"] = Path(args.lfw)
+    folders = suite_folders(args.sets, args.lfw)
     s, least = ClusterSettings(), SPLIT_QUESTION_MIN_FACES
     print("| set | " + " | ".join(f"below {b:g}: asked (right)" for b in args.bars)
           + " | lowest cuts (right ones starred) | merged clusters |")
@@ -53,8 +52,7 @@ def main() -> None:
             conductance, side = weakest_cut(table["C"][rows], s.n_neighbors)
             side = side if side.sum() <= (~side).sum() else ~side
             if side.sum() >= least:
-                theirs = Counter(truth[rows[side]].tolist()).most_common(1)[0][0]
-                cuts.append((conductance, theirs != Counter(truth[rows[~side]].tolist()).most_common(1)[0][0]))
+                cuts.append((conductance, someone_else(truth[rows], side, ~side)))
         cuts.sort()
         cells = [f"{sum(c < b for c, _ in cuts)} ({sum(c < b and right for c, right in cuts)})" for b in args.bars]
         lowest = ", ".join(f"{c:.3f}{'*' if right else ''}" for c, right in cuts[:4])

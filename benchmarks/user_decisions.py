@@ -73,6 +73,19 @@ def name_people(db: str, ids: np.ndarray, truth: np.ndarray, person: np.ndarray,
             decisions.move(db, outside, pid)
 
 
+def suite_folders(sets: Path, lfw: str | None) -> dict[str, Path]:
+    """The suite's sets by name: the folders under ``sets``, and all of LFW as lfw_all."""
+    folders = {p.name: p for p in sorted(sets.iterdir()) if p.is_dir()}
+    if lfw:
+        folders["lfw_all"] = Path(lfw)
+    return folders
+
+
+def someone_else(truth: np.ndarray, side: np.ndarray, rest: np.ndarray) -> bool:
+    """Whether the faces ``side`` are mostly of another person than the faces ``rest`` (masks)."""
+    return Counter(truth[side].tolist()).most_common(1)[0][0] != Counter(truth[rest].tolist()).most_common(1)[0][0]
+
+
 def answer_questions(db: str, ids: np.ndarray, truth: np.ndarray, person: np.ndarray) -> tuple[int, int]:
     """What a user does with each "maybe someone else?" question: faces mostly of another
     person than the rest of their person's are split off, others kept. (asked, split)."""
@@ -80,9 +93,7 @@ def answer_questions(db: str, ids: np.ndarray, truth: np.ndarray, person: np.nda
     for q in api.split_questions(db):
         asked += 1
         side = np.isin(ids, q.face_ids)
-        rest = (person == q.person_id) & ~side
-        theirs = Counter(truth[side].tolist()).most_common(1)[0][0]
-        if theirs != Counter(truth[rest].tolist()).most_common(1)[0][0]:
+        if someone_else(truth, side, (person == q.person_id) & ~side):
             decisions.split(db, q.person_id, q.face_ids)
             split += 1
         else:
@@ -120,9 +131,7 @@ def main() -> None:
     ap.add_argument("--only", nargs="*")
     ap.add_argument("--questions", action="store_true", help="answer the split questions instead of naming people")
     args = ap.parse_args()
-    folders = {p.name: p for p in sorted(args.sets.iterdir()) if p.is_dir()}
-    if args.lfw:
-        folders["lfw_all"] = Path(args.lfw)
+    folders = suite_folders(args.sets, args.lfw)
     if args.questions:
         return questions_table(folders, args.cache, args.only)
     print(f"| set | people named ({args.share:.0%}) | before naming | after: decisions kept | after: decisions split "
